@@ -1,0 +1,31 @@
+# Two commands do all set-up on a fresh machine:  `make run`  and  `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+export KEDRO_DISABLE_TELEMETRY := 1
+
+.PHONY: install run test lint viz clean
+
+install: $(VENV)/.installed
+
+# re-install only when the dependencies change
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -e ".[dev]"
+	touch $@
+
+run: install  ## the default pipeline on the embedded demo data
+	$(BIN)/kedro run
+
+test: install lint  ## the whole test suite
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check src tests benchmarks
+
+viz: install
+	$(BIN)/kedro viz run
+
+clean:  ## generated data (keeps the folder skeleton)
+	find data -type f ! -name .gitkeep -delete
+	find data -mindepth 2 -type d -empty -delete

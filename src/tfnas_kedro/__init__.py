@@ -1,0 +1,3 @@
+"""tfnas-kedro"""
+
+__version__ = "0.1"

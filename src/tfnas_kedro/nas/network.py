@@ -1,0 +1,58 @@
+"""Stand-alone networks built from an :class:`~.arch.ArchDescription`."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .arch import ArchDescription
+from .blocks import ConvBNAct, MBInvRes
+
+
+class TFNASNet(nn.Module):
+    """stem -> MBInvRes blocks -> 1x1 head conv -> global average pool -> dropout -> classifier."""
+
+    def __init__(self, arch: ArchDescription, drop_connect_rate: float = 0.0):
+        super().__init__()
+        self.arch = arch
+        self.stem = ConvBNAct(arch.in_channels, arch.stem.out, arch.stem.kernel, arch.stem.stride, act=arch.stem.act)
+        n = len(arch.blocks)
+        # drop-connect grows linearly with depth: early blocks carry the signal every later one needs
+        self.blocks = nn.Sequential(*(MBInvRes(b, drop_connect_rate * i / n) for i, b in enumerate(arch.blocks)))
+        self.head = ConvBNAct(arch.blocks[-1].out, arch.head.out, 1, act=arch.head.act)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.dropout = nn.Dropout(arch.dropout)
+        self.classifier = nn.Linear(arch.head.out, arch.num_classes)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, 0.0, 0.01)
+                nn.init.zeros_(m.bias)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Pooled features before dropout and the classifier, shape ``(N, head.out)``."""
+        if min(x.shape[-2:]) < self.arch.total_stride:
+            raise ValueError(
+                f"input {tuple(x.shape[-2:])} is smaller than the network's total stride {self.arch.total_stride}"
+            )
+        x = self.head(self.blocks(self.stem(x)))
+        return torch.flatten(self.pool(x), 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.dropout(self.forward_features(x)))
+
+
+def build_network(arch: ArchDescription, drop_connect_rate: float = 0.0) -> TFNASNet:
+    """The stand-alone network of ``arch``, freshly initialised."""
+    if not 0.0 <= drop_connect_rate < 1.0:
+        raise ValueError(f"drop_connect_rate must be in [0, 1), got {drop_connect_rate}")
+    return TFNASNet(arch, drop_connect_rate)

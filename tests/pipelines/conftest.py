@@ -1,0 +1,36 @@
+import shutil
+from pathlib import Path
+
+import pytest
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
+
+from tests.conftest import PROJECT_ROOT
+
+
+@pytest.fixture
+def kedro_project(tmp_path) -> Path:
+    """A copy of the project's configuration with an empty data folder of its own."""
+    shutil.copytree(PROJECT_ROOT / "conf", tmp_path / "conf", ignore=shutil.ignore_patterns("local"))
+    (tmp_path / "conf" / "local").mkdir()
+    shutil.copy(PROJECT_ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "src").mkdir()  # bootstrap_project wants it; the package itself is installed
+    bootstrap_project(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def run_pipeline(kedro_project):
+    def run(name: str, params: dict | None = None, env: str | None = None) -> dict:
+        with KedroSession.create(project_path=kedro_project, runtime_params=params, env=env) as session:
+            return session.run(pipeline_name=name)
+
+    return run
+
+
+def latest_version(root: Path, relative: str) -> Path:
+    """The newest versioned file ``root/relative/<version>/<name>``."""
+    versions = sorted((root / relative).iterdir())
+    assert versions, f"no version of {relative}"
+    return versions[-1] / Path(relative).name

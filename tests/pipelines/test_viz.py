@@ -1,0 +1,46 @@
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_kedro_viz_serves_the_registered_pipelines(kedro_project):
+    port = _free_port()
+    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "kedro", "viz", "run", "--host", "127.0.0.1", "--port", str(port), "--no-browser"],
+        cwd=kedro_project, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    try:
+        deadline, graph = time.monotonic() + 120, None
+        while time.monotonic() < deadline and server.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/main", timeout=5) as response:
+                    graph = json.load(response)
+                break
+            except OSError:
+                time.sleep(1)
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGTERM)
+        output = server.communicate(timeout=30)[0].decode(errors="replace")
+    assert graph is not None, f"kedro viz did not answer on /api/main:\n{output[-4000:]}"
+    pipelines = {p["id"] for p in graph["pipelines"]}
+    assert {"__default__", "zoo"} <= pipelines
+    node_names = {n["name"] for n in graph["nodes"] if n["type"] == "task"}
+    assert {"collect_zoo_architectures", "summarise_zoo_architectures"} <= node_names
+    datasets = {n["name"] for n in graph["nodes"] if n["type"] == "data"}
+    assert {"zoo_architectures", "zoo_summary"} <= datasets

@@ -1,0 +1,55 @@
+import pytest
+import torch
+from kedro.io.core import DatasetError, Version
+
+from tfnas_kedro.datasets import ArchitectureDataset, TorchCheckpointDataset
+from tfnas_kedro.nas import ArchDescription, zoo_arch
+
+
+def test_architecture_dataset_versions_single_descriptions(tmp_path):
+    path = tmp_path / "arch.json"
+    first, second = zoo_arch("TF-NAS-A"), zoo_arch("TF-NAS-B")
+    ArchitectureDataset(filepath=str(path), version=Version(None, "2026-01-01T00.00.00.000Z")).save(first)
+    ArchitectureDataset(filepath=str(path), version=Version(None, "2026-01-02T00.00.00.000Z")).save(second)
+    latest = ArchitectureDataset(filepath=str(path), version=Version(None, None)).load()
+    older = ArchitectureDataset(filepath=str(path), version=Version("2026-01-01T00.00.00.000Z", None)).load()
+    assert isinstance(latest, ArchDescription) and latest == second and older == first
+
+
+def test_architecture_dataset_mapping_round_trip(tmp_path):
+    archs = {name: zoo_arch(name) for name in ("TF-NAS-C", "TF-NAS-MBV2-A")}
+    dataset = ArchitectureDataset(filepath=str(tmp_path / "zoo.json"))
+    dataset.save(archs)
+    assert dataset.load() == archs
+    assert dataset.exists()
+
+
+def test_architecture_dataset_rejects_other_data_and_reports_bad_files(tmp_path):
+    dataset = ArchitectureDataset(filepath=str(tmp_path / "x.json"))
+    with pytest.raises(DatasetError, match="ArchDescription"):
+        dataset.save({"a": 1})
+    (tmp_path / "x.json").write_text('{"blocks": [], "stem": {"out": 8, "act": "relu"}}')
+    with pytest.raises(DatasetError, match="blocks"):
+        dataset.load()
+
+
+def test_checkpoint_dataset_round_trip_and_safe_loading(tmp_path):
+    net = torch.nn.Linear(3, 2)
+    checkpoint = {"epoch": 4, "model": net.state_dict(), "alpha": torch.randn(5, 8), "history": [{"loss": 1.5}]}
+    dataset = TorchCheckpointDataset(filepath=str(tmp_path / "ckpt.pt"), version=Version(None, None))
+    dataset.save(checkpoint)
+    loaded = TorchCheckpointDataset(filepath=str(tmp_path / "ckpt.pt"), version=Version(None, None)).load()
+    assert loaded["epoch"] == 4 and loaded["history"] == [{"loss": 1.5}]
+    assert torch.equal(loaded["alpha"], checkpoint["alpha"])
+    assert torch.equal(loaded["model"]["weight"], net.weight.detach())
+
+
+class _NotAllowed:
+    pass
+
+
+def test_checkpoint_dataset_refuses_arbitrary_objects(tmp_path):
+    dataset = TorchCheckpointDataset(filepath=str(tmp_path / "evil.pt"))
+    dataset.save({"payload": _NotAllowed()})
+    with pytest.raises(DatasetError, match="weights_only|Unsupported global"):
+        dataset.load()
