@@ -1,5 +1,6 @@
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -11,9 +12,15 @@ import pytest
 
 
 def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    # kedro-viz refuses ports above 49151, which the OS's ephemeral range often hands out
+    for port in random.Random().sample(range(20000, 32000), 50):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in 20000-32000")
 
 
 @pytest.mark.slow
@@ -22,7 +29,11 @@ def test_kedro_viz_serves_the_registered_pipelines(kedro_project):
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1"}
     server = subprocess.Popen(
         [sys.executable, "-m", "kedro", "viz", "run", "--host", "127.0.0.1", "--port", str(port), "--no-browser"],
-        cwd=kedro_project, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+        cwd=kedro_project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     try:
         deadline, graph = time.monotonic() + 120, None

@@ -51,7 +51,11 @@ def test_kedro_run_from_the_command_line(kedro_project):
     kedro = [sys.executable, "-m", "kedro"]
     result = subprocess.run(
         [*kedro, "run", "--pipeline", "zoo", "--params", "zoo.resolution=64"],
-        cwd=kedro_project, env=env, capture_output=True, text=True, timeout=300,
+        cwd=kedro_project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     log = result.stdout + result.stderr
