@@ -6,6 +6,7 @@ from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
 from tests.conftest import PROJECT_ROOT
+from tests.data.conftest import image_tree  # noqa: F401  (shared fixture)
 
 
 @pytest.fixture

@@ -1,0 +1,86 @@
+"""torch Datasets and DataLoaders over the image tables the data pipeline writes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+from torchvision.transforms import v2 as T
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class IndexedImages(Dataset):
+    """Images by path with integer targets; every image is converted to RGB (grayscale, CMYK, RGBA)."""
+
+    def __init__(self, paths: Sequence[str], targets: Sequence[int], transform):
+        if len(paths) != len(targets):
+            raise ValueError(f"{len(paths)} paths but {len(targets)} targets")
+        self.paths, self.targets, self.transform = list(paths), [int(t) for t in targets], transform
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        with Image.open(self.paths[i]) as image:
+            return self.transform(image.convert("RGB")), self.targets[i]
+
+
+def train_transform(size: int, color_jitter: float = 0.0, mean=IMAGENET_MEAN, std=IMAGENET_STD):
+    """The paper's augmentation: random-resized crop and horizontal flip (optional colour jitter)."""
+    steps = [T.ToImage(), T.RandomResizedCrop(size, antialias=True), T.RandomHorizontalFlip()]
+    if color_jitter:
+        steps.append(T.ColorJitter(color_jitter, color_jitter, color_jitter))
+    return T.Compose([*steps, T.ToDtype(torch.float32, scale=True), T.Normalize(mean, std)])
+
+
+def eval_transform(size: int, mean=IMAGENET_MEAN, std=IMAGENET_STD, crop_fraction: float = 0.875):
+    """Resize the shorter side to ``size / crop_fraction``, then take the centre ``size x size``."""
+    return T.Compose(
+        [
+            T.ToImage(),
+            T.Resize(round(size / crop_fraction), antialias=True),
+            T.CenterCrop(size),
+            T.ToDtype(torch.float32, scale=True),
+            T.Normalize(mean, std),
+        ]
+    )
+
+
+def make_loader(
+    table: pd.DataFrame,
+    split: str,
+    *,
+    input_size: int,
+    batch_size: int,
+    workers: int = 0,
+    train: bool | None = None,
+    color_jitter: float = 0.0,
+    seed: int = 0,
+    drop_last: bool | None = None,
+) -> DataLoader:
+    """A loader over the rows of ``table`` (columns ``path``, ``class_index``, ``split``) in ``split``.
+
+    Training loaders (by default those of every split but ``val``) shuffle with a seeded generator
+    and augment; evaluation loaders resize and centre-crop, in a fixed order.
+    """
+    rows = table[table["split"] == split]
+    if rows.empty:
+        raise ValueError(f"no images in split {split!r} (splits present: {sorted(table['split'].unique())})")
+    train = split != "val" if train is None else train
+    transform = train_transform(input_size, color_jitter) if train else eval_transform(input_size)
+    dataset = IndexedImages(rows["path"].tolist(), rows["class_index"].tolist(), transform)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=train,
+        generator=torch.Generator().manual_seed(seed) if train else None,
+        num_workers=workers,
+        persistent_workers=workers > 0,
+        pin_memory=torch.cuda.is_available(),
+        drop_last=train and len(dataset) > batch_size if drop_last is None else drop_last,
+    )

@@ -1,0 +1,39 @@
+import pandas as pd
+import pytest
+import torch
+
+from tfnas_kedro.data.loaders import make_loader
+
+from .conftest import write_image
+
+
+@pytest.fixture
+def table(tmp_path) -> pd.DataFrame:
+    rows = []
+    for split, n in (("weights", 6), ("arch", 2), ("val", 3)):
+        for i in range(n):
+            path = write_image(tmp_path / split / f"{i}.png", "RGBA" if i % 2 else "L", size=(50, 40), seed=i)
+            rows.append({"split": split, "label": f"l{i % 2}", "class_index": i % 2, "path": str(path)})
+    return pd.DataFrame(rows)
+
+
+def test_training_loader_augments_shuffles_with_a_seed(table):
+    loader = make_loader(table, "weights", input_size=32, batch_size=4, seed=3)
+    images, targets = next(iter(loader))
+    assert images.shape == (4, 3, 32, 32) and targets.dtype == torch.int64
+    again = [t.tolist() for _, t in make_loader(table, "weights", input_size=32, batch_size=4, seed=3)]
+    assert [t.tolist() for _, t in loader] == again
+    assert loader.drop_last  # full batches only while training
+
+
+def test_eval_loader_is_deterministic_and_keeps_order(table):
+    loader = make_loader(table, "val", input_size=24, batch_size=2)
+    first = torch.cat([x for x, _ in loader])
+    second = torch.cat([x for x, _ in loader])
+    assert first.shape == (3, 3, 24, 24) and torch.equal(first, second)
+    assert torch.cat([t for _, t in loader]).tolist() == table.loc[table["split"] == "val", "class_index"].tolist()
+
+
+def test_unknown_split_is_an_error(table):
+    with pytest.raises(ValueError, match=r"no images in split 'test' \(splits present: \['arch', 'val', 'weights'\]\)"):
+        make_loader(table, "test", input_size=24, batch_size=2)
