@@ -1,3 +1,4 @@
+import pandas as pd
 import pytest
 import torch
 from kedro.io.core import DatasetError, Version
@@ -53,3 +54,28 @@ def test_checkpoint_dataset_refuses_arbitrary_objects(tmp_path):
     dataset.save({"payload": _NotAllowed()})
     with pytest.raises(DatasetError, match="weights_only|Unsupported global"):
         dataset.load()
+
+
+def test_latency_table_dataset_round_trip(tmp_path, spaces):
+    from tests.conftest import synthetic_table
+    from tfnas_kedro.datasets import LatencyTableDataset
+
+    table = synthetic_table(spaces["tfnas_wose"], resolution=64, num_classes=10, step=64)
+    table.meta.calibration = {"scale": 1.1, "networks": 4}
+    dataset = LatencyTableDataset(filepath=str(tmp_path / "lut.parquet"), version=Version(None, None))
+    dataset.save(table)
+    loaded = LatencyTableDataset(filepath=str(tmp_path / "lut.parquet"), version=Version(None, None)).load()
+    assert loaded.meta == table.meta
+    pd.testing.assert_frame_equal(loaded.entries, table.entries)
+    arch = zoo_arch("TF-NAS-C-wose", resolution=64, num_classes=10)
+    assert loaded.predict(arch) == table.predict(arch)
+    # the file is plain parquet for other tools
+    assert len(pd.read_parquet(next((tmp_path / "lut.parquet").glob("*/lut.parquet")))) == len(table.entries)
+
+
+def test_latency_table_dataset_rejects_other_parquet(tmp_path):
+    from tfnas_kedro.datasets import LatencyTableDataset
+
+    pd.DataFrame({"a": [1]}).to_parquet(tmp_path / "x.parquet")
+    with pytest.raises(DatasetError, match="not a latency table"):
+        LatencyTableDataset(filepath=str(tmp_path / "x.parquet")).load()

@@ -14,13 +14,28 @@ def make_activation(name: str) -> nn.Module:
     return _ACTIVATIONS[name](inplace=True)
 
 
+def batch_norm(channels: int, search: bool = False) -> nn.BatchNorm2d:
+    """BatchNorm; during search without affine parameters or running statistics, because widths
+    and paths change from step to step and only the current batch's statistics are meaningful."""
+    return nn.BatchNorm2d(channels, affine=not search, track_running_stats=not search)
+
+
 class ConvBNAct(nn.Sequential):
     """``k x k`` conv with 'same' padding and no bias, BatchNorm, then the activation (if any)."""
 
-    def __init__(self, cin: int, cout: int, kernel: int = 1, stride: int = 1, groups: int = 1, act: str | None = None):
+    def __init__(
+        self,
+        cin: int,
+        cout: int,
+        kernel: int = 1,
+        stride: int = 1,
+        groups: int = 1,
+        act: str | None = None,
+        search: bool = False,
+    ):
         layers = [
             nn.Conv2d(cin, cout, kernel, stride, padding=kernel // 2, groups=groups, bias=False),
-            nn.BatchNorm2d(cout),
+            batch_norm(cout, search),
         ]
         if act is not None:
             layers.append(make_activation(act))
@@ -59,14 +74,15 @@ class MBInvRes(nn.Module):
     with ``in == out``, and carries drop-connect while training.
     """
 
-    def __init__(self, spec: BlockSpec, drop_connect_rate: float = 0.0):
+    def __init__(self, spec: BlockSpec, drop_connect_rate: float = 0.0, search: bool = False):
         super().__init__()
         self.spec = spec
         self.drop_connect_rate = drop_connect_rate
-        self.expand = ConvBNAct(spec.in_, spec.mid, 1, act=spec.act) if spec.has_expansion else nn.Identity()
-        self.depthwise = ConvBNAct(spec.mid, spec.mid, spec.kernel, spec.stride, groups=spec.mid, act=spec.act)
-        self.se = SqueezeExcite(spec.mid, spec.se, spec.act) if spec.se else nn.Identity()
-        self.project = ConvBNAct(spec.mid, spec.out, 1, act=None)
+        s = spec
+        self.expand = ConvBNAct(s.in_, s.mid, 1, act=s.act, search=search) if s.has_expansion else nn.Identity()
+        self.depthwise = ConvBNAct(s.mid, s.mid, s.kernel, s.stride, groups=s.mid, act=s.act, search=search)
+        self.se = SqueezeExcite(s.mid, s.se, s.act) if s.se else nn.Identity()
+        self.project = ConvBNAct(s.mid, s.out, 1, act=None, search=search)
 
     @property
     def has_residual(self) -> bool:

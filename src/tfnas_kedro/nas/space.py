@@ -153,6 +153,32 @@ class SearchSpace(_Spec):
             grouped[pos.stage].append(pos)
         return grouped
 
+    def block_spec(self, position: LayerPosition, op_name: str, mid: int | None = None) -> BlockSpec:
+        """The block that op ``op_name`` at ``position`` is with expanded width ``mid`` (initial if omitted)."""
+        op = self.ops[op_name]
+        return BlockSpec(
+            kernel=op.kernel,
+            in_=position.cin,
+            mid=op.init_mid(position.cin) if mid is None else mid,
+            se=op.se_width(position.cin),
+            out=position.cout,
+            stride=position.stride,
+            act=position.act,
+        )
+
+    def fixed_block_inputs(self) -> list[tuple[BlockSpec, int]]:
+        """The fixed blocks with the input side length each sees."""
+        side, out = math.ceil(self.resolution / self.stem.stride), []
+        for spec in self._fixed_block_specs():
+            out.append((spec, side))
+            side = math.ceil(side / spec.stride)
+        return out
+
+    def output_size(self) -> int:
+        """Side length of the last stage's output (what the head conv sees)."""
+        last = self.positions()[-1]
+        return math.ceil(last.input_hw / last.stride)
+
     # --- architectures -------------------------------------------------------------------------
     def _fixed_block_specs(self) -> list[BlockSpec]:
         specs, cin = [], self.stem.out
@@ -185,22 +211,13 @@ class SearchSpace(_Spec):
                 op_name = ops[s][layer]
                 if op_name not in pos.ops:
                     raise ConfigError(f"stages[{s}] layer {layer}: op {op_name!r} not a candidate {pos.ops}")
-                op = self.ops[op_name]
-                mid = op.init_mid(pos.cin) if mids is None else mids[s][layer]
-                lo, hi = op.mid_range(pos.cin)
-                if not lo <= mid <= hi:
-                    raise ConfigError(f"stages[{s}] layer {layer}: mid {mid} outside {op_name}'s range [{lo}, {hi}]")
-                blocks.append(
-                    BlockSpec(
-                        kernel=op.kernel,
-                        in_=pos.cin,
-                        mid=mid,
-                        se=op.se_width(pos.cin),
-                        out=pos.cout,
-                        stride=pos.stride,
-                        act=pos.act,
+                block = self.block_spec(pos, op_name, None if mids is None else mids[s][layer])
+                lo, hi = self.ops[op_name].mid_range(pos.cin)
+                if not lo <= block.mid <= hi:
+                    raise ConfigError(
+                        f"stages[{s}] layer {layer}: mid {block.mid} outside {op_name}'s range [{lo}, {hi}]"
                     )
-                )
+                blocks.append(block)
         return ArchDescription(
             name=name,
             space=self.name,

@@ -1,0 +1,95 @@
+"""Lookup-table fidelity on this machine's CPU: batch 1, one thread, input 224.
+
+Builds the latency table for the TF-NAS space and its no-SE variant (one table: they share every
+block but the fixed one), calibrates it on whole networks sampled from the space, then compares
+predicted with measured end-to-end latency for the ten published TF-NAS-space models, which the
+calibration never saw. Prints the build time, the calibration residuals, the fidelity table, the
+median and maximum absolute relative error, and the noise floor (the spread of repeated
+measurements of one whole network).
+
+    .venv/bin/python benchmarks/lut_fidelity.py [--width-step 8] [--calibration-networks 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from tfnas_kedro.datasets import LatencyTableDataset
+from tfnas_kedro.nas import load_search_spaces, zoo_arch
+from tfnas_kedro.nas.calibration import calibrate_and_check
+from tfnas_kedro.nas.latency import build_latency_table
+from tfnas_kedro.nas.profiler import ProfilerSettings
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = [f"TF-NAS-{x}" for x in "ABCD"] + [f"TF-NAS-{x}-wose" for x in "ABCD"] + ["TF-NAS-CPU-A", "TF-NAS-CPU-B"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--resolution", type=int, default=224)
+    parser.add_argument("--width-step", type=int, default=8)
+    parser.add_argument("--calibration-networks", type=int, default=16)
+    parser.add_argument("--network-rounds", type=int, default=40)
+    parser.add_argument("--noise-repeats", type=int, default=5)
+    parser.add_argument("--save", help="folder to write the calibrated table and the fidelity table to")
+    args = parser.parse_args()
+    begun = time.perf_counter()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+
+    spaces = load_search_spaces(ROOT / "conf/base/parameters_search_spaces.yml")
+    settings = ProfilerSettings(device="cpu", batch_size=1, threads=1)
+    networks = replace(settings, rounds=args.network_rounds, repeats=1, warmup=2)
+    table = build_latency_table(
+        [spaces["tfnas"], spaces["tfnas_wose"]],
+        resolution=args.resolution,
+        num_classes=1000,
+        width_step=args.width_step,
+        settings=settings,
+    )
+    archs = [zoo_arch(name, resolution=args.resolution) for name in MODELS]
+    started = time.perf_counter()
+    table, _, fidelity, summary = calibrate_and_check(
+        table, spaces["tfnas"], archs, networks, samples=args.calibration_networks, noise_repeats=args.noise_repeats
+    )
+    calibration_seconds = time.perf_counter() - started
+
+    m, c = table.meta, table.meta.calibration
+    print(f"\ndevice: {m.device_name} ({m.device}), batch {m.batch_size}, {m.threads} thread(s), input {m.resolution}")
+    print(
+        f"table: {len(table.entries)} widths, step {m.width_step}, built in {m.build_seconds:.0f} s; "
+        f"calibration and check ({c['networks']} sampled + {len(archs)} held-out networks) "
+        f"in {calibration_seconds:.0f} s"
+    )
+    print(
+        f"calibration: scale {c['scale']:.3f}; residuals median "
+        f"{100 * c['median_abs_residual']:.1f}%, max {100 * c['max_abs_residual']:.1f}%\n"
+    )
+    print(f"{'model':<16}{'raw sum ms':>11}{'predicted':>11}{'measured':>10}{'wall clock':>11}{'error':>8}")
+    for row in fidelity.itertuples():
+        print(
+            f"{row.name:<16}{row.raw_predicted_ms:>11.2f}{row.predicted_ms:>11.2f}{row.measured_ms:>10.2f}"
+            f"{row.raw_measured_ms:>11.2f}{100 * row.relative_error:>+7.1f}%"
+        )
+    floor = summary["noise_floor"]
+    print(
+        f"\nmedian |error| {100 * summary['median_abs_error']:.1f}% (target <= 5%), "
+        f"max |error| {100 * summary['max_abs_error']:.1f}% (target <= 12%)"
+    )
+    print(f"uncalibrated sum of isolated blocks: median error {100 * summary['uncalibrated_median_error']:+.1f}%")
+    print(
+        f"noise floor: {floor['network']} measured {len(floor['ms'])} times: {min(floor['ms']):.2f}.."
+        f"{max(floor['ms']):.2f} ms, spread {100 * floor['spread']:.1f}% of the median"
+    )
+    print(f"total time {time.perf_counter() - begun:.0f} s")
+    if args.save:
+        Path(args.save).mkdir(parents=True, exist_ok=True)
+        LatencyTableDataset(filepath=f"{args.save}/latency_table.parquet").save(table)
+        fidelity.to_csv(f"{args.save}/fidelity.csv", index=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,167 @@
+"""Calibrating a latency table on whole networks, and checking it against networks it never saw.
+
+Blocks timed one at a time run with hot caches and do not add up to the network they are part of.
+:func:`calibrate` fits ``measured = base + scale * sum(blocks)`` on networks sampled at random from
+the space. :func:`calibrate_and_check` times those samples *and* the held-out networks (published
+or searched) in one interleaved session, so that both see the same machine; the fit uses the
+samples only, and the held-out networks measure how far the table can be trusted.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+
+from .arch import ArchDescription
+from .latency import LatencyTable, _at_resolution
+from .network import build_network
+from .profiler import Profiler, ProfilerSettings, Timing
+from .space import SearchSpace
+
+logger = logging.getLogger(__name__)
+
+
+def sample_architectures(space: SearchSpace, count: int, seed: int, num_classes: int) -> list[ArchDescription]:
+    """``count`` random architectures of ``space``: random depths, ops and widths (seeded)."""
+    rng = np.random.default_rng(seed)
+    positions = space.stage_positions()
+    archs = []
+    for n in range(count):
+        depths = [int(rng.integers(s.min_depth, s.max_depth + 1)) for s in space.stages]
+        ops, mids = [], []
+        for stage_positions, depth in zip(positions, depths, strict=True):
+            names = [str(rng.choice(stage_positions[d].ops)) for d in range(depth)]
+            ranges = [space.ops[name].mid_range(stage_positions[d].cin) for d, name in enumerate(names)]
+            ops.append(names)
+            mids.append([int(rng.integers(lo, hi + 1)) for lo, hi in ranges])
+        archs.append(space.build_arch(depths, ops, mids, name=f"sample-{n:02d}", num_classes=num_classes))
+    return archs
+
+
+def measure_networks(
+    archs: list[ArchDescription], settings: ProfilerSettings, reference_ms: float | None = None
+) -> list[Timing]:
+    """End-to-end latency of each architecture, timed interleaved with the same statistic as blocks;
+    pass a table's ``reference_ms`` so the numbers share its unit."""
+    nets = [build_network(a) for a in archs]
+    shapes = [(a.in_channels, a.resolution, a.resolution) for a in archs]
+    return Profiler(settings, reference_ms).time_modules(nets, shapes)
+
+
+def calibrate(
+    table: LatencyTable, archs: list[ArchDescription], measured_ms: list[float]
+) -> tuple[LatencyTable, pd.DataFrame]:
+    """Fit ``measured = base + scale * sum(blocks)`` on whole networks: ``scale`` is the median of
+    ``(measured - base) / sum(blocks)`` over the networks (robust to one noisy measurement).
+
+    Returns the calibrated table and one row per network: raw and calibrated prediction, measured
+    latency and the relative residual (the calibration's own error, reported next to fidelity).
+    """
+    blocks = np.array([table.blocks_ms(a) for a in archs])
+    measured = np.asarray(measured_ms)
+    scale = float(np.median((measured - table.meta.base_ms) / blocks))
+    predicted = table.meta.base_ms + scale * blocks
+    residual = (predicted - measured) / measured
+    calibration = {
+        "scale": scale,
+        "networks": len(archs),
+        "median_abs_residual": float(np.median(np.abs(residual))),
+        "max_abs_residual": float(np.max(np.abs(residual))),
+    }
+    report = pd.DataFrame(
+        {
+            "name": [a.name for a in archs],
+            "raw_predicted_ms": table.meta.base_ms + blocks,
+            "predicted_ms": predicted,
+            "measured_ms": measured_ms,
+            "relative_error": residual,
+        }
+    )
+    logger.info(
+        "calibration on %d networks: scale %.3f, median |residual| %.1f%%",
+        len(archs),
+        scale,
+        100 * calibration["median_abs_residual"],
+    )
+    return LatencyTable(replace(table.meta, calibration=calibration), table.entries), report
+
+
+def fidelity_table(table: LatencyTable, archs: list[ArchDescription], timings: list[Timing]) -> pd.DataFrame:
+    """Predicted vs measured latency per network. ``measured_ms`` shares the table's unit
+    (speed-normalised with its reference); ``raw_measured_ms`` is the plain wall-clock statistic."""
+    measured = [t.ms for t in timings]
+    predicted = [table.predict(a) for a in archs]
+    return pd.DataFrame(
+        {
+            "name": [a.name for a in archs],
+            "space": [a.space for a in archs],
+            "raw_predicted_ms": [table.predict(a, calibrated=False) for a in archs],
+            "predicted_ms": predicted,
+            "measured_ms": measured,
+            "raw_measured_ms": [t.raw_ms for t in timings],
+            "relative_error": relative_errors(predicted, measured),
+        }
+    )
+
+
+def calibrate_and_check(
+    table: LatencyTable,
+    space: SearchSpace,
+    held_out: list[ArchDescription],
+    settings: ProfilerSettings,
+    *,
+    samples: int,
+    seed: int = 0,
+    noise_repeats: int = 3,
+) -> tuple[LatencyTable, pd.DataFrame, pd.DataFrame, dict]:
+    """Fit the table on ``samples`` random networks of ``space`` and check it on ``held_out``.
+
+    All networks are timed in one interleaved session (the machine's state is the same for the
+    fit and the check). Returns the calibrated table, the calibration report, the fidelity table of
+    the held-out networks and a summary with their median and maximum error and the noise floor:
+    the spread of ``noise_repeats`` separate measurements of the first held-out network.
+    """
+    if not held_out:
+        raise ValueError("calibrate_and_check needs at least one held-out network")
+    sampled = sample_architectures(_at_resolution(space, table.meta.resolution), samples, seed, table.meta.num_classes)
+    timings = measure_networks(sampled + held_out, settings, table.meta.reference_ms)
+    table, report = calibrate(table, sampled, [t.ms for t in timings[: len(sampled)]])
+    fidelity = fidelity_table(table, held_out, timings[len(sampled) :])
+    repeats = [measure_networks(held_out[:1], settings, table.meta.reference_ms)[0].ms for _ in range(noise_repeats)]
+    errors = fidelity["relative_error"].to_numpy()
+    m = table.meta
+    summary = {
+        "device": m.device,
+        "device_name": m.device_name,
+        "batch_size": m.batch_size,
+        "threads": m.threads,
+        "resolution": m.resolution,
+        "models": len(held_out),
+        "median_abs_error": float(np.median(np.abs(errors))),
+        "max_abs_error": float(np.max(np.abs(errors))),
+        "uncalibrated_median_error": float(
+            np.median(relative_errors(fidelity["raw_predicted_ms"], fidelity["measured_ms"]))
+        ),
+        "noise_floor": {
+            "network": held_out[0].name,
+            "ms": repeats,
+            "spread": float((max(repeats) - min(repeats)) / np.median(repeats)),
+        },
+        "calibration": m.calibration,
+        "table_build_seconds": m.build_seconds,
+    }
+    logger.info(
+        "fidelity on %d held-out networks: median |error| %.1f%%, max %.1f%% (noise floor %.1f%%)",
+        len(held_out),
+        100 * summary["median_abs_error"],
+        100 * summary["max_abs_error"],
+        100 * summary["noise_floor"]["spread"],
+    )
+    return table, report, fidelity, summary
+
+
+def relative_errors(predicted, measured) -> np.ndarray:
+    return (np.asarray(predicted) - np.asarray(measured)) / np.asarray(measured)

@@ -1,0 +1,179 @@
+"""Elasticity-scaling: fit the widths of the derived architecture to the latency target.
+
+tfnas-method.md section 5. Given the current strongest op per layer and depth per stage, widths
+are shrunk together (in proportion to each width) until the table latency is below the target,
+then suffixes of the stages (all stages, then stages 2.., 3.., ...) are expanded with finer and
+finer steps to fill back up to it, and a last pass widens single layers into what is left. Widths
+stay in each op's range. If even the narrowest widths miss the target, the result says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .latency import LatencyTable
+from .space import SearchSpace
+
+
+@dataclass
+class ScalingResult:
+    widths: list[dict[str, int]]
+    latency_ms: float
+    target_ms: float
+    feasible: bool
+    message: str
+
+    @property
+    def gap(self) -> float:
+        """Relative distance below the target (0 = on it; negative = above it)."""
+        return (self.target_ms - self.latency_ms) / self.target_ms
+
+
+def _largest(feasible: Callable[[float], bool], low: float, high: float, iterations: int = 40) -> float:
+    """The largest ``x`` in ``[low, high]`` with ``feasible(x)``, given ``feasible(low)``."""
+    if feasible(high):
+        return high
+    for _ in range(iterations):
+        middle = (low + high) / 2
+        low, high = (middle, high) if feasible(middle) else (low, middle)
+    return low
+
+
+def elasticity_scale(
+    table: LatencyTable,
+    space: SearchSpace,
+    depths: list[int],
+    op_index: list[int],
+    widths: list[dict[str, int]],
+    target_ms: float,
+) -> ScalingResult:
+    """New widths for the chosen ops of the active layers (other ops keep theirs)."""
+    space = (
+        space
+        if space.resolution == table.meta.resolution
+        else space.model_copy(update={"resolution": table.meta.resolution})
+    )
+    positions = space.positions()
+    active = [j for j, p in enumerate(positions) if p.layer < depths[p.stage]]
+    chosen = {j: positions[j].ops[op_index[j]] for j in active}
+    bounds = {j: space.ops[chosen[j]].mid_range(positions[j].cin) for j in active}
+    fixed = table.fixed_ms + table.fixed_blocks_ms(space)
+
+    def latency(mids: dict[int, int]) -> float:
+        return fixed + sum(
+            table.block_ms(space.block_spec(positions[j], chosen[j], mids[j]), positions[j].input_hw) for j in active
+        )
+
+    def clamp(j: int, value: float) -> int:
+        lo, hi = bounds[j]
+        return int(min(hi, max(lo, round(value))))
+
+    def scaled(base: dict[int, int], layers: list[int], factor: float) -> dict[int, int]:
+        return {**base, **{j: clamp(j, base[j] * factor) for j in layers}}
+
+    mids = {j: clamp(j, widths[j][chosen[j]]) for j in active}
+    narrowest = {j: bounds[j][0] for j in active}
+    if latency(narrowest) > target_ms:
+        result = {j: narrowest[j] for j in active}
+        message = (
+            f"target {target_ms:.3f} ms unreachable with the current ops and depths: even the narrowest "
+            f"widths take {latency(narrowest):.3f} ms"
+        )
+        return ScalingResult(_merge(widths, chosen, result), latency(narrowest), target_ms, False, message)
+    if latency(mids) > target_ms:  # shrink everything together until under the target
+        f = _largest(lambda x: latency(scaled(mids, active, x)) <= target_ms, 0.0, 1.0)
+        mids = scaled(mids, active, f)
+    for s in range(len(space.stages)):  # fill back up: stages s.., with finer steps as s grows
+        layers = [j for j in active if positions[j].stage >= s]
+        top = max(bounds[j][1] / mids[j] for j in layers)
+        g = _largest(lambda x, ls=layers, base=mids: latency(scaled(base, ls, x)) <= target_ms, 1.0, top)
+        mids = scaled(mids, layers, g)
+    for j in reversed(active):  # widen single layers into what is left
+        lo = mids[j]
+        w = _largest(lambda x, j=j, base=mids: latency({**base, j: int(x)}) <= target_ms, lo, bounds[j][1])
+        mids[j] = int(w)
+    final = latency(mids)
+    message = f"{final:.3f} ms for a target of {target_ms:.3f} ms ({100 * (target_ms - final) / target_ms:.2f}% below)"
+    return ScalingResult(_merge(widths, chosen, mids), final, target_ms, final <= target_ms, message)
+
+
+def _merge(widths: list[dict[str, int]], chosen: dict[int, str], mids: dict[int, int]) -> list[dict[str, int]]:
+    merged = [dict(w) for w in widths]
+    for j, op in chosen.items():
+        merged[j][op] = mids[j]
+    return merged
+
+
+def _op_swap(
+    table: LatencyTable, space: SearchSpace, op_probs: list[list[float]], depths, op_index, step: int
+) -> tuple[int, int] | None:
+    """The most probable op change that moves latency in direction ``step``: among the active layers,
+    an op cheaper (``step < 0``) or dearer (``step > 0``) at its extreme width than the current one."""
+    positions = space.positions()
+    best, best_p = None, -1.0
+    for j, pos in enumerate(positions):
+        if pos.layer >= depths[pos.stage]:
+            continue
+
+        def extreme(name: str, pos=pos) -> float:
+            lo, hi = space.ops[name].mid_range(pos.cin)
+            return table.block_ms(space.block_spec(pos, name, hi if step > 0 else lo), pos.input_hw)
+
+        current = extreme(pos.ops[op_index[j]])
+        for i, name in enumerate(pos.ops):
+            if i != op_index[j] and (extreme(name) - current) * step > 0 and op_probs[j][i] > best_p:
+                best, best_p = (j, i), op_probs[j][i]
+    return best
+
+
+def fit_to_target(
+    table: LatencyTable,
+    space: SearchSpace,
+    depth_probs: list[list[float]],
+    op_probs: list[list[float]],
+    depths: list[int],
+    op_index: list[int],
+    widths: list[dict[str, int]],
+    target_ms: float,
+    tolerance: float = 0.01,
+) -> tuple[list[int], list[int], ScalingResult, list[str]]:
+    """Elasticity-scaling for the final architecture, with depth and then ops as last resorts.
+
+    Widths alone cannot reach a target above what the chosen depths and ops allow at full width
+    (or below what they need at their narrowest); a short search may end there. Then the stage
+    whose depth distribution leans furthest the needed way changes depth by one; once no depth can
+    change, the most probable op that moves latency the needed way replaces the current one. The
+    widths are fitted again after each change, until the result is within ``tolerance`` below the
+    target. Every change is reported.
+    """
+    depths, op_index, notes = list(depths), list(op_index), []
+    limit = sum(s.max_depth for s in space.stages) * (1 + max(len(p.ops) for p in space.positions()))
+    for _ in range(limit):
+        result = elasticity_scale(table, space, depths, op_index, widths, target_ms)
+        too_slow, too_fast = not result.feasible, result.feasible and result.gap > tolerance
+        if not (too_slow or too_fast):
+            break
+        step = -1 if too_slow else 1
+        candidates = [
+            s for s, stage in enumerate(space.stages) if stage.min_depth <= depths[s] + step <= stage.max_depth
+        ]
+        if candidates:
+            # the stage with the most probability mass beyond its depth, in the direction needed
+            lean = [
+                sum(depth_probs[s][depths[s] :]) if step > 0 else sum(depth_probs[s][: depths[s] - 1])
+                for s in candidates
+            ]
+            stage = candidates[max(range(len(candidates)), key=lean.__getitem__)]
+            depths[stage] += step
+            notes.append(f"stage {stage + 1} depth {depths[stage] - step} -> {depths[stage]} ({result.message})")
+            continue
+        swap = _op_swap(table, space, op_probs, depths, op_index, step)
+        if swap is None:
+            break
+        j, i = swap
+        notes.append(
+            f"layer {j} op {space.positions()[j].ops[op_index[j]]} -> {space.positions()[j].ops[i]} ({result.message})"
+        )
+        op_index[j] = i
+    return depths, op_index, result, notes

@@ -1,0 +1,301 @@
+"""Latency lookup tables: measured per device, interpolated over widths, calibrated end to end.
+
+A table holds, for every block a search space can produce at one input resolution, the latency of
+that block measured on a grid of expanded widths (interpolated linearly between grid points), and a
+``base`` for the parts every network shares (stem; head conv, pooling and classifier). Blocks timed
+in isolation run with hot caches and sum to less than the whole network; :func:`calibrate` fits
+``measured = base + scale * sum(blocks)`` on whole networks sampled from the space (``scale`` is the
+median of the networks' ratios, so one network timed in a noisy moment cannot skew it) and keeps
+the residuals, so predictions are of end-to-end latency.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from .arch import ArchDescription, BlockSpec, HeadSpec
+from .blocks import ConvBNAct, MBInvRes
+from .errors import ConfigError
+from .profiler import Profiler, ProfilerSettings, device_name
+from .space import SearchSpace
+
+logger = logging.getLogger(__name__)
+
+KEY_COLUMNS = ["input_hw", "cin", "cout", "stride", "act", "kernel", "se"]
+
+
+def block_key(block: BlockSpec, input_hw: int) -> tuple:
+    """What a block's latency depends on besides its expanded width ``mid``."""
+    return (int(input_hw), block.in_, block.out, block.stride, block.act, block.kernel, block.se)
+
+
+def format_key(key: tuple) -> str:
+    hw, cin, cout, stride, act, kernel, se = key
+    return f"{hw}x{hw} {cin}->{cout} s{stride} {act} k{kernel} se{se}"
+
+
+@dataclass
+class LatencyMeta:
+    device: str
+    device_name: str
+    batch_size: int
+    threads: int
+    resolution: int
+    num_classes: int
+    spaces: list[str]
+    stem: dict
+    head: dict
+    width_step: int
+    profiler: dict
+    torch_version: str = torch.__version__
+    created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    base_ms: float = 0.0
+    reference_ms: float = 0.0  # the profiler's reference workload latency all entries are expressed with
+    build_seconds: float = 0.0
+    calibration: dict = field(default_factory=lambda: {"scale": 1.0, "networks": 0})
+
+
+class LatencyTable:
+    """Measured block latencies of one device at one resolution; prices architecture descriptions."""
+
+    def __init__(self, meta: LatencyMeta, entries: pd.DataFrame):
+        self.meta = meta
+        self.entries = entries.sort_values([*KEY_COLUMNS, "mid"]).reset_index(drop=True)
+        self._grid = {
+            tuple(k): (g["mid"].to_numpy(), g["ms"].to_numpy())
+            for k, g in self.entries.groupby(KEY_COLUMNS, sort=False)
+        }
+
+    # --- lookup ----------------------------------------------------------------------------------
+    def raw_block_ms(self, block: BlockSpec, input_hw: int) -> float:
+        """The block's measured (uncalibrated) latency, interpolated linearly between grid widths."""
+        key = block_key(block, input_hw)
+        if key not in self._grid:
+            raise KeyError(
+                f"no latency entry for block {format_key(key)}: the table covers spaces {self.meta.spaces} "
+                f"at resolution {self.meta.resolution}; build it for the space this architecture comes from"
+            )
+        mids, ms = self._grid[key]
+        if not mids[0] <= block.mid <= mids[-1]:
+            raise KeyError(f"mid {block.mid} outside the measured range [{mids[0]}, {mids[-1]}] of {format_key(key)}")
+        return float(np.interp(block.mid, mids, ms))
+
+    def block_ms(self, block: BlockSpec, input_hw: int) -> float:
+        """The block's latency in a whole network (calibration scale applied)."""
+        return self.meta.calibration["scale"] * self.raw_block_ms(block, input_hw)
+
+    @property
+    def fixed_ms(self) -> float:
+        """Latency of what every network shares (stem; head conv, pooling, classifier)."""
+        return self.meta.base_ms
+
+    def check_compatible(self, arch: ArchDescription) -> None:
+        m = self.meta
+        problems = []
+        if arch.space and arch.space not in m.spaces:
+            problems.append(f"architecture from space {arch.space!r}, table built for {m.spaces}")
+        if arch.resolution != m.resolution:
+            problems.append(f"architecture at resolution {arch.resolution}, table measured at {m.resolution}")
+        if arch.num_classes != m.num_classes:
+            problems.append(f"architecture with {arch.num_classes} classes, table's classifier has {m.num_classes}")
+        if arch.stem.model_dump() != m.stem or arch.head.model_dump() != m.head:
+            problems.append("stem or head differ from the table's")
+        if problems:
+            raise ConfigError(
+                f"latency table ({m.device_name}, {m.device}) cannot price {arch.name or 'architecture'}: "
+                + "; ".join(problems)
+            )
+
+    def predict(self, arch: ArchDescription, *, calibrated: bool = True) -> float:
+        """End-to-end latency of ``arch`` in ms: base + sum of its blocks (calibrated by default)."""
+        self.check_compatible(arch)
+        scale = self.meta.calibration["scale"] if calibrated else 1.0
+        return self.fixed_ms + scale * self.blocks_ms(arch)
+
+    def blocks_ms(self, arch: ArchDescription) -> float:
+        """Sum of the measured (uncalibrated) latencies of ``arch``'s blocks."""
+        return sum(self.raw_block_ms(b, hw) for b, hw in zip(arch.blocks, arch.feature_sizes(), strict=False))
+
+    def check_device(self, device: str, resolution: int | None = None, space: str | None = None) -> None:
+        """Stop with the mismatch named when this table was built for another device/resolution/space."""
+        m = self.meta
+        if device != m.device:
+            raise ConfigError(
+                f"latency table measured on {m.device!r} ({m.device_name}), but the target device is {device!r}"
+            )
+        if resolution is not None and resolution != m.resolution:
+            raise ConfigError(f"latency table measured at resolution {m.resolution}, but {resolution} is configured")
+        if space is not None and space not in m.spaces:
+            raise ConfigError(f"latency table built for search spaces {m.spaces}, but {space!r} is configured")
+
+    # --- search -----------------------------------------------------------------------------------
+    def layer_matrix(self, space: SearchSpace, widths: list[dict[str, int]] | None = None) -> list[torch.Tensor]:
+        """Per searchable position, the calibrated latency of each candidate op at its width
+        (``widths[j][op]``; the op's initial width where omitted), as tensors for the search."""
+        rows = []
+        for j, pos in enumerate(space.positions()):
+            values = []
+            for name in pos.ops:
+                mid = widths[j][name] if widths is not None else None
+                values.append(self.block_ms(space.block_spec(pos, name, mid), pos.input_hw))
+            rows.append(torch.tensor(values, dtype=torch.float32))
+        return rows
+
+    def fixed_blocks_ms(self, space: SearchSpace) -> float:
+        return sum(self.block_ms(block, hw) for block, hw in space.fixed_block_inputs())
+
+    def reachable_range(self, space: SearchSpace) -> tuple[float, float]:
+        """The smallest and largest latency any architecture of ``space`` can have on this table."""
+        space = _at_resolution(space, self.meta.resolution)
+        low = high = self.fixed_ms + self.fixed_blocks_ms(space)
+        for stage, positions in zip(space.stages, space.stage_positions(), strict=True):
+            for depth, pos in enumerate(positions):
+                costs = []
+                for name in pos.ops:
+                    for mid in space.ops[name].mid_range(pos.cin):
+                        costs.append(self.block_ms(space.block_spec(pos, name, mid), pos.input_hw))
+                if depth < stage.min_depth:
+                    low += min(costs)
+                high += max(costs)
+        return low, high
+
+
+def expected_latency(
+    layer_ms: list[torch.Tensor],
+    op_probs: list[torch.Tensor],
+    depth_probs: list[torch.Tensor],
+    stage_of_layer: list[int],
+    fixed_ms: float,
+) -> torch.Tensor:
+    """Differentiable expected latency (tfnas-method.md section 6):
+    ``fixed + sum_s sum_d P(depth_s = d + 1) * sum_{j <= d} sum_i P(op_j = i) * LUT_{j,i}(width_{j,i})``.
+
+    ``layer_ms[j]`` are the per-op latencies of layer ``j`` at the current widths
+    (:meth:`LatencyTable.layer_matrix`), ``op_probs[j]`` the op distribution of layer ``j`` and
+    ``depth_probs[s]`` the depth distribution of stage ``s`` (index ``d`` = depth ``d + 1``).
+    """
+    total = torch.as_tensor(fixed_ms, dtype=torch.float32)
+    layer_costs = [(p * ms.to(p.device)).sum() for p, ms in zip(op_probs, layer_ms, strict=True)]
+    for s, probs in enumerate(depth_probs):
+        costs = torch.stack([c for c, stage in zip(layer_costs, stage_of_layer, strict=True) if stage == s])
+        total = total + (probs * torch.cumsum(costs, 0)).sum()
+    return total
+
+
+# --- building ---------------------------------------------------------------------------------------
+class _HeadPart(nn.Module):
+    """What follows the last block: 1x1 head conv, global pooling, dropout (inactive) and classifier."""
+
+    def __init__(self, cin: int, head: HeadSpec, num_classes: int):
+        super().__init__()
+        self.conv = ConvBNAct(cin, head.out, 1, act=head.act)
+        self.fc = nn.Linear(head.out, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(self.conv(x), 1), 1))
+
+
+def _at_resolution(space: SearchSpace, resolution: int) -> SearchSpace:
+    return space if space.resolution == resolution else space.model_copy(update={"resolution": resolution})
+
+
+def _grid(lo: int, hi: int, step: int) -> list[int]:
+    points = list(range(lo, hi + 1, step))
+    return points if points[-1] == hi else [*points, hi]
+
+
+def table_keys(spaces: list[SearchSpace], width_step: int) -> dict[tuple, list[int]]:
+    """Every block key the spaces can produce, with the widths to measure for each."""
+    keys: dict[tuple, set[int]] = {}
+    for space in spaces:
+        for block, hw in space.fixed_block_inputs():
+            keys.setdefault(block_key(block, hw), set()).add(block.mid)
+        for pos in space.positions():
+            for name in pos.ops:
+                lo, hi = space.ops[name].mid_range(pos.cin)
+                keys.setdefault(block_key(space.block_spec(pos, name, lo), pos.input_hw), set()).update(
+                    _grid(lo, hi, width_step)
+                )
+    return {k: sorted(v) for k, v in keys.items()}
+
+
+def build_latency_table(
+    spaces: list[SearchSpace],
+    *,
+    resolution: int,
+    num_classes: int,
+    width_step: int,
+    settings: ProfilerSettings,
+) -> LatencyTable:
+    """Measure every block the spaces can produce at ``resolution`` on ``settings.device``."""
+    started = time.perf_counter()
+    spaces = [_at_resolution(s, resolution) for s in spaces]
+    first = spaces[0]
+    for other in spaces[1:]:
+        if (other.stem, other.head, other.in_channels) != (first.stem, first.head, first.in_channels):
+            raise ConfigError(f"spaces {first.name!r} and {other.name!r} differ in stem or head; build one table each")
+    profiler = Profiler(settings)
+    final = first.output_size()
+    stem = ConvBNAct(first.in_channels, first.stem.out, first.stem.kernel, first.stem.stride, act=first.stem.act)
+    head = _HeadPart(first.stages[-1].out, first.head, num_classes)
+    base = profiler.time_modules(
+        [stem, head], [(first.in_channels, resolution, resolution), (first.stages[-1].out, final, final)]
+    )
+    keys = table_keys(spaces, width_step)
+    rows, points, total_points = [], 0, sum(len(v) for v in keys.values())
+    next_report = 0.1
+    for key, mids in keys.items():
+        hw, cin, cout, stride, act, kernel, se = key
+        modules = [
+            MBInvRes(BlockSpec(kernel=kernel, in_=cin, mid=m, se=se, out=cout, stride=stride, act=act)) for m in mids
+        ]
+        for mid, timing in zip(mids, profiler.time_modules(modules, [(cin, hw, hw)] * len(mids)), strict=True):
+            rows.append((*key, mid, timing.ms, timing.median_ms, timing.spread))
+        points += len(mids)
+        if points / total_points >= next_report:
+            elapsed = time.perf_counter() - started
+            logger.info(
+                "latency table: %d/%d widths measured (%.0f%%, %.0f s, ~%.0f s left)",
+                points,
+                total_points,
+                100 * points / total_points,
+                elapsed,
+                elapsed * (total_points / points - 1),
+            )
+            next_report += 0.1
+    entries = pd.DataFrame(rows, columns=[*KEY_COLUMNS, "mid", "ms", "median_ms", "spread"])
+    device = profiler.device
+    meta = LatencyMeta(
+        device=str(settings.device),
+        device_name=device_name(device),
+        batch_size=settings.batch_size,
+        threads=settings.threads if device.type == "cpu" else 0,
+        resolution=resolution,
+        num_classes=num_classes,
+        spaces=[s.name for s in spaces],
+        stem=first.stem.model_dump(),
+        head=first.head.model_dump(),
+        width_step=width_step,
+        profiler=settings.describe(),
+        base_ms=base[0].ms + base[1].ms,
+        reference_ms=profiler.reference_ms,
+        build_seconds=time.perf_counter() - started,
+    )
+    logger.info("latency table: %d keys, %d widths, built in %.0f s", len(keys), len(entries), meta.build_seconds)
+    return LatencyTable(meta, entries)
+
+
+def meta_to_dict(meta: LatencyMeta) -> dict:
+    return asdict(meta)
+
+
+def meta_from_dict(data: dict) -> LatencyMeta:
+    return LatencyMeta(**data)

@@ -1,0 +1,178 @@
+"""Timing harness for modules on a device: CPU (batch 1, fixed threads) or CUDA (synchronised).
+
+One harness times both the lookup table's blocks and whole networks, with the same statistic,
+so that their numbers are comparable. Shared machines are noisy, and their speed drifts over
+seconds (measured here: one network's median varied by 10-25% between minutes). Three defences:
+
+* interleaved rounds: every module of a group is timed once per round, so a slow period hits one
+  round of every module rather than every round of one;
+* speed normalisation: each module's calls are timed next to a small fixed reference workload,
+  and a sample is ``module time / reference time``, converted back to milliseconds with one
+  reference latency (``reference_ms``) fixed for the whole table. Slow drifts of the machine
+  cancel in the ratio; a table and the networks checked against it share ``reference_ms``;
+* a robust statistic: a quantile of all samples (interference only ever adds time), with the
+  median and spread kept, and noisy entries timed again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class ProfilerSettings:
+    device: str = "cpu"
+    batch_size: int = 1
+    threads: int = 1  # CPU intra-op threads while timing (the paper: 1)
+    warmup: int = 3  # untimed calls per module per round
+    repeats: int = 5  # timed calls per module per round
+    rounds: int = 3  # interleaved rounds over all modules of a group
+    quantile: float = 0.25  # the statistic: this quantile of all timed calls
+    normalize: bool = True  # time a fixed reference next to every module and divide out machine drift
+    max_spread: float = 0.25  # (q75 - q25) / statistic above this counts as noisy...
+    remeasure: int = 2  # ...and is timed again up to this many times
+
+    def describe(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Timing:
+    ms: float  # the statistic (``quantile`` of the samples), milliseconds
+    median_ms: float
+    spread: float  # interquartile range relative to the statistic
+    samples: int
+    raw_ms: float  # the same statistic of the plain wall-clock times, without normalisation
+
+
+def reference_workload() -> tuple[nn.Module, tuple[int, ...]]:
+    """A small fixed conv stack (about 4M MACs per image) whose speed tracks the machine's."""
+    torch.manual_seed(0)
+    module = nn.Sequential(nn.Conv2d(32, 48, 3, padding=1), nn.ReLU(), nn.Conv2d(48, 32, 1))
+    return module.eval(), (32, 24, 24)
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int):
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def device_name(device: torch.device) -> str:
+    """A human-readable name of the hardware behind ``device`` (recorded with every table)."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    with contextlib.suppress(OSError):
+        for line in open("/proc/cpuinfo"):  # noqa: SIM115 - Linux only; best effort elsewhere
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    import platform
+
+    return platform.processor() or platform.machine()
+
+
+class Profiler:
+    """Times modules on one device. ``reference_ms`` fixes the reference workload's latency that
+    normalised samples are converted with; pass the table's to time networks against a table."""
+
+    def __init__(self, settings: ProfilerSettings, reference_ms: float | None = None):
+        self.settings = settings
+        self.device = torch.device(settings.device)
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError(f"latency device {settings.device!r} requested but CUDA is not available")
+        reference, shape = reference_workload()
+        self._reference = reference.to(self.device)
+        self._reference_input = torch.randn(settings.batch_size, *shape, device=self.device)
+        self.reference_ms = reference_ms if reference_ms is not None else self._measure_reference()
+
+    def _threads(self):
+        return torch_threads(self.settings.threads) if self.device.type == "cpu" else contextlib.nullcontext()
+
+    def _timer(self) -> Callable[[Callable[[], object]], float]:
+        if self.device.type == "cuda":
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+
+            def time_cuda(call):
+                start.record()
+                call()
+                end.record()
+                end.synchronize()  # the kernels ran; elapsed_time is device time in ms
+                return start.elapsed_time(end)
+
+            return time_cuda
+
+        def time_cpu(call):
+            begin = time.perf_counter_ns()
+            call()
+            return (time.perf_counter_ns() - begin) / 1e6
+
+        return time_cpu
+
+    @torch.inference_mode()
+    def _measure_reference(self, calls: int = 60) -> float:
+        """The reference's latency: a low quantile of many calls, so a quiet moment sets the unit."""
+        timer = self._timer()
+        with self._threads():
+            for _ in range(10):
+                self._reference(self._reference_input)
+            samples = [timer(lambda: self._reference(self._reference_input)) for _ in range(calls)]
+        return float(np.quantile(samples, 0.1))
+
+    def _summarise(self, ratios: list[float], raw: list[float]) -> Timing:
+        s = self.settings
+        values = np.asarray(ratios) * (self.reference_ms if s.normalize else 1.0)
+        stat = float(np.quantile(values, s.quantile))
+        q25, q75 = np.quantile(values, [0.25, 0.75])
+        spread = float((q75 - q25) / max(stat, 1e-9))
+        return Timing(stat, float(np.median(values)), spread, len(values), float(np.quantile(raw, s.quantile)))
+
+    @torch.inference_mode()
+    def _rounds(self, modules: Sequence[nn.Module], inputs: Sequence[torch.Tensor]):
+        """Per module: samples (ratios to the reference when normalising, else ms) and raw ms."""
+        s, timer = self.settings, self._timer()
+        ratios: list[list[float]] = [[] for _ in modules]
+        raw: list[list[float]] = [[] for _ in modules]
+        ref = self._reference
+        for _ in range(s.rounds):
+            for i, (module, x) in enumerate(zip(modules, inputs, strict=True)):
+                for _ in range(s.warmup):
+                    module(x)
+                times = [timer(lambda m=module, x=x: m(x)) for _ in range(s.repeats)]
+                raw[i].extend(times)
+                if s.normalize:
+                    # the local speed: the median of five reference calls right after the module's
+                    local = float(np.median([timer(lambda: ref(self._reference_input)) for _ in range(5)]))
+                    ratios[i].extend(t / local for t in times)
+                else:
+                    ratios[i].extend(times)
+        return ratios, raw
+
+    def time_modules(self, modules: Sequence[nn.Module], input_shapes: Sequence[tuple[int, ...]]) -> list[Timing]:
+        """Time every module on its own input shape (without batch dimension), interleaved."""
+        s = self.settings
+        modules = [m.to(self.device).eval() for m in modules]
+        inputs = [torch.randn(s.batch_size, *shape, device=self.device) for shape in input_shapes]
+        with self._threads():
+            ratios, raw = self._rounds(modules, inputs)
+            timings = [self._summarise(r, w) for r, w in zip(ratios, raw, strict=True)]
+            for _ in range(s.remeasure):
+                noisy = [i for i, t in enumerate(timings) if t.spread > s.max_spread]
+                if not noisy:
+                    break
+                again, again_raw = self._rounds([modules[i] for i in noisy], [inputs[i] for i in noisy])
+                for i, r, w in zip(noisy, again, again_raw, strict=True):
+                    retimed = self._summarise(r, w)
+                    if retimed.spread < timings[i].spread:
+                        timings[i] = retimed
+        return timings

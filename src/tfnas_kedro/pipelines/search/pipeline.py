@@ -1,0 +1,37 @@
+"""The ``search`` pipeline: one target (``params:target``), one search."""
+
+from kedro.pipeline import Pipeline, node, pipeline
+
+from . import nodes
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    """Search for ``params:target``: resolve it, search, derive, summarise, plot."""
+    return pipeline(
+        [
+            node(
+                nodes.resolve_target,
+                ["latency_table", "params:search", "params:target", "params:latency", "params:search_spaces"],
+                "search_target",
+                name="resolve_search_target",
+            ),
+            node(
+                nodes.run_search,
+                ["search_split", "latency_table", "search_target", "params:search", "params:search_spaces"],
+                ["search_checkpoint", "search_history"],
+                name="run_search",
+            ),
+            node(
+                nodes.derive_searched_architecture,
+                ["search_checkpoint", "latency_table", "search_target", "params:search", "params:search_spaces"],
+                ["searched_architecture", "search_summary"],
+                name="derive_searched_architecture",
+            ),
+            node(
+                nodes.plot_search,
+                ["search_history", "searched_architecture", "search_target", "params:search_spaces", "params:search"],
+                ["search_latency_plot", "search_probabilities_plot", "search_widths_plot"],
+                name="plot_search",
+            ),
+        ]
+    )

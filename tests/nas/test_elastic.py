@@ -1,0 +1,84 @@
+import numpy as np
+import pytest
+
+from tests.conftest import synthetic_table
+from tfnas_kedro.nas.elastic import elasticity_scale
+from tfnas_kedro.nas.supernet import derive_architecture
+
+
+def _choices(space, seed):
+    rng = np.random.default_rng(seed)
+    positions = space.positions()
+    depths = [int(rng.integers(s.min_depth, s.max_depth + 1)) for s in space.stages]
+    ops = [int(rng.integers(len(p.ops))) for p in positions]
+    widths = [{n: space.ops[n].init_mid(p.cin) for n in p.ops} for p in positions]
+    return depths, ops, widths
+
+
+def _one_hot(depths, ops, space):
+    import torch
+
+    alpha = [
+        torch.nn.functional.one_hot(torch.tensor(i), len(p.ops)).float()
+        for i, p in zip(ops, space.positions(), strict=True)
+    ]
+    beta = [
+        torch.nn.functional.one_hot(torch.tensor(d - 1), s.max_depth).float()
+        for d, s in zip(depths, space.stages, strict=True)
+    ]
+    return alpha, beta
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("where", [0.05, 0.5, 0.95])
+def test_scaled_widths_meet_the_target_exactly(spaces, seed, where):
+    space = spaces["tfnas"]
+    table = synthetic_table(space)
+    depths, ops, widths = _choices(space, seed)
+    narrow = elasticity_scale(table, space, depths, ops, widths, 1.0)  # infeasible: gives the narrowest
+    wide = elasticity_scale(table, space, depths, ops, widths, 1e6)  # everything at its widest
+    target = narrow.latency_ms + where * (wide.latency_ms - narrow.latency_ms)
+    result = elasticity_scale(table, space, depths, ops, widths, target)
+    assert result.feasible and result.latency_ms <= target
+    assert result.gap < 0.01  # within 1% of the target
+    alpha, beta = _one_hot(depths, ops, space)
+    arch = derive_architecture(space, alpha, beta, result.widths, 1000)
+    assert table.predict(arch) == pytest.approx(result.latency_ms)  # the reported latency is the table's
+    for j, p in enumerate(space.positions()):
+        for name in p.ops:
+            lo, hi = space.ops[name].mid_range(p.cin)
+            assert lo <= result.widths[j][name] <= hi
+            if name != p.ops[ops[j]] or p.layer >= depths[p.stage]:
+                assert result.widths[j][name] == widths[j][name]  # only the chosen ops change
+
+
+def test_unreachable_target_is_reported_not_hidden(spaces):
+    space = spaces["tfnas"]
+    table = synthetic_table(space)
+    depths, ops, widths = _choices(space, 0)
+    result = elasticity_scale(table, space, depths, ops, widths, 1.0)
+    assert not result.feasible and result.latency_ms > 1.0
+    assert "unreachable" in result.message and result.gap < 0
+
+
+@pytest.mark.parametrize("where", [0.02, 0.5, 0.9])
+def test_final_fit_changes_depth_then_ops_when_widths_cannot_reach(spaces, where):
+    from tfnas_kedro.nas.elastic import fit_to_target
+
+    space = spaces["tfnas"]
+    table = synthetic_table(space)
+    low, high = table.reachable_range(space)
+    target = low + where * (high - low)
+    positions = space.positions()
+    depths, ops = [s.min_depth for s in space.stages], [0] * len(positions)  # an untrained search's choice
+    widths = [{n: space.ops[n].init_mid(p.cin) for n in p.ops} for p in positions]
+    uniform_depth = [[1 / s.max_depth] * s.max_depth for s in space.stages]
+    uniform_ops = [[1 / len(p.ops)] * len(p.ops) for p in positions]
+    depths, ops, result, notes = fit_to_target(table, space, uniform_depth, uniform_ops, depths, ops, widths, target)
+    assert result.feasible and result.latency_ms <= target and result.gap < 0.01
+    if where == 0.9:
+        assert any("depth" in n for n in notes) and any(" op " in n for n in notes)
+    alpha, beta = _one_hot(depths, ops, space)
+    assert table.predict(derive_architecture(space, alpha, beta, result.widths, 1000)) == pytest.approx(
+        result.latency_ms
+    )

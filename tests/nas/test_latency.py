@@ -1,0 +1,183 @@
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from tests.conftest import synthetic_table
+from tfnas_kedro.nas import ConfigError, zoo_arch
+from tfnas_kedro.nas.arch import BlockSpec
+from tfnas_kedro.nas.calibration import calibrate, sample_architectures
+from tfnas_kedro.nas.latency import (
+    KEY_COLUMNS,
+    LatencyMeta,
+    LatencyTable,
+    block_key,
+    build_latency_table,
+    expected_latency,
+    format_key,
+    table_keys,
+)
+from tfnas_kedro.nas.profiler import ProfilerSettings
+
+
+def test_block_key_names_what_latency_depends_on():
+    block = BlockSpec(kernel=5, in_=40, mid=170, se=80, out=80, stride=2, act="swish")
+    assert block_key(block, 28) == (28, 40, 80, 2, "swish", 5, 80)
+    assert format_key(block_key(block, 28)) == "28x28 40->80 s2 swish k5 se80"
+    assert block_key(block.model_copy(update={"mid": 240}), 28) == block_key(block, 28)
+
+
+def test_keys_cover_every_position_op_and_width(spaces):
+    space = spaces["tfnas"]
+    keys = table_keys([space], 8)
+    for pos in space.positions():
+        for name in pos.ops:
+            lo, hi = space.ops[name].mid_range(pos.cin)
+            mids = keys[block_key(space.block_spec(pos, name, lo), pos.input_hw)]
+            assert lo in mids and hi in mids and all(b - a <= 8 for a, b in zip(mids, mids[1:], strict=False))
+    ((fixed, hw),) = space.fixed_block_inputs()
+    assert keys[block_key(fixed, hw)] == [32]  # fixed block: its one width
+    # e3 and e6 ops of equal kernel and SE share one key over the union of their ranges
+    first = space.positions()[0]
+    assert keys[block_key(space.block_spec(first, "k3_e3"), 112)][:2] == [32, 40]
+    assert keys[block_key(space.block_spec(first, "k3_e6"), 112)][-1] == 128
+
+
+def test_interpolation_is_linear_between_grid_points():
+    key = (14, 80, 80, 1, "swish", 3, 0)
+    entries = pd.DataFrame(
+        [(*key, 160, 1.0, 1.0, 0.0), (*key, 320, 3.0, 3.0, 0.0)],
+        columns=[*KEY_COLUMNS, "mid", "ms", "median_ms", "spread"],
+    )
+    meta = LatencyMeta("cpu", "t", 1, 1, 224, 1000, ["tfnas"], {}, {}, 160, {})
+    table = LatencyTable(meta, entries)
+    block = BlockSpec(kernel=3, in_=80, mid=200, se=0, out=80, stride=1, act="swish")
+    assert table.raw_block_ms(block, 14) == pytest.approx(1.5)
+    assert table.raw_block_ms(block.model_copy(update={"mid": 320}), 14) == pytest.approx(3.0)
+    with pytest.raises(KeyError, match=r"mid 400 outside the measured range \[160, 320\]"):
+        table.raw_block_ms(block.model_copy(update={"mid": 400}), 14)
+    with pytest.raises(KeyError, match=r"no latency entry for block 7x7 80->80 s1 swish k3 se0"):
+        table.raw_block_ms(block, 7)
+
+
+def test_mismatches_are_named(spaces):
+    table = synthetic_table(spaces["tfnas"])
+    table.predict(zoo_arch("TF-NAS-A"))
+    with pytest.raises(ConfigError, match="resolution 160, table measured at 224"):
+        table.predict(zoo_arch("TF-NAS-A", resolution=160))
+    with pytest.raises(ConfigError, match="10 classes, table's classifier has 1000"):
+        table.predict(zoo_arch("TF-NAS-A", num_classes=10))
+    with pytest.raises(ConfigError, match=r"space 'mbv2', table built for \['tfnas'\]"):
+        table.predict(zoo_arch("TF-NAS-MBV2-A"))
+    with pytest.raises(ConfigError, match="measured on 'cpu'.*target device is 'cuda'"):
+        table.check_device("cuda")
+    with pytest.raises(ConfigError, match="resolution 224, but 64 is configured"):
+        table.check_device("cpu", resolution=64)
+    with pytest.raises(ConfigError, match=r"\['tfnas'\], but 'mbv2' is configured"):
+        table.check_device("cpu", space="mbv2")
+
+
+def test_prediction_is_base_plus_blocks_and_applies_calibration(spaces):
+    table = synthetic_table(spaces["tfnas"])
+    arch = zoo_arch("TF-NAS-B")
+    sizes = arch.feature_sizes()
+    blocks = sum(table.raw_block_ms(b, sizes[i]) for i, b in enumerate(arch.blocks))
+    assert table.predict(arch, calibrated=False) == pytest.approx(5.0 + blocks)
+    table.meta.calibration = {"scale": 1.2, "networks": 3}
+    assert table.predict(arch) == pytest.approx(5.0 + 1.2 * blocks)
+
+
+def _one_hot(n: int, i: int) -> torch.Tensor:
+    return torch.nn.functional.one_hot(torch.tensor(i), n).float()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_expected_latency_equals_the_predictor_on_one_hot_choices(spaces, seed):
+    space = spaces["tfnas"]
+    table = synthetic_table(space)
+    table.meta.calibration = {"scale": 1.1, "networks": 3}
+    rng = np.random.default_rng(seed)
+    positions = space.positions()
+    depths = [int(rng.integers(s.min_depth, s.max_depth + 1)) for s in space.stages]
+    op_index = [int(rng.integers(len(p.ops))) for p in positions]
+    widths = [{n: int(rng.integers(*space.ops[n].mid_range(p.cin))) for n in p.ops} for p in positions]
+    ops, mids = [[] for _ in space.stages], [[] for _ in space.stages]
+    for pos, index, width in zip(positions, op_index, widths, strict=True):
+        if pos.layer < depths[pos.stage]:
+            ops[pos.stage].append(pos.ops[index])
+            mids[pos.stage].append(width[pos.ops[index]])
+    arch = space.build_arch(depths, ops, mids)
+    op_probs = [_one_hot(len(p.ops), i) for p, i in zip(positions, op_index, strict=True)]
+    depth_probs = [_one_hot(stage.max_depth, depths[s] - 1) for s, stage in enumerate(space.stages)]
+    fixed = table.fixed_ms + table.fixed_blocks_ms(space)
+    value = expected_latency(
+        table.layer_matrix(space, widths), op_probs, depth_probs, [p.stage for p in positions], fixed
+    )
+    assert value.item() == pytest.approx(table.predict(arch), rel=1e-5)
+
+
+def test_expected_latency_is_differentiable_and_between_extremes(spaces):
+    space = spaces["tfnas"]
+    table = synthetic_table(space)
+    positions = space.positions()
+    alpha = [torch.zeros(len(p.ops), requires_grad=True) for p in positions]
+    beta = [torch.zeros(s.max_depth, requires_grad=True) for s in space.stages]
+    fixed = table.fixed_ms + table.fixed_blocks_ms(space)
+    value = expected_latency(
+        table.layer_matrix(space),
+        [a.softmax(0) for a in alpha],
+        [b.softmax(0) for b in beta],
+        [p.stage for p in positions],
+        fixed,
+    )
+    value.backward()
+    assert all(a.grad is not None and a.grad.abs().sum() > 0 for a in alpha)
+    assert beta[0].grad[1] > beta[0].grad[0]  # a deeper stage costs more
+    low, high = table.reachable_range(space)
+    assert low < value.item() < high
+
+
+def test_reachable_range_bounds_every_architecture(spaces):
+    space = spaces["tfnas"]
+    table = synthetic_table(space)
+    low, high = table.reachable_range(space)
+    predictions = [table.predict(a) for a in sample_architectures(space, 20, seed=5, num_classes=1000)]
+    assert low <= min(predictions) and max(predictions) <= high
+    # the bounds are attained: the smallest network has minimum depth, cheapest op and width
+    cheapest = []
+    for pos in space.positions():
+        costs = {
+            (n, m): table.block_ms(space.block_spec(pos, n, m), pos.input_hw)
+            for n in pos.ops
+            for m in space.ops[n].mid_range(pos.cin)
+        }
+        cheapest.append(min(costs, key=costs.get))
+    by_stage = space.stage_positions()
+    first = [cheapest[space.positions().index(stage[0])] for stage in by_stage]
+    arch = space.build_arch([1] * 6, [[n] for n, _ in first], [[m] for _, m in first])
+    assert table.predict(arch) == pytest.approx(low)
+
+
+def test_calibration_recovers_the_scale_and_shrugs_off_one_noisy_network(spaces):
+    space = spaces["tfnas"]
+    table = synthetic_table(space)
+    archs = sample_architectures(space, 7, seed=1, num_classes=1000)
+    measured = [5.0 + 1.25 * table.blocks_ms(a) for a in archs]
+    measured[3] *= 1.5  # timed while the machine was busy
+    calibrated, report = calibrate(table, archs, measured)
+    assert calibrated.meta.calibration["scale"] == pytest.approx(1.25)
+    assert sorted(report["relative_error"].abs())[-2] < 1e-9  # exact but for the noisy one
+    assert calibrated.meta.calibration["max_abs_residual"] == pytest.approx(1 - 1 / 1.5)
+    assert list(report.columns) == ["name", "raw_predicted_ms", "predicted_ms", "measured_ms", "relative_error"]
+
+
+def test_tiny_table_built_end_to_end(spaces):
+    settings = ProfilerSettings(warmup=1, repeats=2, rounds=1, remeasure=0)
+    table = build_latency_table(
+        [spaces["tfnas"], spaces["tfnas_wose"]], resolution=32, num_classes=10, width_step=512, settings=settings
+    )
+    assert table.meta.spaces == ["tfnas", "tfnas_wose"] and table.meta.resolution == 32
+    assert table.meta.base_ms > 0 and (table.entries["ms"] > 0).all()
+    assert table.meta.threads == 1 and table.meta.torch_version == torch.__version__ and table.meta.device_name
+    for name in ("TF-NAS-D", "TF-NAS-D-wose"):  # one table prices both spaces' models
+        assert table.predict(zoo_arch(name, resolution=32, num_classes=10)) > table.meta.base_ms

@@ -1,0 +1,107 @@
+import pytest
+import torch
+
+from tfnas_kedro.nas import build_network
+from tfnas_kedro.nas.sampling import PathChoice
+from tfnas_kedro.nas.supernet import Supernet, derive_architecture
+
+
+@pytest.fixture
+def small_space(spaces):
+    return spaces["tfnas"].model_copy(update={"resolution": 32})
+
+
+def _copy_path_weights(supernet, net, path, depths):
+    """Copy the active channels of the chosen ops into the stand-alone network built from them."""
+    net.stem[0].weight.data.copy_(supernet.stem[0].weight)
+    for mine, theirs in zip(net.blocks[: len(supernet.fixed)], supernet.fixed, strict=True):
+        mine.load_state_dict({k: v for k, v in theirs.state_dict().items()}, strict=False)
+    block = len(supernet.fixed)
+    j0 = 0
+    for s, stage in enumerate(supernet.space.stages):
+        for d in range(depths[s]):
+            j = j0 + d
+            op = supernet.layers[j].ops[path[j]]
+            idx = supernet.channels(j)[path[j]]
+            target = net.blocks[block]
+            target.expand[0].weight.data.copy_(op.expand[idx])
+            target.depthwise[0].weight.data.copy_(op.depthwise[idx])
+            target.project[0].weight.data.copy_(op.project[:, idx])
+            if op.se_width:
+                target.se.reduce.weight.data.copy_(op.se_reduce.weight[:, idx])
+                target.se.reduce.bias.data.copy_(op.se_reduce.bias)
+                target.se.expand.weight.data.copy_(op.se_expand.weight[idx])
+                target.se.expand.bias.data.copy_(op.se_expand.bias[idx])
+            block += 1
+        j0 += stage.max_depth
+    net.head[0].weight.data.copy_(supernet.head[0].weight)
+    net.classifier.load_state_dict(supernet.classifier.state_dict())
+
+
+def test_a_single_path_computes_exactly_the_standalone_network(small_space):
+    torch.manual_seed(0)
+    supernet = Supernet(small_space, num_classes=5)
+    positions = supernet.positions
+    widths = supernet.widths()
+    g = torch.Generator().manual_seed(1)
+    for j, p in enumerate(positions):  # random widths inside each op's range
+        for name in p.ops:
+            lo, hi = small_space.ops[name].mid_range(p.cin)
+            widths[j][name] = int(torch.randint(lo, hi + 1, (1,), generator=g))
+    supernet.set_widths(widths)
+    path = [int(torch.randint(len(p.ops), (1,), generator=g)) for p in positions]
+    depths = [2, 1, 3, 2, 4, 1]
+    alpha = [
+        torch.nn.functional.one_hot(torch.tensor(i), len(p.ops)).float() for i, p in zip(path, positions, strict=True)
+    ]
+    beta = [
+        torch.nn.functional.one_hot(torch.tensor(d - 1), s.max_depth).float()
+        for d, s in zip(depths, small_space.stages, strict=True)
+    ]
+    arch = derive_architecture(small_space, alpha, beta, supernet.widths(), 5, dropout=0.0)
+    net = build_network(arch)
+    _copy_path_weights(supernet, net, path, depths)
+    x = torch.randn(4, 3, 32, 32)
+    net.train()  # BatchNorm on batch statistics, as in the search
+    supernet.train()
+    expected = net(x)
+    assert torch.allclose(supernet(x, PathChoice(path=path, depths=depths)), expected, atol=1e-4)
+    # sink-connecting with one-hot depth weights is the same network
+    assert torch.allclose(supernet(x, PathChoice(path=path, depth_weights=beta)), expected, atol=1e-4)
+
+
+def test_widths_keep_the_most_important_channels_and_dropped_ones_survive(small_space):
+    supernet = Supernet(small_space, num_classes=3)
+    op = supernet.layers[0].ops[1]  # k3_e6 at 16 -> 24: 64..128 channels
+    with torch.no_grad():
+        op.depthwise.zero_()
+        op.depthwise[[5, 77, 100]] = 1.0
+    widths = supernet.widths()
+    lo = small_space.ops["k3_e6"].mid_range(16)[0]
+    widths[0]["k3_e6"] = lo
+    before = op.depthwise.detach().clone()
+    supernet.set_widths(widths)
+    kept = supernet.channels(0)[1]
+    assert len(kept) == lo and {5, 77, 100} <= set(kept.tolist())
+    assert torch.equal(op.depthwise, before)  # nothing is deleted: the full-width weights stay
+    widths[0]["k3_e6"] = lo - 1
+    with pytest.raises(ValueError, match="outside"):
+        supernet.set_widths(widths)
+
+
+def test_mixture_forward_runs_every_op_and_backpropagates_to_alpha(small_space):
+    supernet = Supernet(small_space, num_classes=3)
+    alpha = [torch.zeros(len(p.ops), requires_grad=True) for p in supernet.positions]
+    beta = [torch.zeros(s.max_depth, requires_grad=True) for s in small_space.stages]
+    choice = PathChoice(op_weights=[a.softmax(0) for a in alpha], depth_weights=[b.softmax(0) for b in beta])
+    out = supernet(torch.randn(2, 3, 32, 32), choice)
+    out.sum().backward()
+    assert out.shape == (2, 3)
+    assert all(a.grad is not None for a in alpha) and all(b.grad is not None for b in beta)
+    assert all(op.expand.grad is not None for op in supernet.layers[3].ops)
+
+
+def test_search_batchnorm_has_no_affine_parameters_or_running_statistics(small_space):
+    supernet = Supernet(small_space, num_classes=3)
+    norms = [m for m in supernet.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert norms and all(not m.affine and m.running_mean is None for m in norms)

@@ -1,0 +1,56 @@
+import json
+
+import pandas as pd
+import pytest
+
+from tfnas_kedro.datasets import LatencyTableDataset
+
+from .conftest import latest_version
+
+TINY = {
+    "latency": {
+        "spaces": ["tfnas", "tfnas_wose"],
+        "resolution": 32,
+        "width_step": 256,
+        "warmup": 1,
+        "repeats": 2,
+        "rounds": 1,
+        "remeasure": 0,
+        "calibration_networks": 3,
+        "fidelity_models": ["TF-NAS-A", "TF-NAS-D-wose", "TF-NAS-MBV2-A"],
+        "noise_repeats": 2,
+    }
+}
+
+
+@pytest.mark.slow
+def test_latency_pipeline_end_to_end(kedro_project, run_pipeline):
+    run_pipeline("latency", params=TINY)
+    table = LatencyTableDataset(
+        filepath=str(latest_version(kedro_project, "data/05_model_input/latency_table.parquet"))
+    ).load()
+    assert table.meta.resolution == 32 and table.meta.num_classes == 10 and table.meta.calibration["networks"] == 3
+    raw = LatencyTableDataset(
+        filepath=str(latest_version(kedro_project, "data/04_feature/raw_latency_table.parquet"))
+    ).load()
+    assert raw.meta.calibration["scale"] == 1.0 and len(raw.entries) == len(table.entries)
+    calibration = pd.read_parquet(latest_version(kedro_project, "data/07_model_output/latency_calibration.parquet"))
+    assert len(calibration) == 3
+    fidelity = pd.read_parquet(latest_version(kedro_project, "data/07_model_output/latency_fidelity.parquet"))
+    assert fidelity["name"].tolist() == ["TF-NAS-A", "TF-NAS-D-wose"]  # the MBV2 model is outside the table
+    assert (fidelity["measured_ms"] > 0).all() and fidelity["relative_error"].notna().all()
+    summary = json.loads(
+        latest_version(kedro_project, "data/07_model_output/latency_fidelity_summary.json").read_text()
+    )
+    assert summary["models"] == 2 and len(summary["noise_floor"]["ms"]) == 2 and summary["threads"] == 1
+    figure = json.loads(latest_version(kedro_project, "data/08_reporting/latency_fidelity.json").read_text())
+    assert [trace["name"] for trace in figure["data"]] == [
+        "y = x",
+        "calibration samples",
+        "published models (held out)",
+    ]
+
+
+def test_unknown_space_is_named(run_pipeline):
+    with pytest.raises(ValueError, match=r"params:latency.spaces: unknown search space\(s\) \['resnet'\]"):
+        run_pipeline("latency", params={"latency": {"spaces": ["resnet"]}})

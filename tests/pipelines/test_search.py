@@ -1,0 +1,85 @@
+import json
+
+import pandas as pd
+import pytest
+import torch
+
+from tfnas_kedro.datasets import ArchitectureDataset, LatencyTableDataset
+from tfnas_kedro.nas import build_network
+from tfnas_kedro.nas.search import SearchError
+
+from .conftest import latest_version
+from .test_data_selection import TINY as TINY_DATA
+from .test_latency import TINY as TINY_LATENCY
+
+TINY = {
+    **TINY_DATA,
+    "latency": {**TINY_LATENCY["latency"], "spaces": ["tfnas"], "num_classes": 4, "fidelity_models": ["TF-NAS-D"]},
+    "search": {"input_size": 32, "batch_size": 8, "epochs": 2, "warmup_epochs": 1, "measure_latency": True},
+}
+
+
+def _prepare(run_pipeline):
+    run_pipeline("data_selection", params=TINY)
+    run_pipeline("latency", params=TINY)
+
+
+@pytest.mark.slow
+def test_search_pipeline_meets_the_target_and_writes_every_output(kedro_project, run_pipeline):
+    _prepare(run_pipeline)
+    run_pipeline("search", params={**TINY, "search": {**TINY["search"], "checkpoint_dir": str(kedro_project / "ckpt")}})
+    target = json.loads(latest_version(kedro_project, "data/05_model_input/search_target.json").read_text())
+    low, high = target["reachable_ms"]
+    assert target["target_ms"] == pytest.approx(low + 0.5 * (high - low))  # fraction 0.5 of the range
+    summary = json.loads(latest_version(kedro_project, "data/07_model_output/search_summary.json").read_text())
+    assert summary["target_met"] and 0 <= summary["gap"] < 0.01
+    assert summary["measured_ms"] > 0 and summary["macs_m"] > 0
+    arch = ArchitectureDataset(
+        filepath=str(latest_version(kedro_project, "data/06_models/searched_architecture.json"))
+    ).load()
+    table = LatencyTableDataset(
+        filepath=str(latest_version(kedro_project, "data/05_model_input/latency_table.parquet"))
+    ).load()
+    assert table.predict(arch) == pytest.approx(summary["table_ms"]) and arch.num_classes == 4
+    assert build_network(arch).eval()(torch.randn(1, 3, 32, 32)).shape == (1, 4)
+    history = pd.read_parquet(latest_version(kedro_project, "data/07_model_output/search_history.parquet"))
+    assert history["epoch"].tolist() == [0, 1]
+    for plot in ("latency", "probabilities", "widths"):
+        assert json.loads(latest_version(kedro_project, f"data/08_reporting/search_{plot}.json").read_text())["data"]
+    assert list((kedro_project / "ckpt").glob("*/last.pt"))
+
+
+@pytest.mark.slow
+def test_namespaced_targets_each_get_their_own_outputs(kedro_project, run_pipeline):
+    _prepare(run_pipeline)
+    params = {
+        **TINY,
+        "search": {
+            **TINY["search"],
+            "epochs": 1,
+            "measure_latency": False,
+            "checkpoint_dir": str(kedro_project / "ckpt"),
+        },
+        "latency_targets": {"fast": {"fraction": 0.2}, "balanced": {"fraction": 0.5}, "accurate": {"fraction": 0.9}},
+    }
+    run_pipeline("search_targets", params=params)
+    table_ms = {}
+    for name in ("fast", "balanced", "accurate"):
+        summary = json.loads(
+            latest_version(kedro_project, f"data/07_model_output/{name}/search_summary.json").read_text()
+        )
+        assert summary["target_met"] and summary["gap"] < 0.01
+        table_ms[name] = summary["table_ms"]
+    assert table_ms["fast"] < table_ms["balanced"] < table_ms["accurate"]
+
+
+def test_unreachable_target_names_the_range(kedro_project, run_pipeline):
+    _prepare(run_pipeline)
+    with pytest.raises(SearchError, match=r"target 0.001 ms is outside the reachable range .* of space 'tfnas'"):
+        run_pipeline("search", params={**TINY, "target": {"latency_ms": 0.001}})
+
+
+def test_table_for_another_resolution_is_refused(kedro_project, run_pipeline):
+    _prepare(run_pipeline)
+    with pytest.raises(Exception, match="latency table measured at resolution 32, but 64 is configured"):
+        run_pipeline("search", params={**TINY, "search": {**TINY["search"], "input_size": 64}})
