@@ -61,9 +61,10 @@ def _setup(resolution: int, classes: int, device: torch.device):
 
 
 def _search_step(supernet, alpha, beta, paths, optimizer, x, y):
+    """The weight step of :meth:`tfnas_kedro.nas.search.Searcher.weight_step`, without its bookkeeping."""
     optimizer.zero_grad(set_to_none=True)
-    loss = sum(F.cross_entropy(supernet(x, path_choice(p, alpha, beta)), y) for p in paths)
-    loss.backward()
+    for path in paths:
+        F.cross_entropy(supernet(x, path_choice(path, alpha, beta)), y).backward()
     optimizer.step()
 
 

@@ -130,12 +130,15 @@ class Searcher:
         for group in self.weight_optimizer.param_groups:
             group["lr"] = lr
         self.weight_optimizer.zero_grad(set_to_none=True)
-        loss = sum(F.cross_entropy(self.supernet(x, path_choice(p, self.alpha, self.beta)), y) for p in paths)
-        self._check(loss, "weight")
-        loss.backward()
+        total = 0.0
+        for path in paths:  # one backward per path: only one path's activations are alive at a time
+            loss = F.cross_entropy(self.supernet(x, path_choice(path, self.alpha, self.beta)), y)
+            self._check(loss, "weight")
+            loss.backward()
+            total += float(loss)
         torch.nn.utils.clip_grad_norm_(self.supernet.parameters(), self.config.grad_clip)
         self.weight_optimizer.step()
-        return float(loss) / len(paths)
+        return total / len(paths)
 
     def arch_step(self, x: torch.Tensor, y: torch.Tensor, tau: float, generator: torch.Generator) -> dict:
         choice = mixture_choice(self.alpha, self.beta, tau, generator)
