@@ -13,12 +13,12 @@ import math
 import os
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from pydantic import BaseModel, ConfigDict, Field
 
 from .arch import ArchDescription
 from .elastic import ScalingResult, elasticity_scale
@@ -36,25 +36,28 @@ class SearchError(RuntimeError):
     """The search cannot go on (NaN loss, mismatched checkpoint, unreachable target)."""
 
 
-@dataclass(frozen=True)
-class SearchConfig:
-    target_ms: float
-    epochs: int = 90
-    warmup_epochs: int = 10
-    lr: float = 0.025
-    momentum: float = 0.9
-    weight_decay: float = 1e-5
-    grad_clip: float = 5.0
-    arch_lr: float = 0.01
+class SearchConfig(BaseModel):
+    """The method's settings (tfnas-method.md section 7; defaults are the paper's)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    target_ms: float = Field(gt=0)
+    epochs: int = Field(90, ge=1)
+    warmup_epochs: int = Field(10, ge=0)
+    lr: float = Field(0.025, gt=0)
+    momentum: float = Field(0.9, ge=0)
+    weight_decay: float = Field(1e-5, ge=0)
+    grad_clip: float = Field(5.0, gt=0)
+    arch_lr: float = Field(0.01, gt=0)
     arch_betas: tuple[float, float] = (0.5, 0.999)
-    arch_weight_decay: float = 5e-4
-    arch_every: int = 2
-    tau: float = 5.0
-    tau_decay: float = 0.96
-    latency_lambda: float = 0.1
+    arch_weight_decay: float = Field(5e-4, ge=0)
+    arch_every: int = Field(2, ge=1)
+    tau: float = Field(5.0, gt=0)
+    tau_decay: float = Field(0.96, gt=0, le=1)
+    latency_lambda: float = Field(0.1, ge=0)
     bisampling: bool = True
     elasticity: bool = True
-    eval_batches: int | None = None
+    eval_batches: int | None = Field(None, ge=1)
     seed: int = 0
 
 
@@ -278,7 +281,7 @@ class Searcher:
         return {
             "format": CHECKPOINT_FORMAT,
             "epoch": self.epoch,
-            "config": asdict(self.config),
+            "config": self.config.model_dump(),
             "identity": self.identity(),
             "supernet": self.supernet.state_dict(),
             "alpha": [a.detach().clone() for a in self.alpha],
@@ -301,7 +304,7 @@ class Searcher:
         def plain(value):
             return list(value) if isinstance(value, tuple | list) else value
 
-        for key, value in asdict(self.config).items():
+        for key, value in self.config.model_dump().items():
             saved = state["config"].get(key)
             if key != "epochs" and plain(saved) != plain(value):
                 raise SearchError(f"{source} was made with {key}={saved!r}, this search has {value!r}")

@@ -37,36 +37,23 @@ class TargetParams(Params):
         return self
 
 
-class SearchParams(Params):
+class SearchParams(SearchConfig):
+    """``params:search``: the method's settings (:class:`SearchConfig`) and how to run them. The
+    target comes from ``params:target`` through :func:`resolve_target`."""
+
+    target_ms: float | None = None
     search_space: str = "tfnas"
     device: str = "auto"
     input_size: int = Field(224, ge=16)
     batch_size: int = Field(32, ge=2)
     workers: int = Field(0, ge=0)
-    epochs: int = Field(90, ge=1)
-    warmup_epochs: int = Field(10, ge=0)
-    lr: float = Field(0.025, gt=0)
-    momentum: float = 0.9
-    weight_decay: float = 1e-5
-    grad_clip: float = 5.0
-    arch_lr: float = 0.01
-    arch_betas: tuple[float, float] = (0.5, 0.999)
-    arch_weight_decay: float = 5e-4
-    arch_every: int = Field(2, ge=1)
-    tau: float = Field(5.0, gt=0)
-    tau_decay: float = Field(0.96, gt=0, le=1)
-    latency_lambda: float = Field(0.1, ge=0)
-    bisampling: bool = True
-    elasticity: bool = True
-    eval_batches: int | None = None
-    seed: int = 0
     checkpoint_dir: str = "data/06_models/search_checkpoints"
     resume: bool = True
     measure_latency: bool = True  # time the derived network on the table's device for the summary
 
     def config(self, target_ms: float) -> SearchConfig:
-        keys = SearchConfig.__dataclass_fields__.keys() - {"target_ms"}
-        return SearchConfig(target_ms=target_ms, **{k: getattr(self, k) for k in keys})
+        method = self.model_dump(include=set(SearchConfig.model_fields) - {"target_ms"})
+        return SearchConfig(target_ms=target_ms, **method)
 
 
 def _space(p: SearchParams, search_spaces: dict):
