@@ -16,7 +16,6 @@ from tfnas_kedro.nas import ArchDescription, count_macs, count_params, load_sear
 from tfnas_kedro.nas.calibration import measure_networks
 from tfnas_kedro.nas.elastic import fit_to_target
 from tfnas_kedro.nas.latency import LatencyTable
-from tfnas_kedro.nas.profiler import ProfilerSettings
 from tfnas_kedro.nas.search import SearchConfig, Searcher, SearchError
 from tfnas_kedro.nas.supernet import architecture_from_choices, strongest_choices
 from tfnas_kedro.params import Params, parse_params
@@ -123,7 +122,7 @@ def run_search(
 
 
 def derive_searched_architecture(
-    checkpoint: dict, table: LatencyTable, target: dict, search: dict, search_spaces: dict
+    checkpoint: dict, table: LatencyTable, target: dict, search: dict, latency: dict, search_spaces: dict
 ) -> tuple[ArchDescription, dict]:
     """The strongest op per layer and depth per stage at the widths that meet the target exactly."""
     p = parse_params(SearchParams, search, "search")
@@ -157,9 +156,14 @@ def derive_searched_architecture(
         "epochs": checkpoint["epoch"],
     }
     if p.measure_latency:
-        settings = ProfilerSettings(**{**table.meta.profiler, "rounds": 10, "repeats": 2})
+        # the harness and settings that checked the table's fidelity, in the table's unit
+        settings = parse_params(LatencyParams, latency, "latency").network_settings()
         timing = measure_networks([arch], settings, table.meta.reference_ms)[0]
-        summary |= {"measured_ms": timing.ms, "measured_error": (predicted - timing.ms) / timing.ms}
+        summary |= {
+            "measured_ms": timing.ms,
+            "raw_measured_ms": timing.raw_ms,
+            "measured_error": (predicted - timing.ms) / timing.ms,
+        }
     if not summary["target_met"]:
         logger.warning("derived architecture misses the target: %.3f ms > %.3f ms", predicted, target_ms)
     logger.info(

@@ -23,7 +23,14 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             node(
                 nodes.derive_searched_architecture,
-                ["search_checkpoint", "latency_table", "search_target", "params:search", "params:search_spaces"],
+                [
+                    "search_checkpoint",
+                    "latency_table",
+                    "search_target",
+                    "params:search",
+                    "params:latency",
+                    "params:search_spaces",
+                ],
                 ["searched_architecture", "search_summary"],
                 name="derive_searched_architecture",
             ),
