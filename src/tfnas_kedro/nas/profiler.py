@@ -54,8 +54,9 @@ class Timing:
 
 def reference_workload() -> tuple[nn.Module, tuple[int, ...]]:
     """A small fixed conv stack (about 4M MACs per image) whose speed tracks the machine's."""
-    torch.manual_seed(0)
-    module = nn.Sequential(nn.Conv2d(32, 48, 3, padding=1), nn.ReLU(), nn.Conv2d(48, 32, 1))
+    with torch.random.fork_rng(devices=[]):  # fixed weights without touching the caller's RNG
+        torch.manual_seed(0)
+        module = nn.Sequential(nn.Conv2d(32, 48, 3, padding=1), nn.ReLU(), nn.Conv2d(48, 32, 1))
     return module.eval(), (32, 24, 24)
 
 
