@@ -26,7 +26,7 @@ def synthetic_table(space, resolution=224, num_classes=1000, step=8, seed=0) -> 
     """A table with made-up but width-monotone latencies: tests the bookkeeping, not the clock."""
     rng = np.random.default_rng(seed)
     rows = []
-    for key, mids in table_keys([space.model_copy(update={"resolution": resolution})], step).items():
+    for key, mids in table_keys([space.at_resolution(resolution)], step).items():
         slope, offset = rng.uniform(0.001, 0.01), rng.uniform(0.1, 1.0)
         rows.extend((*key, m, offset + slope * m, offset + slope * m, 0.01) for m in mids)
     entries = pd.DataFrame(rows, columns=[*KEY_COLUMNS, "mid", "ms", "median_ms", "spread"])

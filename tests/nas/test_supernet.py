@@ -8,7 +8,7 @@ from tfnas_kedro.nas.supernet import Supernet, derive_architecture
 
 @pytest.fixture
 def small_space(spaces):
-    return spaces["tfnas"].model_copy(update={"resolution": 32})
+    return spaces["tfnas"].at_resolution(32)
 
 
 def _copy_path_weights(supernet, net, path, depths):

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .arch import ArchDescription
-from .latency import LatencyTable, _at_resolution
+from .latency import LatencyTable
 from .network import build_network
 from .profiler import Profiler, ProfilerSettings, Timing
 from .space import SearchSpace
@@ -126,7 +126,7 @@ def calibrate_and_check(
     """
     if not held_out:
         raise ValueError("calibrate_and_check needs at least one held-out network")
-    sampled = sample_architectures(_at_resolution(space, table.meta.resolution), samples, seed, table.meta.num_classes)
+    sampled = sample_architectures(space.at_resolution(table.meta.resolution), samples, seed, table.meta.num_classes)
     timings = measure_networks(sampled + held_out, settings, table.meta.reference_ms)
     table, report = calibrate(table, sampled, [t.ms for t in timings[: len(sampled)]])
     fidelity = fidelity_table(table, held_out, timings[len(sampled) :])

@@ -49,11 +49,7 @@ def elasticity_scale(
     target_ms: float,
 ) -> ScalingResult:
     """New widths for the chosen ops of the active layers (other ops keep theirs)."""
-    space = (
-        space
-        if space.resolution == table.meta.resolution
-        else space.model_copy(update={"resolution": table.meta.resolution})
-    )
+    space = space.at_resolution(table.meta.resolution)
     positions = space.positions()
     active = [j for j, p in enumerate(positions) if p.layer < depths[p.stage]]
     chosen = {j: positions[j].ops[op_index[j]] for j in active}

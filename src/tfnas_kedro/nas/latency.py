@@ -154,7 +154,7 @@ class LatencyTable:
 
     def reachable_range(self, space: SearchSpace) -> tuple[float, float]:
         """The smallest and largest latency any architecture of ``space`` can have on this table."""
-        space = _at_resolution(space, self.meta.resolution)
+        space = space.at_resolution(self.meta.resolution)
         low = high = self.fixed_ms + self.fixed_blocks_ms(space)
         for stage, positions in zip(space.stages, space.stage_positions(), strict=True):
             for depth, pos in enumerate(positions):
@@ -203,10 +203,6 @@ class _HeadPart(nn.Module):
         return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(self.conv(x), 1), 1))
 
 
-def _at_resolution(space: SearchSpace, resolution: int) -> SearchSpace:
-    return space if space.resolution == resolution else space.model_copy(update={"resolution": resolution})
-
-
 def _grid(lo: int, hi: int, step: int) -> list[int]:
     points = list(range(lo, hi + 1, step))
     return points if points[-1] == hi else [*points, hi]
@@ -237,7 +233,7 @@ def build_latency_table(
 ) -> LatencyTable:
     """Measure every block the spaces can produce at ``resolution`` on ``settings.device``."""
     started = time.perf_counter()
-    spaces = [_at_resolution(s, resolution) for s in spaces]
+    spaces = [s.at_resolution(resolution) for s in spaces]
     first = spaces[0]
     for other in spaces[1:]:
         if (other.stem, other.head, other.in_channels) != (first.stem, first.head, first.in_channels):

@@ -92,7 +92,7 @@ class Searcher:
                 f"({low:.3f}..{high:.3f} ms on {table.meta.device_name}, {table.meta.device}); "
                 "choose a target in that range"
             )
-        self.space = space.model_copy(update={"resolution": table.meta.resolution})
+        self.space = space.at_resolution(table.meta.resolution)
         self.table, self.config, self.device = table, config, device
         self.num_classes = num_classes
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None

@@ -129,6 +129,10 @@ class SearchSpace(_Spec):
         data.setdefault("name", name)
         return validate_model(cls, data, prefix=f"search_spaces.{name}" if name else "")
 
+    def at_resolution(self, resolution: int) -> SearchSpace:
+        """The same space for another input resolution (positions' input sizes follow)."""
+        return self if resolution == self.resolution else self.model_copy(update={"resolution": resolution})
+
     # --- structure -----------------------------------------------------------------------------
     def stage_ops(self, stage: int) -> tuple[str, ...]:
         return tuple(self.stages[stage].ops or self.ops)

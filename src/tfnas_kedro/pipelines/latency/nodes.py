@@ -63,7 +63,7 @@ def _spaces(p: LatencyParams, search_spaces: dict):
     unknown = [name for name in p.spaces if name not in spaces]
     if unknown:
         raise ValueError(f"params:latency.spaces: unknown search space(s) {unknown} (known: {sorted(spaces)})")
-    return [spaces[name].model_copy(update={"resolution": p.resolution}) for name in p.spaces]
+    return [spaces[name].at_resolution(p.resolution) for name in p.spaces]
 
 
 def measure_latency_table(params: dict, search_spaces: dict) -> LatencyTable:

@@ -126,7 +126,7 @@ def derive_searched_architecture(
 ) -> tuple[ArchDescription, dict]:
     """The strongest op per layer and depth per stage at the widths that meet the target exactly."""
     p = parse_params(SearchParams, search, "search")
-    space = _space(p, search_spaces).model_copy(update={"resolution": table.meta.resolution})
+    space = _space(p, search_spaces).at_resolution(table.meta.resolution)
     alpha, beta, widths = checkpoint["alpha"], checkpoint["beta"], checkpoint["widths"]
     num_classes = checkpoint["identity"]["num_classes"]
     target_ms = target["target_ms"]
