@@ -53,5 +53,7 @@ def test_kedro_viz_serves_the_registered_pipelines(kedro_project):
     assert {"__default__", "zoo"} <= pipelines
     node_names = {n["name"] for n in graph["nodes"] if n["type"] == "task"}
     assert {"collect_zoo_architectures", "summarise_zoo_architectures"} <= node_names
-    datasets = {n["name"] for n in graph["nodes"] if n["type"] == "data"}
-    assert {"zoo_architectures", "zoo_summary"} <= datasets
+    datasets = {n["name"]: n for n in graph["nodes"] if n["type"] == "data"}
+    assert {"zoo_architectures", "zoo_summary"} <= set(datasets)
+    assert datasets["zoo_summary"]["layer"] == "model_output" and datasets["raw_images"]["layer"] == "raw"
+    assert {"search", "search_targets", "latency", "data_selection"} <= pipelines
