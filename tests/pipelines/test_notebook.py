@@ -23,7 +23,7 @@ def test_walkthrough_notebook_runs_against_the_catalog(kedro_project, run_pipeli
         if cell.cell_type == "code"
         for output in cell.get("outputs", [])
     )
-    assert "TF-NAS-A: 455.5M MACs" in text  # 456.7M with 1000 classes, minus 1280 x 900 for 100
-    assert "logits (1, 100)" in text
-    assert "TF-NAS-MBV2-B" in text and "macs_m" in text  # the zoo table from the catalog
-    assert "no search yet" in text
+    assert "TF-NAS-A: 455.5M MACs" in text, text  # 456.7M with 1000 classes, minus 1280 x 900 for 100
+    assert "logits (1, 100)" in text, text
+    assert "TF-NAS-MBV2-B" in text and "macs_m" in text, text  # the zoo table from the catalog
+    assert "no search yet" in text, text
