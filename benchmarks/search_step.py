@@ -26,7 +26,8 @@ import torch
 import torch.nn.functional as F
 
 from tfnas_kedro.nas import build_network, load_search_spaces
-from tfnas_kedro.nas.sampling import bi_sample, path_choice
+from tfnas_kedro.nas.sampling import bi_sample
+from tfnas_kedro.nas.search import backward_paths
 from tfnas_kedro.nas.supernet import Supernet, derive_architecture
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,10 +62,9 @@ def _setup(resolution: int, classes: int, device: torch.device):
 
 
 def _search_step(supernet, alpha, beta, paths, optimizer, x, y):
-    """The weight step of :meth:`tfnas_kedro.nas.search.Searcher.weight_step`, without its bookkeeping."""
+    """The weight step of the search (without gradient clipping and NaN checks)."""
     optimizer.zero_grad(set_to_none=True)
-    for path in paths:
-        F.cross_entropy(supernet(x, path_choice(path, alpha, beta)), y).backward()
+    backward_paths(supernet, x, y, paths, alpha, beta)
     optimizer.step()
 
 
@@ -116,16 +116,10 @@ def _widest_arch(space, positions):
     return derive_architecture(space, alpha, full, widths, 10)
 
 
-def _peak_rss_kb() -> int:
+def _rss_kb(field: str) -> int:
+    """``VmRSS`` (now) or ``VmHWM`` (peak) of this process, from /proc (Linux)."""
     for line in open("/proc/self/status"):
-        if line.startswith("VmHWM"):
-            return int(line.split()[1])
-    return 0
-
-
-def _current_rss_kb() -> int:
-    for line in open("/proc/self/status"):
-        if line.startswith("VmRSS"):
+        if line.startswith(field):
             return int(line.split()[1])
     return 0
 
@@ -151,9 +145,9 @@ def _memory_child(kind: str, resolution: int, batch: int, device_name: str, queu
         torch.cuda.synchronize()
         queue.put((torch.cuda.max_memory_allocated() - before) / 2**20)
     else:
-        before = _current_rss_kb()
+        before = _rss_kb("VmRSS")
         step(optimizer)
-        queue.put((_peak_rss_kb() - before) / 1024)
+        queue.put((_rss_kb("VmHWM") - before) / 1024)
 
 
 def memory_mb(kind: str, resolution: int, batch: int, device: torch.device) -> float:

@@ -1,6 +1,7 @@
 import torch
 
-from tfnas_kedro.hooks import node_seed, seed_everything
+from tfnas_kedro.hooks import node_seed
+from tfnas_kedro.nas.seeding import seed_everything
 
 
 def test_node_seed_is_stable_and_distinct_per_node():

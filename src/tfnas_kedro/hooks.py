@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import random
 import time
 from typing import Any
 
-import numpy as np
-import torch
 from kedro.framework.hooks import hook_impl
+
+from tfnas_kedro.nas.seeding import seed_everything
 
 logger = logging.getLogger(__name__)
 
@@ -20,12 +19,6 @@ def node_seed(seed: int, node_name: str) -> int:
     so a node draws the same numbers whether it runs in the full pipeline or on its own."""
     digest = hashlib.sha256(f"{seed}:{node_name}".encode()).digest()
     return int.from_bytes(digest[:4], "little")
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 class SeedHooks:

@@ -24,6 +24,7 @@ from .arch import ArchDescription
 from .elastic import ScalingResult, elasticity_scale
 from .latency import LatencyTable, expected_latency
 from .sampling import PathChoice, bi_sample, gumbel_path, mixture_choice, path_choice, uniform_path
+from .seeding import seed_everything
 from .space import SearchSpace
 from .supernet import Supernet, derive_architecture, strongest_choices
 
@@ -61,16 +62,21 @@ class SearchConfig(BaseModel):
     seed: int = 0
 
 
+def backward_paths(
+    supernet: Supernet, x: torch.Tensor, y: torch.Tensor, paths: list[list[int]], alpha, beta
+) -> list[torch.Tensor]:
+    """Cross-entropy of each single path, back-propagated one path at a time so that only one
+    path's activations are alive at once; gradients accumulate. Returns the (detached) losses."""
+    losses = []
+    for path in paths:
+        loss = F.cross_entropy(supernet(x, path_choice(path, alpha, beta)), y)
+        loss.backward()
+        losses.append(loss.detach())
+    return losses
+
+
 def _seed_epoch(seed: int, epoch: int) -> int:
     return (seed * 1_000_003 + epoch * 7919) % (2**31)
-
-
-def _seed_all(value: int) -> None:
-    import random
-
-    random.seed(value)
-    np.random.seed(value)
-    torch.manual_seed(value)
 
 
 class Searcher:
@@ -133,15 +139,12 @@ class Searcher:
         for group in self.weight_optimizer.param_groups:
             group["lr"] = lr
         self.weight_optimizer.zero_grad(set_to_none=True)
-        total = 0.0
-        for path in paths:  # one backward per path: only one path's activations are alive at a time
-            loss = F.cross_entropy(self.supernet(x, path_choice(path, self.alpha, self.beta)), y)
-            self._check(loss, "weight")
-            loss.backward()
-            total += float(loss)
+        losses = backward_paths(self.supernet, x, y, paths, self.alpha, self.beta)
+        for loss in losses:
+            self._check(loss, "weight")  # before the step: a NaN never reaches the weights
         torch.nn.utils.clip_grad_norm_(self.supernet.parameters(), self.config.grad_clip)
         self.weight_optimizer.step()
-        return total / len(paths)
+        return float(sum(losses)) / len(paths)
 
     def arch_step(self, x: torch.Tensor, y: torch.Tensor, tau: float, generator: torch.Generator) -> dict:
         choice = mixture_choice(self.alpha, self.beta, tau, generator)
@@ -201,7 +204,7 @@ class Searcher:
         while self.epoch < c.epochs:
             epoch, started = self.epoch, time.perf_counter()
             seed = _seed_epoch(c.seed, epoch)
-            _seed_all(seed)
+            seed_everything(seed)
             for loader, offset in ((weight_loader, 1), (arch_loader, 2)):
                 if getattr(loader, "generator", None) is not None:
                     loader.generator.manual_seed(seed + offset)

@@ -146,15 +146,6 @@ class Supernet(nn.Module):
         x = torch.flatten(F.adaptive_avg_pool2d(self.head(x), 1), 1)
         return self.classifier(self.dropout(x))
 
-    # --- derivation ----------------------------------------------------------------------------
-    def derive(
-        self, alpha: list[torch.Tensor], beta: list[torch.Tensor], *, name: str = "", dropout: float = 0.2
-    ) -> ArchDescription:
-        """The strongest op per layer, the strongest depth per stage, the current widths."""
-        return derive_architecture(
-            self.space, alpha, beta, self.widths(), self.classifier.out_features, name=name, dropout=dropout
-        )
-
 
 def strongest_choices(
     space: SearchSpace, alpha: list[torch.Tensor], beta: list[torch.Tensor]
