@@ -7,7 +7,7 @@ calibration never saw. Prints the build time, the calibration residuals, the fid
 median and maximum absolute relative error, and the noise floor (the spread of repeated
 measurements of one whole network).
 
-    .venv/bin/python benchmarks/lut_fidelity.py [--width-step 8] [--calibration-networks 16]
+    .venv/bin/python benchmarks/lut_fidelity.py [--width-step 8] [--calibration-networks 24]
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--resolution", type=int, default=224)
     parser.add_argument("--width-step", type=int, default=8)
-    parser.add_argument("--calibration-networks", type=int, default=16)
+    parser.add_argument("--calibration-networks", type=int, default=24)
     parser.add_argument("--network-rounds", type=int, default=40)
     parser.add_argument("--noise-repeats", type=int, default=5)
     parser.add_argument("--save", help="folder to write the calibrated table and the fidelity table to")
@@ -64,9 +64,12 @@ def main() -> None:
         f"calibration and check ({c['networks']} sampled + {len(archs)} held-out networks) "
         f"in {calibration_seconds:.0f} s"
     )
+    scales = ", ".join(f"{s:.2f} at {hw}x{hw}" for hw, s in c["scales"].items())
+    print(f"calibration: base x{c['base_scale']:.2f}; blocks x {scales} (common scale {c['scale']:.2f})")
     print(
-        f"calibration: scale {c['scale']:.3f}; residuals median "
-        f"{100 * c['median_abs_residual']:.1f}%, max {100 * c['max_abs_residual']:.1f}%\n"
+        f"calibration residuals on its {c['networks']} sampled networks: median "
+        f"{100 * c['median_abs_residual']:.1f}%, max {100 * c['max_abs_residual']:.1f}% "
+        f"({c['outliers']} given zero weight)\n"
     )
     print(f"{'model':<16}{'raw sum ms':>11}{'predicted':>11}{'measured':>10}{'wall clock':>11}{'error':>8}")
     for row in fidelity.itertuples():

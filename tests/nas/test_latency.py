@@ -165,10 +165,48 @@ def test_calibration_recovers_the_scale_and_shrugs_off_one_noisy_network(spaces)
     measured = [5.0 + 1.25 * table.blocks_ms(a) for a in archs]
     measured[3] *= 1.5  # timed while the machine was busy
     calibrated, report = calibrate(table, archs, measured)
-    assert calibrated.meta.calibration["scale"] == pytest.approx(1.25)
+    c = calibrated.meta.calibration
+    assert c["scale"] == pytest.approx(1.25) and c["base_scale"] == pytest.approx(1.0)
+    assert all(v == pytest.approx(1.25) for v in c["scales"].values()) and c["outliers"] == 1
+    assert report["fit_weight"].tolist()[3] == 0.0
     assert sorted(report["relative_error"].abs())[-2] < 1e-9  # exact but for the noisy one
-    assert calibrated.meta.calibration["max_abs_residual"] == pytest.approx(1 - 1 / 1.5)
-    assert list(report.columns) == ["name", "raw_predicted_ms", "predicted_ms", "measured_ms", "relative_error"]
+    assert c["max_abs_residual"] == pytest.approx(1 - 1 / 1.5)
+    assert list(report.columns) == [
+        "name",
+        "raw_predicted_ms",
+        "predicted_ms",
+        "measured_ms",
+        "relative_error",
+        "fit_weight",
+    ]
+
+
+def test_calibration_fits_one_scale_per_feature_map_size(spaces):
+    """Blocks on large feature maps lose more in a network than small ones (cache): a single
+    scale cannot fit that, one per input size can, and held-out networks are then predicted."""
+    space = spaces["tfnas"]
+    table = synthetic_table(space)
+    truth = {112: 0.4, 56: 1.3, 28: 1.1, 14: 1.0, 7: 0.9}
+
+    def measure(a):
+        blocks = zip(a.blocks, a.feature_sizes(), strict=False)
+        return 3.0 + sum(truth[hw] * table.raw_block_ms(b, hw) for b, hw in blocks)
+
+    fit = sample_architectures(space, 16, seed=2, num_classes=1000)
+    held_out = sample_architectures(space, 6, seed=9, num_classes=1000)
+    exact, report = calibrate(table, fit, [measure(a) for a in fit], ridge=0.0)
+    assert exact.meta.calibration["scales"] == pytest.approx({str(hw): v for hw, v in truth.items()})
+    assert exact.meta.calibration["base_scale"] == pytest.approx(0.6) and report["relative_error"].abs().max() < 1e-9
+    for a in held_out:
+        assert exact.predict(a) == pytest.approx(measure(a), rel=1e-9)
+
+    def worst(errors):
+        return max(abs(e) for e in errors)
+
+    shrunk = calibrate(table, fit, [measure(a) for a in fit])[0]  # default ridge: shrinks toward one scale
+    common = shrunk.meta.calibration["scale"]
+    single = worst((3.0 + common * table.blocks_ms(a) - measure(a)) / measure(a) for a in held_out)
+    assert worst((shrunk.predict(a) - measure(a)) / measure(a) for a in held_out) < single / 3
 
 
 def test_tiny_table_built_end_to_end(spaces):

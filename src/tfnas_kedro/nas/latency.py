@@ -3,10 +3,9 @@
 A table holds, for every block a search space can produce at one input resolution, the latency of
 that block measured on a grid of expanded widths (interpolated linearly between grid points), and a
 ``base`` for the parts every network shares (stem; head conv, pooling and classifier). Blocks timed
-in isolation run with hot caches and sum to less than the whole network; :func:`calibrate` fits
-``measured = base + scale * sum(blocks)`` on whole networks sampled from the space (``scale`` is the
-median of the networks' ratios, so one network timed in a noisy moment cannot skew it) and keeps
-the residuals, so predictions are of end-to-end latency.
+in isolation run with hot caches and do not add up to the whole network; :func:`~.calibration.calibrate`
+fits a scale for the base and one per feature-map size on whole networks sampled from the space and
+keeps the residuals, so predictions are of end-to-end latency.
 """
 
 from __future__ import annotations
@@ -88,14 +87,19 @@ class LatencyTable:
             raise KeyError(f"mid {block.mid} outside the measured range [{mids[0]}, {mids[-1]}] of {format_key(key)}")
         return float(np.interp(block.mid, mids, ms))
 
+    def block_scale(self, input_hw: int) -> float:
+        """The calibration's factor for blocks at this input size (1 before calibration)."""
+        c = self.meta.calibration
+        return float(c.get("scales", {}).get(str(int(input_hw)), c.get("scale", 1.0)))
+
     def block_ms(self, block: BlockSpec, input_hw: int) -> float:
-        """The block's latency in a whole network (calibration scale applied)."""
-        return self.meta.calibration["scale"] * self.raw_block_ms(block, input_hw)
+        """The block's latency in a whole network (calibration applied)."""
+        return self.block_scale(input_hw) * self.raw_block_ms(block, input_hw)
 
     @property
     def fixed_ms(self) -> float:
-        """Latency of what every network shares (stem; head conv, pooling, classifier)."""
-        return self.meta.base_ms
+        """Latency of what every network shares (stem; head conv, pooling, classifier), calibrated."""
+        return self.meta.calibration.get("base_scale", 1.0) * self.meta.base_ms
 
     def check_compatible(self, arch: ArchDescription) -> None:
         m = self.meta
@@ -117,8 +121,11 @@ class LatencyTable:
     def predict(self, arch: ArchDescription, *, calibrated: bool = True) -> float:
         """End-to-end latency of ``arch`` in ms: base + sum of its blocks (calibrated by default)."""
         self.check_compatible(arch)
-        scale = self.meta.calibration["scale"] if calibrated else 1.0
-        return self.fixed_ms + scale * self.blocks_ms(arch)
+        if not calibrated:
+            return self.meta.base_ms + self.blocks_ms(arch)
+        return self.fixed_ms + sum(
+            self.block_ms(b, hw) for b, hw in zip(arch.blocks, arch.feature_sizes(), strict=False)
+        )
 
     def blocks_ms(self, arch: ArchDescription) -> float:
         """Sum of the measured (uncalibrated) latencies of ``arch``'s blocks."""
