@@ -5,8 +5,9 @@ from __future__ import annotations
 from kedro.framework.project import find_pipelines
 from kedro.pipeline import Pipeline
 
-# run on request only: several full searches are more than a default run should do
-NOT_IN_DEFAULT = {"search_targets"}
+# run on request only: several full searches, or training a published model, are more than a
+# default run should do
+NOT_IN_DEFAULT = {"search_targets", "train_zoo"}
 
 
 def register_pipelines() -> dict[str, Pipeline]:

@@ -48,6 +48,22 @@ def test_search_pipeline_meets_the_target_and_writes_every_output(kedro_project,
         assert json.loads(latest_version(kedro_project, f"data/08_reporting/search_{plot}.json").read_text())["data"]
     assert list((kedro_project / "ckpt").glob("*/last.pt"))
 
+    # the searched architecture goes on to retraining from scratch
+    train = {
+        "input_size": 32,
+        "epochs": 1,
+        "batch_size": 8,
+        "warmup_epochs": 0,
+        "checkpoint_dir": str(kedro_project / "t"),
+    }
+    run_pipeline("train", params={**TINY, "train": train})
+    trained = ArchitectureDataset(
+        filepath=str(latest_version(kedro_project, "data/06_models/trained_architecture.json"))
+    ).load()
+    assert trained.blocks == arch.blocks and trained.num_classes == 4
+    metrics = json.loads(latest_version(kedro_project, "data/07_model_output/training_metrics.json").read_text())
+    assert metrics["table_ms"] == pytest.approx(summary["table_ms"]) and metrics["onnx"]["checker"] == "passed"
+
 
 @pytest.mark.slow
 def test_namespaced_targets_each_get_their_own_outputs(kedro_project, run_pipeline):

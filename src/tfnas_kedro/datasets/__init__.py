@@ -1,8 +1,15 @@
-"""Custom Kedro datasets: architecture descriptions, training checkpoints, raw image folders, latency tables."""
+"""Custom Kedro datasets: architectures, checkpoints, raw image folders, latency tables, ONNX models."""
 
 from .architecture_dataset import ArchitectureDataset
 from .checkpoint_dataset import TorchCheckpointDataset
 from .image_folder_dataset import ImageFolderDataset
 from .latency_table_dataset import LatencyTableDataset
+from .onnx_dataset import OnnxModelDataset
 
-__all__ = ["ArchitectureDataset", "ImageFolderDataset", "LatencyTableDataset", "TorchCheckpointDataset"]
+__all__ = [
+    "ArchitectureDataset",
+    "ImageFolderDataset",
+    "LatencyTableDataset",
+    "OnnxModelDataset",
+    "TorchCheckpointDataset",
+]

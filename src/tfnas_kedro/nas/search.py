@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -21,6 +20,7 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 
 from .arch import ArchDescription
+from .checkpoints import load_checkpoint, save_atomic
 from .elastic import ScalingResult, elasticity_scale
 from .latency import LatencyTable, expected_latency
 from .sampling import PathChoice, bi_sample, gumbel_path, mixture_choice, path_choice, uniform_path
@@ -159,7 +159,7 @@ class Searcher:
         loss.backward()
         self.arch_optimizer.step()
         self.supernet.zero_grad(set_to_none=True)  # weights are frozen in this step
-        return {"arch_loss": float(loss), "arch_ce": float(ce), "expected_ms": float(latency)}
+        return {"arch_loss": float(loss.detach()), "arch_ce": float(ce.detach()), "expected_ms": float(latency.detach())}
 
     # --- derivation and widths -----------------------------------------------------------------
     def derived(self, name: str = "searched") -> ArchDescription:
@@ -335,20 +335,14 @@ class Searcher:
         path = self.checkpoint_path()
         if path is None:
             return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(".tmp")
-        torch.save(self.state_dict(), temporary)
-        os.replace(temporary, path)  # atomic: a crash while saving keeps the previous checkpoint
+        save_atomic(self.state_dict(), path)
 
     def resume(self) -> bool:
         """Continue from the latest checkpoint if there is one; ``True`` when one was loaded."""
         path = self.checkpoint_path()
         if path is None or not path.exists():
             return False
-        try:
-            state = torch.load(path, map_location=self.device, weights_only=True)
-        except Exception as err:
-            raise SearchError(f"cannot read checkpoint {path}: {err}") from err
+        state = load_checkpoint(path, SearchError, map_location=self.device)
         self.load_state_dict(state, str(path))
         logger.info("resumed from %s at epoch %d", path, self.epoch)
         return True

@@ -1,0 +1,25 @@
+"""Checkpoint files shared by the search and the trainer: atomic saves and readable load errors."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+
+def save_atomic(state: dict, path: str | Path) -> None:
+    """``torch.save`` to a temporary file, then rename: a crash while saving keeps the previous file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(path.suffix + ".tmp")
+    torch.save(state, temporary)
+    os.replace(temporary, path)
+
+
+def load_checkpoint(path: str | Path, error: type[Exception], map_location="cpu") -> dict:
+    """Load a checkpoint safely (``weights_only``); an unreadable file raises ``error`` naming it."""
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:
+        raise error(f"cannot read checkpoint {path}: {err}. Delete it (or set resume: false) to start afresh") from err

@@ -1,0 +1,168 @@
+"""Nodes of the ``train`` pipeline (tfnas-method.md section 9): retrain a description from scratch."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+from typing import Literal
+
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+from pydantic import Field
+
+from tfnas_kedro.data.loaders import IndexedImages, eval_transform, train_transform
+from tfnas_kedro.nas import ArchDescription, count_macs, count_params, zoo_arch
+from tfnas_kedro.nas.calibration import measure_networks
+from tfnas_kedro.nas.latency import LatencyTable
+from tfnas_kedro.params import Params, parse_params
+from tfnas_kedro.pipelines.latency.nodes import LatencyParams
+from tfnas_kedro.training import DistributedConfig, TrainConfig, TrainingJob, export_onnx, launch_training
+from tfnas_kedro.training import load_trained_network as network_from_checkpoint
+
+logger = logging.getLogger(__name__)
+
+
+class TrainParams(TrainConfig):
+    """``params:train``: the recipe (:class:`TrainConfig`) and how to run it."""
+
+    data: Literal["selected", "all"] = "selected"  # the selected classes (search_split) or every class
+    input_size: int = Field(224, ge=16)
+    color_jitter: float = Field(0.0, ge=0)
+    device: str = "auto"
+    checkpoint_dir: str = "data/06_models/train_checkpoints"
+    resume: bool = True
+    distributed: DistributedConfig = DistributedConfig()
+    use_ema: bool = False  # report and export the EMA weights (needs ema_decay)
+    measure_latency: bool = True
+
+    def recipe(self) -> TrainConfig:
+        return TrainConfig(**self.model_dump(include=set(TrainConfig.model_fields)))
+
+
+class ZooTrainParams(Params):
+    model: str = "TF-NAS-D"
+
+
+def pick_zoo_architecture(train_zoo: dict) -> ArchDescription:
+    """A published model by name (``params:train_zoo.model``) to train like a searched one."""
+    p = parse_params(ZooTrainParams, train_zoo, "train_zoo")
+    return zoo_arch(p.model)
+
+
+def _training_tables(split: pd.DataFrame, index: pd.DataFrame, data: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Training and validation rows (``path``, ``class_index``, ``label``) of the chosen data."""
+    if data == "selected":
+        train = split[split["split"].isin(["weights", "arch"])]
+        return train, split[split["split"] == "val"]
+    labels = sorted(index["label"].unique())
+    index = index.assign(class_index=index["label"].map({label: i for i, label in enumerate(labels)}))
+    return index[index["split"] == "train"], index[index["split"] == "val"]
+
+
+def train_network(
+    architecture: ArchDescription, search_split: pd.DataFrame, image_index: pd.DataFrame, train: dict
+) -> tuple[dict, pd.DataFrame]:
+    """Train ``architecture`` from scratch on the chosen data; resumes from ``checkpoint_dir``.
+
+    The classifier is sized to the data's classes and the description's resolution set to
+    ``input_size``; the checkpoint records the description actually trained.
+    """
+    p = parse_params(TrainParams, train, "train")
+    train_rows, val_rows = _training_tables(search_split, image_index, p.data)
+    if train_rows.empty or val_rows.empty:
+        raise ValueError(f"params:train.data={p.data!r}: no training or no validation images")
+    num_classes = int(train_rows["class_index"].max()) + 1
+    arch = architecture.model_copy(update={"num_classes": num_classes, "resolution": p.input_size})
+    arch = ArchDescription.model_validate(arch.model_dump(by_alias=True))  # re-validate the resolution
+    classes = train_rows.drop_duplicates("class_index").sort_values("class_index")["label"].tolist()
+    identity = {"data": {"source": p.data, "classes": classes, "train": len(train_rows), "val": len(val_rows)}}
+    digest = hashlib.sha256(json.dumps([arch.model_dump(mode="json"), identity], sort_keys=True).encode()).hexdigest()
+    job = TrainingJob(
+        arch=arch,
+        config=p.recipe(),
+        train_data=IndexedImages(
+            train_rows["path"].tolist(),
+            train_rows["class_index"].tolist(),
+            train_transform(p.input_size, p.color_jitter),
+        ),
+        val_data=IndexedImages(
+            val_rows["path"].tolist(), val_rows["class_index"].tolist(), eval_transform(p.input_size)
+        ),
+        device=p.device,
+        checkpoint_dir=str(Path(p.checkpoint_dir) / f"{arch.name or 'model'}-{digest[:10]}-seed{p.seed}"),
+        resume=p.resume,
+        identity=identity,
+    )
+    logger.info(
+        "training %s (%d classes, %d training / %d validation images, input %d) for %d epochs",
+        arch.name, num_classes, len(train_rows), len(val_rows), p.input_size, p.epochs,
+    )  # fmt: skip
+    state = launch_training(job, p.distributed)
+    return state, pd.DataFrame(state["history"])
+
+
+def export_trained_network(trained_model: dict, train: dict) -> tuple[bytes, ArchDescription, dict]:
+    """The trained network as ONNX (checked by onnx's checker and onnxruntime) and its description."""
+    p = parse_params(TrainParams, train, "train")
+    network = network_from_checkpoint(trained_model, use_ema=p.use_ema)
+    arch = network.arch
+    data, report = export_onnx(network, arch.resolution, arch.in_channels)
+    logger.info("exported %s to ONNX (%.1f MB): %s", arch.name, len(data) / 1e6, report)
+    return data, arch, report
+
+
+def summarise_training(
+    trained_model: dict, export_check: dict, latency_table: LatencyTable, train: dict, latency: dict
+) -> dict:
+    """Top-1/top-5, params, MACs, table latency (when the table can price it) and measured latency."""
+    p = parse_params(TrainParams, train, "train")
+    network = network_from_checkpoint(trained_model, use_ema=p.use_ema)
+    arch, last = network.arch, trained_model["history"][-1]
+    prefix = "ema_" if p.use_ema and "ema_val_top1" in last else ""
+    metrics = {
+        "name": arch.name,
+        "epochs": trained_model["epoch"],
+        "top1": last[f"{prefix}val_top1"],
+        "top5": last[f"{prefix}val_top5"],
+        "val_loss": last[f"{prefix}val_loss"],
+        "weights": "ema" if prefix else "model",
+        "params_m": count_params(arch) / 1e6,
+        "macs_m": count_macs(arch) / 1e6,
+        "resolution": arch.resolution,
+        "num_classes": arch.num_classes,
+        "train_seconds": float(sum(row["seconds"] for row in trained_model["history"])),
+        "onnx": export_check,
+    }
+    try:
+        metrics["table_ms"] = latency_table.predict(arch)
+    except (KeyError, ValueError) as err:  # another resolution, space or classifier than the table's
+        metrics["table_ms"], metrics["table_note"] = None, str(err)
+    if p.measure_latency:
+        settings = parse_params(LatencyParams, latency, "latency").network_settings()
+        timing = measure_networks([arch], settings, latency_table.meta.reference_ms)[0]
+        metrics |= {"measured_ms": timing.ms, "raw_measured_ms": timing.raw_ms, "latency_device": settings.device}
+    logger.info(
+        "trained %s: top-1 %.3f, top-5 %.3f, %.1fM MACs", arch.name, metrics["top1"], metrics["top5"], metrics["macs_m"]
+    )
+    return metrics
+
+
+def plot_training(history: pd.DataFrame) -> go.Figure:
+    """Loss and top-1 per epoch, training and validation."""
+    figure = make_subplots(rows=1, cols=2, subplot_titles=("loss", "top-1"))
+    epoch = history["epoch"] + 1
+    for column, name, col in (
+        ("train_loss", "train loss", 1),
+        ("val_loss", "val loss", 1),
+        ("train_top1", "train top-1", 2),
+        ("val_top1", "val top-1", 2),
+        ("val_top5", "val top-5", 2),
+        ("ema_val_top1", "EMA val top-1", 2),
+    ):
+        if column in history:
+            figure.add_trace(go.Scatter(x=epoch, y=history[column], name=name, mode="lines+markers"), row=1, col=col)
+    figure.update_layout(title="Training curves", xaxis_title="epoch", template="plotly_white")
+    return figure

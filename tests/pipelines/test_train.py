@@ -1,0 +1,72 @@
+import json
+
+import numpy as np
+import onnxruntime as ort
+import pandas as pd
+import pytest
+import torch
+
+from tfnas_kedro.datasets import ArchitectureDataset, OnnxModelDataset, TorchCheckpointDataset
+from tfnas_kedro.nas.errors import ConfigError
+from tfnas_kedro.training import load_trained_network
+
+from .conftest import latest_version
+from .test_search import TINY as TINY_SEARCH
+
+TINY = {
+    **TINY_SEARCH,
+    "train": {"input_size": 32, "epochs": 2, "batch_size": 8, "warmup_epochs": 0, "lr": 0.05, "log_every": 1},
+    "train_zoo": {"model": "TF-NAS-D"},
+}
+
+
+def _params(root, **train):
+    return {**TINY, "train": {**TINY["train"], "checkpoint_dir": str(root / "ckpt"), **train}}
+
+
+@pytest.mark.slow
+def test_train_zoo_trains_exports_and_resumes(kedro_project, run_pipeline):
+    run_pipeline("data_selection", params=TINY)
+    run_pipeline("latency", params=TINY)
+    run_pipeline("train_zoo", params=_params(kedro_project))
+
+    metrics = json.loads(latest_version(kedro_project, "data/07_model_output/zoo/training_metrics.json").read_text())
+    assert metrics["name"] == "TF-NAS-D" and metrics["epochs"] == 2 and metrics["num_classes"] == 4
+    assert 0 <= metrics["top1"] <= metrics["top5"] <= 1 and metrics["table_ms"] > 0 and metrics["measured_ms"] > 0
+    assert metrics["onnx"]["checker"] == "passed" and metrics["onnx"]["onnxruntime_max_abs_diff"] < 1e-3
+
+    checkpoint = TorchCheckpointDataset(
+        filepath=str(latest_version(kedro_project, "data/06_models/zoo/trained_model.pt"))
+    ).load()
+    arch = ArchitectureDataset(
+        filepath=str(latest_version(kedro_project, "data/06_models/zoo/trained_architecture.json"))
+    ).load()
+    assert arch.resolution == 32 and arch.num_classes == 4
+    network = load_trained_network(checkpoint, arch)
+    onnx_bytes = OnnxModelDataset(
+        filepath=str(latest_version(kedro_project, "data/06_models/zoo/trained_model.onnx"))
+    ).load()
+    x = torch.randn(2, 3, 32, 32)
+    (logits,) = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"]).run(None, {"images": x.numpy()})
+    with torch.no_grad():
+        np.testing.assert_allclose(logits, network(x).numpy(), atol=1e-3)
+    history = pd.read_parquet(latest_version(kedro_project, "data/07_model_output/zoo/training_history.parquet"))
+    assert history["epoch"].tolist() == [0, 1]
+    assert json.loads(latest_version(kedro_project, "data/08_reporting/zoo/training_curves.json").read_text())["data"]
+
+    # three epochs now: the run continues from its checkpoint after epoch 2 instead of starting again
+    run_pipeline("train_zoo", params=_params(kedro_project, epochs=3))
+    longer = pd.read_parquet(latest_version(kedro_project, "data/07_model_output/zoo/training_history.parquet"))
+    assert longer["epoch"].tolist() == [0, 1, 2]
+    pd.testing.assert_frame_equal(longer.iloc[:2], history)
+
+
+def test_bad_training_parameter_names_the_key():
+    from tfnas_kedro.nas import zoo_arch
+    from tfnas_kedro.pipelines.train.nodes import train_network
+
+    empty = pd.DataFrame(columns=["split", "label", "class_index", "path"])
+    with pytest.raises(ConfigError, match=r"params:train\.lr: Input should be greater than 0"):
+        train_network(zoo_arch("TF-NAS-D"), empty, empty, {"lr": -1})
+    with pytest.raises(ConfigError, match=r"params:train\.distributed\.nprocs: Extra inputs are not permitted"):
+        train_network(zoo_arch("TF-NAS-D"), empty, empty, {"distributed": {"nprocs": 2}})
