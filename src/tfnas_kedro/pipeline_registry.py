@@ -5,9 +5,9 @@ from __future__ import annotations
 from kedro.framework.project import find_pipelines
 from kedro.pipeline import Pipeline
 
-# run on request only: several full searches, or training a published model, are more than a
+# run on request only: several full searches, or training published models, are more than a
 # default run should do
-NOT_IN_DEFAULT = {"search_targets", "train_zoo"}
+NOT_IN_DEFAULT = {"search_targets", "train_zoo", "transfer_zoo"}
 
 
 def register_pipelines() -> dict[str, Pipeline]:

@@ -11,11 +11,12 @@ from tests.data.conftest import image_tree  # noqa: F401  (shared fixture)
 
 @pytest.fixture
 def kedro_project(tmp_path) -> Path:
-    """A copy of the project's configuration with an empty data folder of its own."""
+    """A copy of the project's configuration with a data folder of its own (only the reference tables)."""
     shutil.copytree(PROJECT_ROOT / "conf", tmp_path / "conf", ignore=shutil.ignore_patterns("local"))
     (tmp_path / "conf" / "local").mkdir()
     shutil.copy(PROJECT_ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
     (tmp_path / "data").mkdir()
+    shutil.copytree(PROJECT_ROOT / "data/01_raw/reference", tmp_path / "data/01_raw/reference")  # committed fixtures
     (tmp_path / "src").mkdir()  # bootstrap_project wants it; the package itself is installed
     bootstrap_project(tmp_path)
     return tmp_path

@@ -84,3 +84,14 @@ def make_loader(
         pin_memory=torch.cuda.is_available(),
         drop_last=train and len(dataset) > batch_size if drop_last is None else drop_last,
     )
+
+
+def cifar_transforms(size: int, mean=IMAGENET_MEAN, std=IMAGENET_STD):
+    """Training and evaluation transforms for 32x32 CIFAR images resized to ``size``: the standard
+    CIFAR augmentation (padded random crop, flip) at the new size; evaluation only resizes."""
+    final = [T.ToDtype(torch.float32, scale=True), T.Normalize(mean, std)]
+    train = T.Compose(
+        [T.ToImage(), T.Resize(size, antialias=True), T.RandomCrop(size, padding=size // 8), T.RandomHorizontalFlip()]
+        + final
+    )
+    return train, T.Compose([T.ToImage(), T.Resize(size, antialias=True), *final])

@@ -2,14 +2,19 @@
 
 from .architecture_dataset import ArchitectureDataset
 from .checkpoint_dataset import TorchCheckpointDataset
+from .cifar_dataset import CifarRoot, CifarRootDataset
 from .image_folder_dataset import ImageFolderDataset
 from .latency_table_dataset import LatencyTableDataset
 from .onnx_dataset import OnnxModelDataset
+from .optional_dataset import OptionalDataset
 
 __all__ = [
     "ArchitectureDataset",
+    "CifarRoot",
+    "CifarRootDataset",
     "ImageFolderDataset",
     "LatencyTableDataset",
     "OnnxModelDataset",
+    "OptionalDataset",
     "TorchCheckpointDataset",
 ]

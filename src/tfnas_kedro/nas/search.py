@@ -159,7 +159,11 @@ class Searcher:
         loss.backward()
         self.arch_optimizer.step()
         self.supernet.zero_grad(set_to_none=True)  # weights are frozen in this step
-        return {"arch_loss": float(loss.detach()), "arch_ce": float(ce.detach()), "expected_ms": float(latency.detach())}
+        return {
+            "arch_loss": float(loss.detach()),
+            "arch_ce": float(ce.detach()),
+            "expected_ms": float(latency.detach()),
+        }
 
     # --- derivation and widths -----------------------------------------------------------------
     def derived(self, name: str = "searched") -> ArchDescription:

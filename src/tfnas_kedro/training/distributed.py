@@ -38,6 +38,33 @@ class TrainingJob:
     resume: bool = True
     identity: dict = field(default_factory=dict)  # what else the run depends on (the data), checked on resume
     progress: bool = True
+    initial_weights: dict | None = None  # start from these (fine-tuning); entries of another shape are skipped
+    trainable: str = "all"  # all | head (head conv and classifier) | classifier
+
+
+TRAINABLE = {"all": None, "head": ("head.", "classifier."), "classifier": ("classifier.",)}
+
+
+def prepare_model(arch: ArchDescription, job: TrainingJob) -> torch.nn.Module:
+    """The job's network: freshly initialised (seeded), then ``initial_weights`` where they fit
+    (a new classifier keeps its fresh weights), then everything outside ``trainable`` frozen."""
+    if job.trainable not in TRAINABLE:
+        raise ValueError(f"trainable must be one of {sorted(TRAINABLE)}, got {job.trainable!r}")
+    torch.manual_seed(job.config.seed)  # the same initial weights on every rank
+    model = build_network(arch, drop_connect_rate=job.config.drop_connect)
+    if job.initial_weights is not None:
+        own = model.state_dict()
+        fitting = {k: v for k, v in job.initial_weights.items() if k in own and own[k].shape == v.shape}
+        skipped = sorted(set(own) - set(fitting))
+        if len(fitting) < len(own) // 2:
+            raise ValueError(f"initial weights fit only {len(fitting)} of {len(own)} tensors of {arch.name!r}")
+        model.load_state_dict(fitting, strict=False)
+        logger.info("started from given weights; freshly initialised: %s", ", ".join(skipped) or "nothing")
+    prefixes = TRAINABLE[job.trainable]
+    if prefixes is not None:
+        for name, p in model.named_parameters():
+            p.requires_grad_(name.startswith(prefixes))
+    return model
 
 
 def _device(name: str) -> torch.device:
@@ -58,8 +85,7 @@ def run_job(job: TrainingJob) -> dict:
     arch = job.arch
     if job.config.dropout is not None:
         arch = arch.model_copy(update={"dropout": job.config.dropout})
-    torch.manual_seed(job.config.seed)  # the same initial weights on every rank
-    model = build_network(arch, drop_connect_rate=job.config.drop_connect)
+    model = prepare_model(arch, job)
     identity = {"architecture": arch.model_dump(mode="json", by_alias=True), **job.identity}
     trainer = Trainer(model, job.config, _device(job.device), job.checkpoint_dir, identity)
     if job.resume:

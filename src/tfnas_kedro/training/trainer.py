@@ -113,6 +113,8 @@ class Trainer:
         )
         decay, no_decay = [], []
         for p in self.model.parameters():
+            if not p.requires_grad:  # frozen (fine-tuning only some layers)
+                continue
             (no_decay if p.ndim <= 1 and not config.decay_norm_and_bias else decay).append(p)
         self.optimizer = torch.optim.SGD(
             [{"params": decay}, {"params": no_decay, "weight_decay": 0.0}],

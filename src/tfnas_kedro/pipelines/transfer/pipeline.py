@@ -1,0 +1,61 @@
+"""The ``transfer`` pipeline: the trained model fine-tuned once per entry of ``transfer_sets``
+(CIFAR-10 and CIFAR-100), each in its own namespace, then one table across them."""
+
+from __future__ import annotations
+
+from kedro.pipeline import Pipeline, node, pipeline
+
+from tfnas_kedro.pipelines._names import base_parameter_keys
+
+from . import nodes
+
+
+def set_names() -> list[str]:
+    return base_parameter_keys("parameters_transfer.yml", "transfer_sets")
+
+
+def fine_tuning(source: str, names: list[str], namespace: str | None = None) -> Pipeline:
+    """Fine-tune ``source`` (a training checkpoint in the catalog) on every set, then tabulate."""
+    template = pipeline(
+        [
+            node(
+                nodes.fine_tune,
+                ["source_model", "cifar_raw", "params:transfer", "params:transfer_set"],
+                ["finetuned_model", "transfer_history"],
+                name="fine_tune",
+            ),
+            node(
+                nodes.summarise_transfer,
+                ["finetuned_model", "params:transfer", "params:transfer_set"],
+                "transfer_metrics",
+                name="summarise_transfer",
+            ),
+        ]
+    )
+    prefix = f"{namespace}." if namespace else ""
+    copies = [
+        pipeline(
+            template,
+            namespace=f"{prefix}{name}",
+            inputs={"source_model": source, "cifar_raw": "cifar_raw"},
+            parameters={"params:transfer": "params:transfer", "params:transfer_set": f"params:transfer_sets.{name}"},
+        )
+        for name in names
+    ]
+    table = node(
+        nodes.tabulate_transfer,
+        ["published_transfer", *[f"{prefix}{name}.transfer_metrics" for name in names]],
+        [f"{prefix}transfer_table", f"{prefix}transfer_table_plot"],
+        name=f"{prefix}tabulate_transfer",
+    )
+    return sum(copies, start=Pipeline([])) + pipeline([table])
+
+
+def demo_data() -> Pipeline:
+    return pipeline(
+        [node(nodes.draw_demo_cifar, ["params:transfer", "params:demo_cifar"], "cifar_raw", name="draw_demo_cifar")]
+    )
+
+
+def create_pipeline(names: list[str] | None = None, **kwargs) -> Pipeline:
+    return demo_data() + fine_tuning("trained_model", set_names() if names is None else names)
