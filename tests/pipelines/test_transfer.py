@@ -25,7 +25,12 @@ def _save_trained_model(root):
     """An (untrained) training checkpoint of TF-NAS-D in the catalog, where the train pipeline puts its own."""
     arch = zoo_arch("TF-NAS-D", num_classes=4, resolution=32)
     identity = {"architecture": arch.model_dump(mode="json", by_alias=True)}
-    trainer = Trainer(build_network(arch), TrainConfig(epochs=1, batch_size=4, warmup_epochs=0), torch.device("cpu"), identity=identity)
+    trainer = Trainer(
+        build_network(arch),
+        TrainConfig(epochs=1, batch_size=4, warmup_epochs=0),
+        torch.device("cpu"),
+        identity=identity,
+    )
     with KedroSession.create(project_path=root) as session:
         session.load_context().catalog.save("trained_model", trainer.state_dict())
 
