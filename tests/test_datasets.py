@@ -79,3 +79,24 @@ def test_latency_table_dataset_rejects_other_parquet(tmp_path):
     pd.DataFrame({"a": [1]}).to_parquet(tmp_path / "x.parquet")
     with pytest.raises(DatasetError, match="not a latency table"):
         LatencyTableDataset(filepath=str(tmp_path / "x.parquet")).load()
+
+
+def test_optional_dataset_is_none_until_written_then_reads_the_latest_version(tmp_path):
+    import time
+
+    from tfnas_kedro.datasets import OptionalDataset
+
+    inner = {"type": "json.JSONDataset", "filepath": str(tmp_path / "summary.json"), "versioned": True}
+    assert OptionalDataset(dataset=inner).load() is None
+    writer_config = {"filepath": inner["filepath"]}
+    from kedro_datasets.json import JSONDataset
+
+    JSONDataset(**writer_config, version=Version(None, None)).save({"n": 1})
+    time.sleep(0.01)  # versions are millisecond timestamps
+    JSONDataset(**writer_config, version=Version(None, None)).save({"n": 2})
+    assert OptionalDataset(dataset=inner).load() == {"n": 2}
+    first = sorted(p.name for p in (tmp_path / "summary.json").iterdir())[0]
+    assert OptionalDataset(dataset=inner, version=Version(first, None)).load() == {"n": 1}  # pinned
+    (tmp_path / "summary.json" / first / "summary.json").write_text("{not json")
+    with pytest.raises(DatasetError):  # present but corrupt: an error, not "missing"
+        OptionalDataset(dataset=inner, version=Version(first, None)).load()

@@ -64,6 +64,18 @@ def test_search_pipeline_meets_the_target_and_writes_every_output(kedro_project,
     metrics = json.loads(latest_version(kedro_project, "data/07_model_output/training_metrics.json").read_text())
     assert metrics["table_ms"] == pytest.approx(summary["table_ms"]) and metrics["onnx"]["checker"] == "passed"
 
+    # the report picks up everything that ran, and says what did not
+    run_pipeline("report", params=TINY)
+    page = latest_version(kedro_project, "data/08_reporting/report.html").read_text()
+    assert "Not available: no transfer run (kedro run --pipeline transfer)" in page
+    assert page.count("Not available") == 1 and summary["name"] in page and "TF-NAS-D" in page
+    assert page.count("<div id=") >= 6  # search latency, probabilities, architecture, fidelity, accuracy, training
+    table = pd.read_parquet(latest_version(kedro_project, "data/08_reporting/report_summary.parquet"))
+    assert table.loc[0, "table_ms"] == pytest.approx(summary["table_ms"]) and table.loc[0, "top1"] == metrics["top1"]
+    reference = pd.read_parquet(latest_version(kedro_project, "data/07_model_output/reference_models.parquet"))
+    assert set(reference["name"]) == {"MobileNetV2", "MobileNetV3-Large", "EfficientNet-B0", "MNASNet-1.0"}
+    assert (reference["measured_ms"] > 0).all() and reference["top1_percent"].between(70, 80).all()
+
 
 @pytest.mark.slow
 def test_namespaced_targets_each_get_their_own_outputs(kedro_project, run_pipeline):

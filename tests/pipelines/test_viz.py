@@ -57,3 +57,21 @@ def test_kedro_viz_serves_the_registered_pipelines(kedro_project):
     assert {"zoo_architectures", "zoo_summary"} <= set(datasets)
     assert datasets["zoo_summary"]["layer"] == "model_output" and datasets["raw_images"]["layer"] == "raw"
     assert {"search", "search_targets", "latency", "data_selection"} <= pipelines
+
+
+@pytest.mark.slow
+def test_kedro_viz_build_writes_a_static_site_with_namespaces_and_layers(kedro_project):
+    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "kedro", "viz", "build"], cwd=kedro_project, env=env, capture_output=True, timeout=300
+    )
+    assert result.returncode == 0, result.stdout.decode()[-3000:] + result.stderr.decode()[-3000:]
+    build = kedro_project / "build"
+    assert (build / "index.html").exists()
+    graph = json.loads((build / "api" / "main").read_text())
+    modular = {n["name"] for n in graph["nodes"] if n["type"] == "modularPipeline"}
+    assert {"cifar10", "cifar100"} <= modular  # namespaces collapse into one node each
+    layers = graph["layers"]
+    assert layers.index("raw") < layers.index("model_input") < layers.index("models") < layers.index("reporting")
+    pipelines = {p["id"] for p in graph["pipelines"]}
+    assert {"train", "transfer", "report", "study_lambda", "study_sampling"} <= pipelines

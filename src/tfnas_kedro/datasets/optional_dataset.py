@@ -15,7 +15,7 @@ class OptionalDataset(AbstractDataset[Any, Any]):
     or the one pinned with ``--load-versions <this entry>:<version>``.
 
     ```yaml
-    report.search_history:
+    optional_search_history:
       type: tfnas_kedro.datasets.OptionalDataset
       dataset: *search_history     # a YAML anchor on the real entry
       versioned: true

@@ -8,10 +8,13 @@ import yaml
 
 
 def base_parameter_keys(filename: str, key: str, conf_root: Path | None = None) -> list[str]:
-    """The keys of the mapping ``key`` in ``conf/base/<filename>``: pipelines are registered before
-    Kedro loads configuration, so the names come from the base file; their values come from
-    whichever env and ``--params`` the run uses."""
+    """The keys of the mapping at ``key`` (dotted: ``studies.lambda.runs``) in ``conf/base/<filename>``:
+    pipelines are registered before Kedro loads configuration, so the names come from the base
+    file; their values come from whichever env and ``--params`` the run uses."""
     path = (conf_root or Path.cwd() / "conf") / "base" / filename
     if not path.exists():
         return []
-    return list((yaml.safe_load(path.read_text()) or {}).get(key, {}))
+    value = yaml.safe_load(path.read_text()) or {}
+    for part in key.split("."):
+        value = value.get(part) or {}
+    return list(value)

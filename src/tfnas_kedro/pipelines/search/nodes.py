@@ -8,7 +8,6 @@ from pathlib import Path
 import pandas as pd
 import plotly.graph_objects as go
 import torch
-from plotly.subplots import make_subplots
 from pydantic import Field, model_validator
 
 from tfnas_kedro.data.loaders import make_loader
@@ -20,6 +19,7 @@ from tfnas_kedro.nas.search import SearchConfig, Searcher, SearchError
 from tfnas_kedro.nas.supernet import architecture_from_choices, strongest_choices
 from tfnas_kedro.params import Params, parse_params
 from tfnas_kedro.pipelines.latency.nodes import LatencyParams
+from tfnas_kedro.reporting import architecture_drawing, search_latency, search_probabilities
 from tfnas_kedro.runtime import resolve_device
 
 logger = logging.getLogger(__name__)
@@ -179,55 +179,11 @@ def derive_searched_architecture(
 def plot_search(
     history: pd.DataFrame, arch: ArchDescription, target: dict, search_spaces: dict, search: dict
 ) -> tuple[go.Figure, go.Figure, go.Figure]:
-    """Latency per epoch against the target; alpha/beta over epochs; widths per layer of the result."""
+    """Latency per epoch against the target; alpha/beta over epochs; the result layer by layer."""
     p = parse_params(SearchParams, search, "search")
-    space = _space(p, search_spaces)
-    latency = go.Figure()
-    if history["expected_ms"].notna().any():
-        latency.add_trace(
-            go.Scatter(x=history["epoch"], y=history["expected_ms"], name="expected (arch steps)", mode="lines+markers")
-        )
-    latency.add_trace(
-        go.Scatter(
-            x=history["epoch"], y=history["derived_ms"], name="derived architecture (table)", mode="lines+markers"
-        )
+    stages = [pos.stage for pos in _space(p, search_spaces).positions()]
+    return (
+        search_latency(history, target["target_ms"]),
+        search_probabilities(history, stages),
+        architecture_drawing(arch),
     )
-    latency.add_hline(y=target["target_ms"], line_dash="dash", annotation_text=f"target {target['target_ms']:.2f} ms")
-    latency.update_layout(
-        title="Latency during the search", xaxis_title="epoch", yaxis_title="ms", template="plotly_white"
-    )
-
-    positions = space.positions()
-    probabilities = make_subplots(
-        rows=2, cols=1, subplot_titles=("P(op) of the strongest op per layer", "P(depth) per stage")
-    )
-    for j, pos in enumerate(positions):
-        strongest = [max(row[j]) for row in history["alpha"]]
-        probabilities.add_trace(
-            go.Scatter(x=history["epoch"], y=strongest, name=f"layer {j} (stage {pos.stage + 1})", mode="lines"),
-            row=1,
-            col=1,
-        )
-    for s in range(len(space.stages)):
-        for d in range(space.stages[s].max_depth):
-            depth = [row[s][d] for row in history["beta"]]
-            trace = go.Scatter(x=history["epoch"], y=depth, name=f"stage {s + 1} depth {d + 1}", mode="lines")
-            probabilities.add_trace(trace, row=2, col=1)
-    probabilities.update_layout(
-        title="Operation and depth distributions over the search", template="plotly_white", height=800
-    )
-
-    widths = go.Figure(
-        go.Bar(
-            x=[f"{i}: k{b.kernel}{' se' if b.se else ''}" for i, b in enumerate(arch.blocks)],
-            y=[b.mid for b in arch.blocks],
-            text=[f"{b.in_}->{b.mid}->{b.out}" for b in arch.blocks],
-        )
-    )
-    widths.update_layout(
-        title=f"{arch.name}: expanded width per block",
-        xaxis_title="block",
-        yaxis_title="mid channels",
-        template="plotly_white",
-    )
-    return latency, probabilities, widths

@@ -5,19 +5,20 @@ from kedro.pipeline import Pipeline, node, pipeline
 from . import nodes
 
 
-def create_pipeline(**kwargs) -> Pipeline:
-    """Search for ``params:target``: resolve it, search, derive, summarise, plot."""
+def create_pipeline(settings: str = "params:search", **kwargs) -> Pipeline:
+    """Search for ``params:target``: resolve it, search, derive, summarise, plot. ``settings`` names
+    the search settings' input (the studies feed each run its own merged settings)."""
     return pipeline(
         [
             node(
                 nodes.resolve_target,
-                ["latency_table", "params:search", "params:target", "params:latency", "params:search_spaces"],
+                ["latency_table", settings, "params:target", "params:latency", "params:search_spaces"],
                 "search_target",
                 name="resolve_search_target",
             ),
             node(
                 nodes.run_search,
-                ["search_split", "latency_table", "search_target", "params:search", "params:search_spaces"],
+                ["search_split", "latency_table", "search_target", settings, "params:search_spaces"],
                 ["search_checkpoint", "search_history"],
                 name="run_search",
             ),
@@ -27,7 +28,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "search_checkpoint",
                     "latency_table",
                     "search_target",
-                    "params:search",
+                    settings,
                     "params:latency",
                     "params:search_spaces",
                 ],
@@ -36,7 +37,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             node(
                 nodes.plot_search,
-                ["search_history", "searched_architecture", "search_target", "params:search_spaces", "params:search"],
+                ["search_history", "searched_architecture", "search_target", "params:search_spaces", settings],
                 ["search_latency_plot", "search_probabilities_plot", "search_widths_plot"],
                 name="plot_search",
             ),

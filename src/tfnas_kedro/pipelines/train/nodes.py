@@ -10,7 +10,6 @@ from typing import Literal
 
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 from pydantic import Field
 
 from tfnas_kedro.data.loaders import IndexedImages, eval_transform, train_transform
@@ -19,6 +18,7 @@ from tfnas_kedro.nas.calibration import measure_networks
 from tfnas_kedro.nas.latency import LatencyTable
 from tfnas_kedro.params import Params, parse_params
 from tfnas_kedro.pipelines.latency.nodes import LatencyParams
+from tfnas_kedro.reporting import training_curves
 from tfnas_kedro.training import DistributedConfig, TrainConfig, TrainingJob, export_onnx, launch_training
 from tfnas_kedro.training import load_trained_network as network_from_checkpoint
 
@@ -152,17 +152,4 @@ def summarise_training(
 
 def plot_training(history: pd.DataFrame) -> go.Figure:
     """Loss and top-1 per epoch, training and validation."""
-    figure = make_subplots(rows=1, cols=2, subplot_titles=("loss", "top-1"))
-    epoch = history["epoch"] + 1
-    for column, name, col in (
-        ("train_loss", "train loss", 1),
-        ("val_loss", "val loss", 1),
-        ("train_top1", "train top-1", 2),
-        ("val_top1", "val top-1", 2),
-        ("val_top5", "val top-5", 2),
-        ("ema_val_top1", "EMA val top-1", 2),
-    ):
-        if column in history:
-            figure.add_trace(go.Scatter(x=epoch, y=history[column], name=name, mode="lines+markers"), row=1, col=col)
-    figure.update_layout(title="Training curves", xaxis_title="epoch", template="plotly_white")
-    return figure
+    return training_curves(history)

@@ -21,6 +21,7 @@ from tfnas_kedro.data.loaders import cifar_transforms
 from tfnas_kedro.datasets import CifarRoot
 from tfnas_kedro.nas import ArchDescription, build_network, zoo_arch
 from tfnas_kedro.params import Params, parse_params
+from tfnas_kedro.reporting import transfer_figure
 from tfnas_kedro.training import DistributedConfig, TrainConfig, TrainingError, TrainingJob, launch_training
 
 logger = logging.getLogger(__name__)
@@ -190,11 +191,5 @@ def tabulate_transfer(published: pd.DataFrame, *metrics: dict) -> tuple[pd.DataF
     combined = pd.concat([table, reference], ignore_index=True)
     columns = ["model", "source", *[c for c in combined.columns if c.endswith("_top1_percent")]]
     combined = combined[columns]
-    figure = go.Figure(
-        go.Table(
-            header={"values": [c.replace("_top1_percent", " top-1 %") for c in columns]},
-            cells={"values": [combined[c].fillna("").tolist() for c in columns]},
-        )
-    )
-    figure.update_layout(title="Transfer: top-1 after fine-tuning", template="plotly_white")
+    figure = transfer_figure(combined)
     return combined, figure

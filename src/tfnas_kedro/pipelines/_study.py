@@ -1,0 +1,100 @@
+"""The paper's studies as pipelines: the ``search`` pipeline once per run of a study, each run in
+its own namespace with its own settings (the search settings, the study's ``base`` and the run's
+overrides, merged), then one summary: a metric per epoch with mean/min/max bands over the seeds of
+each setting, and a table of every run's final numbers."""
+
+from __future__ import annotations
+
+import copy
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from kedro.pipeline import Pipeline, node, pipeline
+
+from tfnas_kedro.pipelines._names import base_parameter_keys
+from tfnas_kedro.pipelines.search.pipeline import create_pipeline as create_search_pipeline
+
+SHARED_INPUTS = {"search_split", "latency_table"}
+
+
+def run_names(study: str) -> list[str]:
+    return base_parameter_keys("parameters_studies.yml", f"studies.{study}.runs")
+
+
+def merge_settings(search: dict, study: dict, run: str) -> dict:
+    """``params:search`` updated with the study's ``base`` and the run's overrides; checkpoints in a
+    folder of the run's own, so runs differing only in a setting never resume from each other."""
+    settings = copy.deepcopy(dict(search))
+    settings.update(study.get("base", {}))
+    settings.update(study["runs"][run])
+    settings["checkpoint_dir"] = str(Path(settings.get("checkpoint_dir", "data/06_models/search_checkpoints")) / run)
+    return settings
+
+
+def summarise_study(study_params: dict, metric: str, **histories: pd.DataFrame) -> tuple[pd.DataFrame, go.Figure]:
+    """Final numbers per run, and ``metric`` per epoch per setting (runs that differ only in
+    ``seed``) as the mean line within a min-max band."""
+    study, rows, curves = study_params, [], {}
+    for run, history in histories.items():
+        settings = study["runs"][run]
+        label = ", ".join(f"{k}={v}" for k, v in sorted(settings.items()) if k != "seed") or "default"
+        last = history.iloc[-1]
+        rows.append({"run": run, "setting": label, "seed": settings.get("seed"), "epochs": len(history),
+                     "final_derived_ms": last["derived_ms"], "target_ms": last["target_ms"],
+                     "final_gap_percent": 100 * (last["target_ms"] - last["derived_ms"]) / last["target_ms"],
+                     "final_val_top1": last["val_top1"]})  # fmt: skip
+        curves.setdefault(label, []).append(history[metric].to_numpy(dtype=float))
+    figure = go.Figure()
+    palette = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#ff9da6", "#9d755d"]
+    for i, (label, series) in enumerate(curves.items()):
+        length = min(len(s) for s in series)
+        values = np.stack([s[:length] for s in series])
+        epochs = list(range(1, length + 1))
+        colour = palette[i % len(palette)]
+        figure.add_trace(go.Scatter(x=epochs + epochs[::-1], y=list(values.max(0)) + list(values.min(0)[::-1]),
+                                    fill="toself", opacity=0.2, line={"width": 0}, fillcolor=colour,
+                                    name=f"{label} (min-max, {len(series)} seeds)", hoverinfo="skip"))  # fmt: skip
+        figure.add_trace(go.Scatter(x=epochs, y=values.mean(0), mode="lines+markers", line={"color": colour},
+                                    name=f"{label} (mean)"))  # fmt: skip
+    if metric == "derived_ms" and rows:
+        figure.add_hline(y=rows[0]["target_ms"], line_dash="dash", annotation_text="target")
+    figure.update_layout(title=f"{study.get('title', 'study')}: {metric} per epoch", xaxis_title="epoch",
+                         yaxis_title=metric, template="plotly_white")  # fmt: skip
+    return pd.DataFrame(rows), figure
+
+
+def study_pipeline(study: str, metric: str) -> Pipeline:
+    """One namespaced search per run of ``studies.<study>.runs``, then the study's summary."""
+    runs = run_names(study)
+    copies = []
+    for run in runs:
+        settings = node(
+            partial(merge_settings, run=run),
+            ["params:search", f"params:studies.{study}"],
+            "search_settings",
+            name="merge_settings",
+        )
+        copies.append(
+            pipeline(
+                [settings, create_search_pipeline(settings="search_settings")],
+                namespace=run,
+                inputs=SHARED_INPUTS,
+                parameters={
+                    "params:search",
+                    f"params:studies.{study}",
+                    "params:target",
+                    "params:latency",
+                    "params:search_spaces",
+                },
+            )  # fmt: skip
+        )
+    summary = node(
+        partial(summarise_study, metric=metric),
+        {"study_params": f"params:studies.{study}", **{run: f"{run}.search_history" for run in runs}},
+        [f"study_{study}_table", f"study_{study}_plot"],
+        name=f"summarise_{study}_study",
+    )
+    return sum(copies, start=Pipeline([])) + pipeline([summary])

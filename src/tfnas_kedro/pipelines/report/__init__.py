@@ -1,0 +1,5 @@
+"""Report: one self-contained HTML page and its figures from whatever the other pipelines produced."""
+
+from .pipeline import create_pipeline
+
+__all__ = ["create_pipeline"]

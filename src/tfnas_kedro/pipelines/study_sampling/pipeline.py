@@ -1,0 +1,11 @@
+"""``kedro run --pipeline study_sampling``: one search per entry of ``studies.sampling.runs``
+(bi-sampling on and off, several seeds); the figure shows the supernet's validation top-1 per
+epoch with mean/min/max bands."""
+
+from kedro.pipeline import Pipeline
+
+from tfnas_kedro.pipelines._study import study_pipeline
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return study_pipeline("sampling", metric="val_top1")

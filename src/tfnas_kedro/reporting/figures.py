@@ -1,0 +1,153 @@
+"""Figures of the search, the latency table, training and transfer (plotly), from plain tables."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from tfnas_kedro.nas import ArchDescription
+
+TEMPLATE = "plotly_white"
+
+
+def search_latency(history: pd.DataFrame, target_ms: float) -> go.Figure:
+    """Expected (architecture steps) and derived-architecture latency per epoch against the target."""
+    figure = go.Figure()
+    if history["expected_ms"].notna().any():
+        figure.add_trace(
+            go.Scatter(x=history["epoch"], y=history["expected_ms"], name="expected (arch steps)", mode="lines+markers")
+        )
+    figure.add_trace(
+        go.Scatter(
+            x=history["epoch"], y=history["derived_ms"], name="derived architecture (table)", mode="lines+markers"
+        )
+    )
+    figure.add_hline(y=target_ms, line_dash="dash", annotation_text=f"target {target_ms:.2f} ms")
+    figure.update_layout(title="Latency during the search", xaxis_title="epoch", yaxis_title="ms", template=TEMPLATE)
+    return figure
+
+
+def search_probabilities(history: pd.DataFrame, layer_stages: list[int] | None = None) -> go.Figure:
+    """P(strongest op) per layer and P(depth) per stage over the epochs."""
+    figure = make_subplots(rows=2, cols=1, subplot_titles=("P(op) of the strongest op per layer", "P(depth) per stage"))
+    layers = len(history["alpha"].iloc[0])
+    for j in range(layers):
+        stage = f" (stage {layer_stages[j] + 1})" if layer_stages else ""
+        strongest = [max(row[j]) for row in history["alpha"]]
+        figure.add_trace(
+            go.Scatter(x=history["epoch"], y=strongest, name=f"layer {j}{stage}", mode="lines"), row=1, col=1
+        )
+    for s, depths in enumerate(history["beta"].iloc[0]):
+        for d in range(len(depths)):
+            values = [row[s][d] for row in history["beta"]]
+            figure.add_trace(
+                go.Scatter(x=history["epoch"], y=values, name=f"stage {s + 1} depth {d + 1}", mode="lines"),
+                row=2,
+                col=1,
+            )
+    figure.update_layout(title="Operation and depth distributions over the search", template=TEMPLATE, height=800)
+    return figure
+
+
+def architecture_drawing(arch: ArchDescription) -> go.Figure:
+    """The architecture layer by layer: one bar per block, height its expanded width, colour its
+    kernel, hatched where it has squeeze-excitation; stride-2 blocks marked."""
+    colours = {3: "#4c78a8", 5: "#f58518", 7: "#54a24b"}
+    figure = go.Figure()
+    labels = [f"{i}" for i in range(len(arch.blocks))]
+    for kernel in sorted({b.kernel for b in arch.blocks}):
+        for se in (False, True):
+            idx = [i for i, b in enumerate(arch.blocks) if b.kernel == kernel and bool(b.se) == se]
+            if not idx:
+                continue
+            figure.add_trace(
+                go.Bar(
+                    x=[labels[i] for i in idx],
+                    y=[arch.blocks[i].mid for i in idx],
+                    name=f"k{kernel}{' + SE' if se else ''}",
+                    marker={"color": colours.get(kernel, "#999"), "pattern": {"shape": "/" if se else ""}},
+                    text=[_block_text(arch.blocks[i]) for i in idx],
+                    hovertext=[_block_text(arch.blocks[i], long=True) for i in idx],
+                )
+            )
+    for i, b in enumerate(arch.blocks):
+        if b.stride == 2:
+            figure.add_annotation(x=labels[i], y=b.mid, text="s2", showarrow=False, yshift=12)
+    figure.update_layout(
+        title=f"{arch.name or 'architecture'}: {len(arch.blocks)} blocks, stem {arch.stem.out}, head {arch.head.out}",
+        xaxis={"title": "block", "categoryorder": "array", "categoryarray": labels},
+        yaxis_title="expanded width (mid channels)",
+        template=TEMPLATE,
+        barmode="overlay",
+    )
+    return figure
+
+
+def _block_text(b, long: bool = False) -> str:
+    if long:
+        return f"k{b.kernel} {b.in_}->{b.mid}->{b.out} se{b.se} s{b.stride} {b.act}"
+    return f"{b.in_}→{b.out}"
+
+
+def latency_fidelity_scatter(rows: pd.DataFrame) -> go.Figure:
+    """Predicted (table) vs measured latency, one point per model, with the y = x line.
+    ``rows``: name, kind, predicted_ms, measured_ms."""
+    figure = go.Figure()
+    for kind, group in rows.groupby("kind", sort=False):
+        figure.add_trace(
+            go.Scatter(x=group["measured_ms"], y=group["predicted_ms"], mode="markers+text", name=kind,
+                       text=group["name"], textposition="top center", marker={"size": 9})
+        )  # fmt: skip
+    top = float(rows[["predicted_ms", "measured_ms"]].max().max()) * 1.1
+    figure.add_trace(
+        go.Scatter(x=[0, top], y=[0, top], mode="lines", name="y = x", line={"dash": "dash", "color": "grey"})
+    )
+    figure.update_layout(title="Lookup table: predicted vs measured latency", xaxis_title="measured ms",
+                         yaxis_title="predicted ms", template=TEMPLATE)  # fmt: skip
+    return figure
+
+
+def accuracy_vs_latency(points: pd.DataFrame) -> go.Figure:
+    """Top-1 against latency, one trace per ``group`` (ours, measured here; published, on the
+    paper's hardware). ``points``: name, group, latency_ms, top1_percent."""
+    figure = go.Figure()
+    for group, rows in points.groupby("group", sort=False):
+        figure.add_trace(
+            go.Scatter(x=rows["latency_ms"], y=rows["top1_percent"], mode="markers+text", name=group,
+                       text=rows["name"], textposition="top center", marker={"size": 9})
+        )  # fmt: skip
+    figure.update_layout(title="Accuracy vs latency", xaxis_title="latency (ms)", yaxis_title="top-1 (%)",
+                         template=TEMPLATE, height=650)  # fmt: skip
+    return figure
+
+
+def training_curves(history: pd.DataFrame) -> go.Figure:
+    """Loss and top-1 per epoch, training and validation."""
+    figure = make_subplots(rows=1, cols=2, subplot_titles=("loss", "top-1"))
+    epoch = history["epoch"] + 1
+    for column, name, col in (
+        ("train_loss", "train loss", 1),
+        ("val_loss", "val loss", 1),
+        ("train_top1", "train top-1", 2),
+        ("val_top1", "val top-1", 2),
+        ("val_top5", "val top-5", 2),
+        ("ema_val_top1", "EMA val top-1", 2),
+    ):
+        if column in history:
+            figure.add_trace(go.Scatter(x=epoch, y=history[column], name=name, mode="lines+markers"), row=1, col=col)
+    figure.update_layout(title="Training curves", xaxis_title="epoch", template=TEMPLATE)
+    return figure
+
+
+def transfer_figure(table: pd.DataFrame) -> go.Figure:
+    """The transfer table (model, source, top-1 per data set) as a plotly table."""
+    columns = list(table.columns)
+    figure = go.Figure(
+        go.Table(
+            header={"values": [c.replace("_top1_percent", " top-1 %") for c in columns]},
+            cells={"values": [table[c].astype(object).where(table[c].notna(), "").tolist() for c in columns]},
+        )
+    )
+    figure.update_layout(title="Transfer: top-1 after fine-tuning", template=TEMPLATE)
+    return figure

@@ -1,0 +1,46 @@
+import json
+
+import pandas as pd
+import pytest
+
+from .conftest import latest_version
+from .test_search import TINY, _prepare
+
+
+def test_report_on_a_fresh_project_leaves_every_missing_section_out_with_a_note(kedro_project, run_pipeline):
+    run_pipeline("report")
+    page = latest_version(kedro_project, "data/08_reporting/report.html").read_text()
+    for hint in ("kedro run --pipeline search", "kedro run --pipeline latency", "kedro run --pipeline train",
+                 "kedro run --pipeline transfer"):  # fmt: skip
+        assert "Not available: no" in page and hint in page
+    assert "<script type='text/javascript'>" in page  # plotly.js inlined: opens without a network
+    # the paper's points are always there; nothing was measured without a latency table
+    figure = json.loads(latest_version(kedro_project, "data/08_reporting/report/accuracy_vs_latency.json").read_text())
+    assert any("published by the paper" in trace["name"] for trace in figure["data"])
+    assert pd.read_parquet(latest_version(kedro_project, "data/07_model_output/reference_models.parquet")).empty
+    placeholder = json.loads(latest_version(kedro_project, "data/08_reporting/report/transfer.json").read_text())
+    assert "not available" in placeholder["layout"]["title"]["text"]
+
+
+@pytest.mark.slow
+def test_sampling_study_runs_every_setting_and_summarises_over_seeds(kedro_project, run_pipeline):
+    _prepare(run_pipeline)
+    runs = {
+        "bisampling_seed0": {"bisampling": True, "seed": 0},
+        "bisampling_seed1": {"bisampling": True, "seed": 1},
+        "single_path_seed0": {"bisampling": False, "seed": 0},
+        "single_path_seed1": {"bisampling": False, "seed": 1},
+    }
+    study = {"title": "sampling", "base": {"epochs": 1, "warmup_epochs": 0, "measure_latency": False}, "runs": runs}
+    run_pipeline("study_sampling", params={**TINY, "studies": {"sampling": study}})
+    table = pd.read_parquet(latest_version(kedro_project, "data/07_model_output/study_sampling.parquet"))
+    assert sorted(table["run"]) == sorted(runs) and (table["epochs"] == 1).all()
+    assert set(table["setting"]) == {"bisampling=True", "bisampling=False"}
+    assert (table["final_gap_percent"].between(0, 1)).all()  # every run met the target (elasticity on)
+    figure = json.loads(latest_version(kedro_project, "data/08_reporting/study_sampling.json").read_text())
+    names = [trace["name"] for trace in figure["data"]]
+    assert "bisampling=True (min-max, 2 seeds)" in names and "bisampling=False (mean)" in names
+    # each run searched with its own settings, in its own checkpoint folder
+    histories = [pd.read_parquet(latest_version(kedro_project, f"data/07_model_output/{run}/search_history.parquet"))
+                 for run in runs]  # fmt: skip
+    assert all(len(h) == 1 for h in histories)
