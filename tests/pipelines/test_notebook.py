@@ -27,3 +27,4 @@ def test_walkthrough_notebook_runs_against_the_catalog(kedro_project, run_pipeli
     assert "logits (1, 100)" in text, text
     assert "TF-NAS-MBV2-B" in text and "macs_m" in text, text  # the zoo table from the catalog
     assert "no search yet" in text, text
+    assert "no training yet" in text, text

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from kedro.io import AbstractDataset
-from kedro.io.core import DatasetError
 
 from tfnas_kedro.data.cifar import cifar_format, download_cifar, missing_files, open_cifar, write_cifar
 
-from .image_folder_dataset import GENERATED_MARKER
+from .image_folder_dataset import replace_generated_folder
 
 
 @dataclass(frozen=True)
@@ -71,17 +69,8 @@ class CifarRootDataset(AbstractDataset[dict, CifarRoot]):
     def save(self, data: dict[str, tuple]) -> None:
         if not data:
             return
-        if self._read_only:
-            raise DatasetError(f"{self._root} is read-only; it cannot receive generated CIFAR-format sets")
-        if self._root.exists() and any(self._root.iterdir()):
-            if not (self._root / GENERATED_MARKER).exists():
-                raise DatasetError(
-                    f"refusing to write generated CIFAR-format sets into {self._root}: it holds files this project "
-                    "did not generate (set transfer.data to real to read them)"
-                )
-            shutil.rmtree(self._root)
-        self._root.mkdir(parents=True, exist_ok=True)
-        (self._root / GENERATED_MARKER).write_text("generated CIFAR-format sets; safe to delete\n")
+        hint = "set transfer.data to real to read them"
+        replace_generated_folder(self._root, self._read_only, "CIFAR-format sets", hint)
         for name, (train, test, class_names) in data.items():
             write_cifar(self._root, name, tuple(map(np.asarray, train)), tuple(map(np.asarray, test)), class_names)
 

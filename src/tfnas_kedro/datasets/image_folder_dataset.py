@@ -16,6 +16,22 @@ from tfnas_kedro.data.images import ImageTree, read_list_files, scan_image_folde
 GENERATED_MARKER = ".generated-by-tfnas-kedro"
 
 
+def replace_generated_folder(path: Path, read_only: bool, what: str, hint: str) -> None:
+    """Empty ``path`` for a new generation of ``what``: refused when read-only or when it holds
+    anything this project did not generate (``hint`` says what to do instead); a previous
+    generation is removed whole, so nothing stale survives."""
+    if read_only:
+        raise DatasetError(f"{path} is read-only (read_only: true); it cannot receive generated {what}")
+    if path.exists() and any(path.iterdir()):
+        if not (path / GENERATED_MARKER).exists():
+            raise DatasetError(
+                f"refusing to write generated {what} into {path}: it holds files this project did not generate ({hint})"
+            )
+        shutil.rmtree(path)
+    path.mkdir(parents=True, exist_ok=True)
+    (path / GENERATED_MARKER).write_text(f"generated {what}; safe to delete\n")
+
+
 class ImageFolderDataset(AbstractDataset[dict[str, Image.Image], ImageTree]):
     """Raw images: ``<path>/<split>/<class>/<image>`` or ``path label`` list files per split.
 
@@ -66,17 +82,8 @@ class ImageFolderDataset(AbstractDataset[dict[str, Image.Image], ImageTree]):
     def save(self, data: dict[str, Image.Image]) -> None:
         if not data:
             return
-        if self._read_only:
-            raise DatasetError(f"{self._path} is read-only (read_only: true); it cannot receive generated images")
-        if self._path.exists() and any(self._path.iterdir()):
-            if not (self._path / GENERATED_MARKER).exists():
-                raise DatasetError(
-                    f"refusing to write generated images into {self._path}: it holds files this project did not "
-                    "generate (point raw_images elsewhere, or set data.source to imagefolder/list for real data)"
-                )
-            shutil.rmtree(self._path)  # a previous generation: replace it whole, so no stale class survives
-        self._path.mkdir(parents=True, exist_ok=True)
-        (self._path / GENERATED_MARKER).write_text("generated images; safe to delete\n")
+        hint = "point raw_images elsewhere, or set data.source to imagefolder/list for real data"
+        replace_generated_folder(self._path, self._read_only, "images", hint)
         for key, image in data.items():
             target = self._path / f"{key}.jpg"
             target.parent.mkdir(parents=True, exist_ok=True)
