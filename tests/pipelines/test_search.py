@@ -34,6 +34,7 @@ def test_search_pipeline_meets_the_target_and_writes_every_output(kedro_project,
     summary = json.loads(latest_version(kedro_project, "data/07_model_output/search_summary.json").read_text())
     assert summary["target_met"] and 0 <= summary["gap"] < 0.01
     assert summary["measured_ms"] > 0 and summary["macs_m"] > 0
+    assert summary["session_fidelity"]["models"] == 1  # timed among the table's fidelity models (TF-NAS-D)
     arch = ArchitectureDataset(
         filepath=str(latest_version(kedro_project, "data/06_models/searched_architecture.json"))
     ).load()

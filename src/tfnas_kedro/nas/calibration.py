@@ -202,5 +202,20 @@ def calibrate_and_check(
     return table, report, fidelity, summary
 
 
+def check_against_table(
+    table: LatencyTable, archs: list[ArchDescription], anchors: list[ArchDescription], settings: ProfilerSettings
+) -> pd.DataFrame:
+    """Predicted vs measured latency of ``archs``, timed interleaved with ``anchors`` (the published
+    models the table's fidelity was checked on) in one session: the conditions under which the
+    table's error was measured. A network timed alone, with the machine to itself, runs hotter in
+    cache and can come out 10-15% faster than the same network among others, so a lone timing is
+    no fair check; the anchors' errors in the same session show how the session itself went.
+    Returns the fidelity table of both, with ``role`` ``checked`` or ``anchor``."""
+    timings = measure_networks(archs + anchors, settings, table.meta.reference_ms)
+    frame = fidelity_table(table, archs + anchors, timings)
+    frame["role"] = ["checked"] * len(archs) + ["anchor"] * len(anchors)
+    return frame
+
+
 def relative_errors(predicted, measured) -> np.ndarray:
     return (np.asarray(predicted) - np.asarray(measured)) / np.asarray(measured)

@@ -9,8 +9,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from pydantic import Field
 
-from tfnas_kedro.nas import load_search_spaces, zoo_arch, zoo_names
-from tfnas_kedro.nas.calibration import calibrate_and_check
+from tfnas_kedro.nas import ArchDescription, load_search_spaces, zoo_arch, zoo_names
+from tfnas_kedro.nas.calibration import calibrate_and_check, check_against_table
 from tfnas_kedro.nas.latency import LatencyTable, build_latency_table
 from tfnas_kedro.nas.profiler import ProfilerSettings
 from tfnas_kedro.params import Params, parse_params
@@ -48,6 +48,17 @@ class LatencyParams(Params):
             rounds=self.rounds, quantile=self.quantile, max_spread=self.max_spread, remeasure=self.remeasure,
         )  # fmt: skip
 
+    def fidelity_archs(self, table: LatencyTable) -> list[ArchDescription]:
+        """The published models the table is checked on: ``fidelity_models`` that lie in its spaces."""
+        names = zoo_names() if self.fidelity_models == "all" else list(self.fidelity_models)
+        archs = [zoo_arch(n, num_classes=table.meta.num_classes, resolution=table.meta.resolution) for n in names]
+        archs = [a for a in archs if a.space in table.meta.spaces]
+        if not archs:
+            raise ValueError(
+                f"params:latency.fidelity_models: no zoo model lies in the table's spaces {table.meta.spaces}"
+            )
+        return archs
+
     def network_settings(self) -> ProfilerSettings:
         """Whole networks: the same statistic, spread over more rounds (they are few and slow)."""
         return replace(
@@ -84,11 +95,7 @@ def calibrate_latency_table(
     """Fit the table to networks sampled from the first space and check it on the zoo models it can
     price, all timed in one session; the published models are held out of the fit."""
     p = parse_params(LatencyParams, params, "latency")
-    names = zoo_names() if p.fidelity_models == "all" else list(p.fidelity_models)
-    archs = [zoo_arch(n, num_classes=p.num_classes, resolution=p.resolution) for n in names]
-    archs = [a for a in archs if a.space in table.meta.spaces]
-    if not archs:
-        raise ValueError(f"params:latency.fidelity_models: no zoo model lies in the table's spaces {table.meta.spaces}")
+    archs = p.fidelity_archs(table)
     space = _spaces(p, search_spaces)[0]
     return calibrate_and_check(
         table,
@@ -146,3 +153,31 @@ def plot_latency_fidelity(fidelity: pd.DataFrame, calibration: pd.DataFrame, sum
         template="plotly_white",
     )
     return figure
+
+
+def measure_against_table(table: LatencyTable, arch: ArchDescription, latency: dict) -> dict:
+    """``arch``'s latency measured with the harness and device of ``latency``, interleaved with the
+    table's fidelity models (see :func:`check_against_table`): measured ms and its error against the
+    table, the fidelity models' errors in the same session, and the error relative to them.
+
+    The relative error divides out how the whole session differs from the table (``session_drift``,
+    the fidelity models' median measured/predicted ratio): on a shared machine the speed drifts by
+    more than the table's error between the table's build and a later check, and the drift moves
+    every network alike.
+    """
+    p = parse_params(LatencyParams, latency, "latency")
+    frame = check_against_table(table, [arch], p.fidelity_archs(table), p.network_settings())
+    checked, anchors = frame.iloc[0], frame[frame["role"] == "anchor"]
+    drift = float((anchors["measured_ms"] / anchors["predicted_ms"]).median())
+    return {
+        "measured_ms": float(checked["measured_ms"]),
+        "raw_measured_ms": float(checked["raw_measured_ms"]),
+        "measured_error": float(checked["relative_error"]),
+        "session_fidelity": {
+            "models": len(anchors),
+            "median_abs_error": float(anchors["relative_error"].abs().median()),
+            "max_abs_error": float(anchors["relative_error"].abs().max()),
+            "session_drift": drift,
+            "relative_error": float(checked["predicted_ms"] * drift / checked["measured_ms"] - 1.0),
+        },
+    }

@@ -12,13 +12,12 @@ from pydantic import Field, model_validator
 
 from tfnas_kedro.data.loaders import make_loader
 from tfnas_kedro.nas import ArchDescription, count_macs, count_params, load_search_spaces
-from tfnas_kedro.nas.calibration import measure_networks
 from tfnas_kedro.nas.elastic import fit_to_target
 from tfnas_kedro.nas.latency import LatencyTable
 from tfnas_kedro.nas.search import SearchConfig, Searcher, SearchError
 from tfnas_kedro.nas.supernet import architecture_from_choices, strongest_choices
 from tfnas_kedro.params import Params, parse_params
-from tfnas_kedro.pipelines.latency.nodes import LatencyParams
+from tfnas_kedro.pipelines.latency.nodes import LatencyParams, measure_against_table
 from tfnas_kedro.reporting import architecture_drawing, search_latency, search_probabilities
 from tfnas_kedro.runtime import resolve_device
 
@@ -155,15 +154,8 @@ def derive_searched_architecture(
         "reachable_ms": target["reachable_ms"],
         "epochs": checkpoint["epoch"],
     }
-    if p.measure_latency:
-        # the harness and settings that checked the table's fidelity, in the table's unit
-        settings = parse_params(LatencyParams, latency, "latency").network_settings()
-        timing = measure_networks([arch], settings, table.meta.reference_ms)[0]
-        summary |= {
-            "measured_ms": timing.ms,
-            "raw_measured_ms": timing.raw_ms,
-            "measured_error": (predicted - timing.ms) / timing.ms,
-        }
+    if p.measure_latency:  # timed among the table's fidelity models, as the table's error was measured
+        summary |= measure_against_table(table, arch, latency)
     if not summary["target_met"]:
         logger.warning("derived architecture misses the target: %.3f ms > %.3f ms", predicted, target_ms)
     logger.info(

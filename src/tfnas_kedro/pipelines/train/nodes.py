@@ -17,7 +17,7 @@ from tfnas_kedro.nas import ArchDescription, count_macs, count_params, zoo_arch
 from tfnas_kedro.nas.calibration import measure_networks
 from tfnas_kedro.nas.latency import LatencyTable
 from tfnas_kedro.params import Params, parse_params
-from tfnas_kedro.pipelines.latency.nodes import LatencyParams
+from tfnas_kedro.pipelines.latency.nodes import LatencyParams, measure_against_table
 from tfnas_kedro.reporting import training_curves
 from tfnas_kedro.training import DistributedConfig, TrainConfig, TrainingJob, export_onnx, launch_training
 from tfnas_kedro.training import load_trained_network as network_from_checkpoint
@@ -140,10 +140,12 @@ def summarise_training(
         metrics["table_ms"] = latency_table.predict(arch)
     except (KeyError, ValueError) as err:  # another resolution, space or classifier than the table's
         metrics["table_ms"], metrics["table_note"] = None, str(err)
-    if p.measure_latency:
+    if p.measure_latency and metrics["table_ms"] is not None:
+        metrics |= measure_against_table(latency_table, arch, latency)
+    elif p.measure_latency:  # the table cannot price it: timed alone, in the table's unit
         settings = parse_params(LatencyParams, latency, "latency").network_settings()
         timing = measure_networks([arch], settings, latency_table.meta.reference_ms)[0]
-        metrics |= {"measured_ms": timing.ms, "raw_measured_ms": timing.raw_ms, "latency_device": settings.device}
+        metrics |= {"measured_ms": timing.ms, "raw_measured_ms": timing.raw_ms}
     logger.info(
         "trained %s: top-1 %.3f, top-5 %.3f, %.1fM MACs", arch.name, metrics["top1"], metrics["top5"], metrics["macs_m"]
     )
