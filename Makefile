@@ -21,11 +21,11 @@ test: install lint  ## the whole test suite
 	$(BIN)/python -m pytest
 
 lint: install
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks docs
 
 viz: install
 	$(BIN)/kedro viz run
 
-clean:  ## generated data (keeps the folder skeleton)
-	find data -type f ! -name .gitkeep -delete
+clean:  ## generated data (keeps the folder skeleton and the reference tables)
+	find data -type f ! -name .gitkeep ! -path "data/01_raw/reference/*" -delete
 	find data -mindepth 2 -type d -empty -delete
