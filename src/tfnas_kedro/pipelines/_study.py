@@ -34,18 +34,18 @@ def merge_settings(search: dict, study: dict, run: str) -> dict:
     return settings
 
 
-def summarise_study(study_params: dict, metric: str, **histories: pd.DataFrame) -> tuple[pd.DataFrame, go.Figure]:
-    """Final numbers per run, and ``metric`` per epoch per setting (runs that differ only in
-    ``seed``) as the mean line within a min-max band."""
+def summarise_study(study_params: dict, metric: str, **outputs) -> tuple[pd.DataFrame, go.Figure]:
+    """Per run (``<run>_history`` and ``<run>_summary`` in ``outputs``): the derived architecture's
+    table latency, gap and MACs, and the last epoch's validation top-1; and ``metric`` per epoch
+    per setting (runs that differ only in ``seed``) as the mean line within a min-max band."""
     study, rows, curves = study_params, [], {}
-    for run, history in histories.items():
-        settings = study["runs"][run]
+    for run, settings in study["runs"].items():
+        history, summary = outputs[f"{run}_history"], outputs[f"{run}_summary"]
         label = ", ".join(f"{k}={v}" for k, v in sorted(settings.items()) if k != "seed") or "default"
-        last = history.iloc[-1]
         rows.append({"run": run, "setting": label, "seed": settings.get("seed"), "epochs": len(history),
-                     "final_derived_ms": last["derived_ms"], "target_ms": last["target_ms"],
-                     "final_gap_percent": 100 * (last["target_ms"] - last["derived_ms"]) / last["target_ms"],
-                     "final_val_top1": last["val_top1"]})  # fmt: skip
+                     "target_ms": summary["target_ms"], "table_ms": summary["table_ms"],
+                     "gap_percent": 100 * summary["gap"], "target_met": summary["target_met"],
+                     "macs_m": summary["macs_m"], "final_val_top1": history.iloc[-1]["val_top1"]})  # fmt: skip
         curves.setdefault(label, []).append(history[metric].to_numpy(dtype=float))
     figure = go.Figure()
     palette = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#ff9da6", "#9d755d"]
@@ -93,7 +93,11 @@ def study_pipeline(study: str, metric: str) -> Pipeline:
         )
     summary = node(
         partial(summarise_study, metric=metric),
-        {"study_params": f"params:studies.{study}", **{run: f"{run}.search_history" for run in runs}},
+        {
+            "study_params": f"params:studies.{study}",
+            **{f"{run}_history": f"{run}.search_history" for run in runs},
+            **{f"{run}_summary": f"{run}.search_summary" for run in runs},
+        },
         [f"study_{study}_table", f"study_{study}_plot"],
         name=f"summarise_{study}_study",
     )
