@@ -60,11 +60,11 @@ def test_kedro_viz_serves_the_registered_pipelines(kedro_project):
 
 
 @pytest.mark.slow
-def test_kedro_viz_build_writes_a_static_site_with_namespaces_and_layers(kedro_project):
+def test_kedro_viz_build_writes_a_static_site_with_namespaces_layers_and_previews(kedro_project, run_pipeline):
+    run_pipeline("zoo")  # something to preview
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1"}
-    result = subprocess.run(
-        [sys.executable, "-m", "kedro", "viz", "build"], cwd=kedro_project, env=env, capture_output=True, timeout=300
-    )
+    command = [sys.executable, "-m", "kedro", "viz", "build", "--include-previews"]
+    result = subprocess.run(command, cwd=kedro_project, env=env, capture_output=True, timeout=300)
     assert result.returncode == 0, result.stdout.decode()[-3000:] + result.stderr.decode()[-3000:]
     build = kedro_project / "build"
     assert (build / "index.html").exists()
@@ -75,3 +75,6 @@ def test_kedro_viz_build_writes_a_static_site_with_namespaces_and_layers(kedro_p
     assert layers.index("raw") < layers.index("model_input") < layers.index("models") < layers.index("reporting")
     pipelines = {p["id"] for p in graph["pipelines"]}
     assert {"train", "transfer", "report", "study_lambda", "study_sampling"} <= pipelines
+    ids = {n["name"]: n["id"] for n in graph["nodes"]}
+    table = json.loads((build / "api" / "nodes" / ids["zoo_summary"]).read_text())
+    assert table["preview_type"] == "TablePreview" and "TF-NAS-A" in json.dumps(table["preview"])
