@@ -90,15 +90,21 @@ def _block_text(b, long: bool = False) -> str:
     return f"{b.in_}→{b.out}"
 
 
+def labelled_points(rows: pd.DataFrame, x: str, y: str, by: str) -> go.Figure:
+    """One scatter trace per value of ``by``, every point labelled with its ``name``."""
+    figure = go.Figure()
+    for value, group in rows.groupby(by, sort=False):
+        figure.add_trace(
+            go.Scatter(x=group[x], y=group[y], mode="markers+text", name=value, text=group["name"],
+                       textposition="top center", marker={"size": 9})
+        )  # fmt: skip
+    return figure
+
+
 def latency_fidelity_scatter(rows: pd.DataFrame) -> go.Figure:
     """Predicted (table) vs measured latency, one point per model, with the y = x line.
     ``rows``: name, kind, predicted_ms, measured_ms."""
-    figure = go.Figure()
-    for kind, group in rows.groupby("kind", sort=False):
-        figure.add_trace(
-            go.Scatter(x=group["measured_ms"], y=group["predicted_ms"], mode="markers+text", name=kind,
-                       text=group["name"], textposition="top center", marker={"size": 9})
-        )  # fmt: skip
+    figure = labelled_points(rows, "measured_ms", "predicted_ms", "kind")
     top = float(rows[["predicted_ms", "measured_ms"]].max().max()) * 1.1
     figure.add_trace(
         go.Scatter(x=[0, top], y=[0, top], mode="lines", name="y = x", line={"dash": "dash", "color": "grey"})
@@ -111,12 +117,7 @@ def latency_fidelity_scatter(rows: pd.DataFrame) -> go.Figure:
 def accuracy_vs_latency(points: pd.DataFrame) -> go.Figure:
     """Top-1 against latency, one trace per ``group`` (ours, measured here; published, on the
     paper's hardware). ``points``: name, group, latency_ms, top1_percent."""
-    figure = go.Figure()
-    for group, rows in points.groupby("group", sort=False):
-        figure.add_trace(
-            go.Scatter(x=rows["latency_ms"], y=rows["top1_percent"], mode="markers+text", name=group,
-                       text=rows["name"], textposition="top center", marker={"size": 9})
-        )  # fmt: skip
+    figure = labelled_points(points, "latency_ms", "top1_percent", "group")
     figure.update_layout(title="Accuracy vs latency", xaxis_title="latency (ms)", yaxis_title="top-1 (%)",
                          template=TEMPLATE, height=650)  # fmt: skip
     return figure
