@@ -108,6 +108,8 @@ def _worker(job: TrainingJob, backend: str) -> dict:
     """Entry point of one launched worker: join the group (env:// from the launcher), train, leave."""
     rank = int(os.environ["RANK"])
     logging.basicConfig(level=logging.INFO if rank == 0 else logging.WARNING, format=f"[rank {rank}] %(message)s")
+    if backend == "gloo" and not torch.cuda.is_available():  # share the cores instead of oversubscribing them
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", "1"))))
     dist.init_process_group(backend)
     try:
         return run_job(job)
