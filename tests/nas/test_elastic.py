@@ -82,3 +82,27 @@ def test_final_fit_changes_depth_then_ops_when_widths_cannot_reach(spaces, where
     assert table.predict(derive_architecture(space, alpha, beta, result.widths, 1000)) == pytest.approx(
         result.latency_ms
     )
+
+
+def test_final_fit_leaves_a_depth_that_overshoots_for_an_op_change(spaces):
+    """Blocks whose cost barely depends on width: one layer more is too slow even at the narrowest
+    widths and one less too fast even at the widest. The fit must not bounce between the two
+    depths; a cheaper or dearer op closes the gap instead."""
+    from tfnas_kedro.nas.elastic import fit_to_target
+
+    space = spaces["tfnas"].at_resolution(32)
+    table = synthetic_table(space, resolution=32, num_classes=4, step=64)
+    kernel_cost = {3: 1.0, 5: 1.3, 7: 1.6}
+    table.entries["ms"] = [kernel_cost[k] + 1e-5 * m for k, m in zip(table.entries["kernel"], table.entries["mid"])]
+    table = type(table)(table.meta, table.entries)
+    positions = space.positions()
+    depths = [s.min_depth for s in space.stages]
+    op_index = [0] * len(positions)
+    widths = [{n: space.ops[n].mid_range(p.cin)[0] for n in p.ops} for p in positions]
+    uniform_depth = [[1 / s.max_depth] * s.max_depth for s in space.stages]
+    uniform_ops = [[1 / len(p.ops)] * len(p.ops) for p in positions]
+    start = elasticity_scale(table, space, depths, op_index, widths, 1e9).latency_ms  # widths hardly matter
+    target = start + 2.45  # between whole layers: only a mix of kernels lands within 1%
+    d, o, result, notes = fit_to_target(table, space, uniform_depth, uniform_ops, depths, op_index, widths, target)
+    assert result.feasible and result.gap <= 0.01, notes
+    assert any(" op " in n for n in notes)  # reached by changing ops, not depths alone

@@ -101,13 +101,14 @@ def _merge(widths: list[dict[str, int]], chosen: dict[int, str], mids: dict[int,
     return merged
 
 
-def _op_swap(
-    table: LatencyTable, space: SearchSpace, op_probs: list[list[float]], depths, op_index, step: int
-) -> tuple[int, int] | None:
-    """The most probable op change that moves latency in direction ``step``: among the active layers,
-    an op cheaper (``step < 0``) or dearer (``step > 0``) at its extreme width than the current one."""
+def _op_swaps(
+    table: LatencyTable, space: SearchSpace, op_probs: list[list[float]], depths, op_index, step: int, fine: bool
+) -> list[tuple[int, int]]:
+    """Op changes that move latency in direction ``step``: among the active layers, ops cheaper
+    (``step < 0``) or dearer (``step > 0``) at their extreme width than the current one. Most
+    probable first, or (``fine``) smallest change first, to close a gap that depth overshoots."""
     positions = space.positions()
-    best, best_p = None, -1.0
+    swaps = []
     for j, pos in enumerate(positions):
         if pos.layer >= depths[pos.stage]:
             continue
@@ -117,10 +118,9 @@ def _op_swap(
             return table.block_ms(space.block_spec(pos, name, hi if step > 0 else lo), pos.input_hw)
 
         current = extreme(pos.ops[op_index[j]])
-        for i, name in enumerate(pos.ops):
-            if i != op_index[j] and (extreme(name) - current) * step > 0 and op_probs[j][i] > best_p:
-                best, best_p = (j, i), op_probs[j][i]
-    return best
+        swaps += [(-abs(extreme(name) - current) if fine else op_probs[j][i], j, i) for i, name in enumerate(pos.ops)
+                  if i != op_index[j] and (extreme(name) - current) * step > 0]  # fmt: skip
+    return [(j, i) for _, j, i in sorted(swaps, reverse=True)]
 
 
 def fit_to_target(
@@ -138,22 +138,39 @@ def fit_to_target(
 
     Widths alone cannot reach a target above what the chosen depths and ops allow at full width
     (or below what they need at their narrowest); a short search may end there. Then the stage
-    whose depth distribution leans furthest the needed way changes depth by one; once no depth can
-    change, the most probable op that moves latency the needed way replaces the current one. The
-    widths are fitted again after each change, until the result is within ``tolerance`` below the
-    target. Every change is reported.
+    whose depth distribution leans furthest the needed way changes depth by one; when no depth
+    change leads somewhere new (one layer more is too slow even at the narrowest widths, one less
+    too fast even at the widest), the most probable op that moves latency the needed way replaces
+    the current one. The widths are fitted again after each change, until the result is within
+    ``tolerance`` below the target; no choice of depths and ops is tried twice. If that never
+    happens, the closest result below the target is returned. Every change is reported.
     """
     depths, op_index, notes = list(depths), list(op_index), []
+    seen: set[tuple] = set()
+    best = None  # (result, depths, op_index, number of notes) of the closest result below the target
+    last_step, ops_only = 0, False
     limit = sum(s.max_depth for s in space.stages) * (1 + max(len(p.ops) for p in space.positions()))
     for _ in range(limit):
+        seen.add((tuple(depths), tuple(op_index)))
         result = elasticity_scale(table, space, depths, op_index, widths, target_ms)
+        if result.feasible and (best is None or result.gap < best[0].gap):
+            best = (result, list(depths), list(op_index), len(notes))
         too_slow, too_fast = not result.feasible, result.feasible and result.gap > tolerance
         if not (too_slow or too_fast):
-            break
+            return depths, op_index, result, notes
         step = -1 if too_slow else 1
-        candidates = [
-            s for s, stage in enumerate(space.stages) if stage.min_depth <= depths[s] + step <= stage.max_depth
-        ]
+        if last_step and step != last_step and not ops_only and best is not None:
+            # one layer more overshoots, one less falls short: finer steps come from the ops
+            ops_only, step = True, 1
+            result, depths, op_index = best[0], list(best[1]), list(best[2])
+            notes.append(f"depth overshoots the target both ways: back to {result.latency_ms:.3f} ms, changing ops")
+        last_step = step
+        candidates = [] if ops_only else [
+            s
+            for s, stage in enumerate(space.stages)
+            if stage.min_depth <= depths[s] + step <= stage.max_depth
+            and (tuple(depths[:s] + [depths[s] + step] + depths[s + 1 :]), tuple(op_index)) not in seen
+        ]  # fmt: skip
         if candidates:
             # the stage with the most probability mass beyond its depth, in the direction needed
             lean = [
@@ -164,12 +181,19 @@ def fit_to_target(
             depths[stage] += step
             notes.append(f"stage {stage + 1} depth {depths[stage] - step} -> {depths[stage]} ({result.message})")
             continue
-        swap = _op_swap(table, space, op_probs, depths, op_index, step)
-        if swap is None:
+        swaps = [
+            (j, i)
+            for j, i in _op_swaps(table, space, op_probs, depths, op_index, step, fine=ops_only)
+            if (tuple(depths), tuple(op_index[:j] + [i] + op_index[j + 1 :])) not in seen
+        ]
+        if not swaps:
             break
-        j, i = swap
+        j, i = swaps[0]
         notes.append(
             f"layer {j} op {space.positions()[j].ops[op_index[j]]} -> {space.positions()[j].ops[i]} ({result.message})"
         )
         op_index[j] = i
-    return depths, op_index, result, notes
+    if best is None:
+        return depths, op_index, result, notes
+    result, depths, op_index, kept = best
+    return depths, op_index, result, notes[:kept] + [f"kept the closest result below the target: {result.message}"]
