@@ -93,7 +93,7 @@ def test_final_fit_leaves_a_depth_that_overshoots_for_an_op_change(spaces):
     space = spaces["tfnas"].at_resolution(32)
     table = synthetic_table(space, resolution=32, num_classes=4, step=64)
     kernel_cost = {3: 1.0, 5: 1.3, 7: 1.6}
-    table.entries["ms"] = [kernel_cost[k] + 1e-5 * m for k, m in zip(table.entries["kernel"], table.entries["mid"])]
+    table.entries["ms"] = table.entries["kernel"].map(kernel_cost) + 1e-5 * table.entries["mid"]
     table = type(table)(table.meta, table.entries)
     positions = space.positions()
     depths = [s.min_depth for s in space.stages]
