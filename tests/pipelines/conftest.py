@@ -36,3 +36,8 @@ def latest_version(root: Path, relative: str) -> Path:
     versions = sorted((root / relative).iterdir())
     assert versions, f"no version of {relative}"
     return versions[-1] / Path(relative).name
+
+
+def load_latest(root: Path, relative: str, dataset_cls):
+    """The newest version of ``relative`` loaded with the catalog dataset class that wrote it."""
+    return dataset_cls(filepath=str(latest_version(root, relative))).load()

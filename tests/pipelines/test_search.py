@@ -8,7 +8,7 @@ from tfnas_kedro.datasets import ArchitectureDataset, LatencyTableDataset
 from tfnas_kedro.nas import build_network
 from tfnas_kedro.nas.search import SearchError
 
-from .conftest import latest_version
+from .conftest import latest_version, load_latest
 from .test_data_selection import TINY as TINY_DATA
 from .test_latency import TINY as TINY_LATENCY
 
@@ -35,12 +35,8 @@ def test_search_pipeline_meets_the_target_and_writes_every_output(kedro_project,
     assert summary["target_met"] and 0 <= summary["gap"] < 0.01
     assert summary["measured_ms"] > 0 and summary["macs_m"] > 0
     assert summary["session_fidelity"]["models"] == 1  # timed among the table's fidelity models (TF-NAS-D)
-    arch = ArchitectureDataset(
-        filepath=str(latest_version(kedro_project, "data/06_models/searched_architecture.json"))
-    ).load()
-    table = LatencyTableDataset(
-        filepath=str(latest_version(kedro_project, "data/05_model_input/latency_table.parquet"))
-    ).load()
+    arch = load_latest(kedro_project, "data/06_models/searched_architecture.json", ArchitectureDataset)
+    table = load_latest(kedro_project, "data/05_model_input/latency_table.parquet", LatencyTableDataset)
     assert table.predict(arch) == pytest.approx(summary["table_ms"]) and arch.num_classes == 4
     assert build_network(arch).eval()(torch.randn(1, 3, 32, 32)).shape == (1, 4)
     history = pd.read_parquet(latest_version(kedro_project, "data/07_model_output/search_history.parquet"))
@@ -58,9 +54,7 @@ def test_search_pipeline_meets_the_target_and_writes_every_output(kedro_project,
         "checkpoint_dir": str(kedro_project / "t"),
     }
     run_pipeline("train", params={**TINY, "train": train})
-    trained = ArchitectureDataset(
-        filepath=str(latest_version(kedro_project, "data/06_models/trained_architecture.json"))
-    ).load()
+    trained = load_latest(kedro_project, "data/06_models/trained_architecture.json", ArchitectureDataset)
     assert trained.blocks == arch.blocks and trained.num_classes == 4
     metrics = json.loads(latest_version(kedro_project, "data/07_model_output/training_metrics.json").read_text())
     assert metrics["table_ms"] == pytest.approx(summary["table_ms"]) and metrics["onnx"]["checker"] == "passed"

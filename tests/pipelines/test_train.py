@@ -10,7 +10,7 @@ from tfnas_kedro.datasets import ArchitectureDataset, OnnxModelDataset, TorchChe
 from tfnas_kedro.nas.errors import ConfigError
 from tfnas_kedro.training import load_trained_network
 
-from .conftest import latest_version
+from .conftest import latest_version, load_latest
 from .test_search import TINY as TINY_SEARCH
 
 TINY = {
@@ -35,17 +35,11 @@ def test_train_zoo_trains_exports_and_resumes(kedro_project, run_pipeline):
     assert 0 <= metrics["top1"] <= metrics["top5"] <= 1 and metrics["table_ms"] > 0 and metrics["measured_ms"] > 0
     assert metrics["onnx"]["checker"] == "passed" and metrics["onnx"]["onnxruntime_max_abs_diff"] < 1e-3
 
-    checkpoint = TorchCheckpointDataset(
-        filepath=str(latest_version(kedro_project, "data/06_models/zoo/trained_model.pt"))
-    ).load()
-    arch = ArchitectureDataset(
-        filepath=str(latest_version(kedro_project, "data/06_models/zoo/trained_architecture.json"))
-    ).load()
+    checkpoint = load_latest(kedro_project, "data/06_models/zoo/trained_model.pt", TorchCheckpointDataset)
+    arch = load_latest(kedro_project, "data/06_models/zoo/trained_architecture.json", ArchitectureDataset)
     assert arch.resolution == 32 and arch.num_classes == 4
     network = load_trained_network(checkpoint, arch)
-    onnx_bytes = OnnxModelDataset(
-        filepath=str(latest_version(kedro_project, "data/06_models/zoo/trained_model.onnx"))
-    ).load()
+    onnx_bytes = load_latest(kedro_project, "data/06_models/zoo/trained_model.onnx", OnnxModelDataset)
     x = torch.randn(2, 3, 32, 32)
     (logits,) = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"]).run(None, {"images": x.numpy()})
     with torch.no_grad():

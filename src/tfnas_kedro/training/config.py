@@ -35,6 +35,10 @@ class TrainConfig(BaseModel):
     keep_checkpoints: int = Field(2, ge=1)  # per-epoch checkpoint files kept (besides last.pt)
     seed: int = 0
 
+    def recipe(self) -> TrainConfig:
+        """Just the recipe, from a subclass that adds how and where to run it (node parameters)."""
+        return TrainConfig(**self.model_dump(include=set(TrainConfig.model_fields)))
+
     @model_validator(mode="after")
     def _warmup_within_training(self) -> TrainConfig:
         if self.warmup_epochs >= self.epochs:

@@ -335,22 +335,28 @@ class Trainer:
 RESUMABLE_CHANGES = {"epochs", "workers", "pin_memory", "persistent_workers", "log_every", "keep_checkpoints"}
 
 
+def checkpoint_contents(checkpoint: dict, use_ema: bool = False) -> tuple[ArchDescription, dict]:
+    """The description a training checkpoint was trained for and its weights (the EMA's when
+    asked for and present), with any DDP ``module.`` prefix removed."""
+    if not isinstance(checkpoint, dict) or "model" not in checkpoint or "identity" not in checkpoint:
+        raise TrainingError("not a training checkpoint: expected a dict with 'model' and 'identity'")
+    arch = ArchDescription.model_validate(checkpoint["identity"]["architecture"])
+    weights = checkpoint["ema"] if use_ema and checkpoint.get("ema") is not None else checkpoint["model"]
+    return arch, {k.removeprefix("module."): v for k, v in weights.items()}
+
+
 def load_trained_network(checkpoint: dict, arch: ArchDescription | None = None, use_ema: bool = False) -> nn.Module:
     """The trained network of a training checkpoint (``trained_model``), in eval mode.
 
     Pass ``arch`` to check that the checkpoint was trained for it; a mismatch names both.
     """
-    if not isinstance(checkpoint, dict) or "model" not in checkpoint or "identity" not in checkpoint:
-        raise TrainingError("not a training checkpoint: expected a dict with 'model' and 'identity'")
-    saved = ArchDescription.model_validate(checkpoint["identity"]["architecture"])
+    saved, weights = checkpoint_contents(checkpoint, use_ema)
     if arch is not None and arch.model_dump() != saved.model_dump():
         raise TrainingError(
             f"checkpoint was trained for architecture {saved.name!r} ({len(saved.blocks)} blocks, "
             f"{saved.num_classes} classes), not {arch.name!r} ({len(arch.blocks)} blocks, {arch.num_classes} classes)"
         )
     network = build_network(saved)
-    weights = checkpoint["ema"] if use_ema and checkpoint.get("ema") is not None else checkpoint["model"]
-    weights = {k.removeprefix("module."): v for k, v in weights.items()}
     try:
         network.load_state_dict(weights)
     except RuntimeError as err:

@@ -38,9 +38,6 @@ class TrainParams(TrainConfig):
     use_ema: bool = False  # report and export the EMA weights (needs ema_decay)
     measure_latency: bool = True
 
-    def recipe(self) -> TrainConfig:
-        return TrainConfig(**self.model_dump(include=set(TrainConfig.model_fields)))
-
 
 class ZooTrainParams(Params):
     model: str = "TF-NAS-D"

@@ -23,6 +23,7 @@ from tfnas_kedro.nas import ArchDescription, build_network, zoo_arch
 from tfnas_kedro.params import Params, parse_params
 from tfnas_kedro.reporting import transfer_figure
 from tfnas_kedro.training import DistributedConfig, TrainConfig, TrainingError, TrainingJob, launch_training
+from tfnas_kedro.training.trainer import checkpoint_contents
 
 logger = logging.getLogger(__name__)
 
@@ -40,9 +41,6 @@ class TransferParams(TrainConfig):
     checkpoint_dir: str = "data/06_models/transfer_checkpoints"
     resume: bool = True
     distributed: DistributedConfig = DistributedConfig()
-
-    def recipe(self) -> TrainConfig:
-        return TrainConfig(**self.model_dump(include=set(TrainConfig.model_fields)))
 
 
 class DemoCifarParams(Params):
@@ -108,14 +106,6 @@ class ZooTransferParams(Params):
     model: str = "TF-NAS-A"
 
 
-def _source(checkpoint: dict, use_ema: bool) -> tuple[ArchDescription, dict]:
-    if not isinstance(checkpoint, dict) or "model" not in checkpoint or "identity" not in checkpoint:
-        raise TrainingError("the source model is not a training checkpoint (expected 'model' and 'identity')")
-    arch = ArchDescription.model_validate(checkpoint["identity"]["architecture"])
-    weights = checkpoint.get("ema") if use_ema and checkpoint.get("ema") is not None else checkpoint["model"]
-    return arch, weights
-
-
 def _fingerprint(weights: dict) -> str:
     sums = [float(v.double().sum()) for v in weights.values() if torch.is_tensor(v) and v.is_floating_point()]
     return hashlib.sha256(json.dumps([sorted(weights), sums]).encode()).hexdigest()[:10]
@@ -126,7 +116,7 @@ def fine_tune(source_model: dict, cifar: CifarRoot, transfer: dict, transfer_set
     the ``train`` pipeline: AMP, DDP, resume and progress alike)."""
     p = transfer_params(transfer, transfer_set)
     fmt = cifar_format(p.dataset)
-    arch, weights = _source(source_model, p.use_ema)
+    arch, weights = checkpoint_contents(source_model, p.use_ema)
     arch = arch.model_copy(
         update={"num_classes": fmt.num_classes, "resolution": p.input_size, "name": f"{arch.name}-{p.dataset}"}
     )
