@@ -1,17 +1,23 @@
 """Cost of a supernet weight step against training the same paths as stand-alone networks.
 
-Prints two ratios:
+Prints three ratios:
 
 * time of one supernet weight step with bi-sampling (two single paths through every layer, each
-  stage's layers all run for the sink) divided by the time of one training step of each of the
-  same two paths built as stand-alone networks (same ops, widths and depths) -- target <= 1.3;
+  stage's layers all run for the sink; ``Searcher.weight_step`` itself, with clipping and checks)
+  divided by the time of one training step of each of the same two paths built as stand-alone
+  networks (same ops, widths and depths) -- target <= 1.3;
 * peak memory of that search step divided by the peak memory of one training step of the
-  widest stand-alone network of the space (every layer at its widest op and width, full depth).
+  widest stand-alone network of the space (every layer at its widest op and width, full depth);
+* time of one architecture step (``Searcher.arch_step``: the Gumbel-softmax mixture of every op,
+  sink-connected depths, gradients for alpha and beta only) divided by the time of the weight step
+  -- target <= 2.0 at ``--resolution 224 --batch 16`` on the CPU.
+
+Both steps run as the search runs them (channels-last unless ``--no-channels-last``).
 
 On CUDA the memory is the allocator's peak; on the CPU it is the peak resident set of a fresh
 process doing the step, minus that of the same process before it.
 
-    .venv/bin/python benchmarks/search_step.py [--resolution 64] [--batch 16] [--device cpu]
+    .venv/bin/python benchmarks/search_step.py [--resolution 64] [--batch 16] [--device cpu] [--no-channels-last]
 """
 
 from __future__ import annotations
@@ -22,12 +28,14 @@ import statistics
 import time
 from pathlib import Path
 
+import pandas as pd
 import torch
 import torch.nn.functional as F
 
 from tfnas_kedro.nas import build_network, load_search_spaces
+from tfnas_kedro.nas.latency import KEY_COLUMNS, LatencyMeta, LatencyTable, table_keys
 from tfnas_kedro.nas.sampling import bi_sample
-from tfnas_kedro.nas.search import backward_paths
+from tfnas_kedro.nas.search import SearchConfig, Searcher, backward_paths
 from tfnas_kedro.nas.supernet import Supernet, derive_architecture
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,10 +51,10 @@ def _one_hot(index: int, size: int) -> torch.Tensor:
     return F.one_hot(torch.tensor(index), size).float()
 
 
-def _setup(resolution: int, classes: int, device: torch.device):
+def _setup(resolution: int, classes: int, device: torch.device, memory_format=torch.contiguous_format):
     torch.manual_seed(0)
     space = _space(resolution)
-    supernet = Supernet(space, classes).to(device)
+    supernet = Supernet(space, classes).to(device, memory_format=memory_format)
     alpha = [torch.zeros(len(p.ops)) for p in supernet.positions]
     beta = [torch.zeros(s.max_depth) for s in space.stages]
     paths = bi_sample(alpha, torch.Generator().manual_seed(0))
@@ -57,7 +65,7 @@ def _setup(resolution: int, classes: int, device: torch.device):
         )
         for p in paths
     ]
-    nets = [build_network(a).to(device) for a in archs]
+    nets = [build_network(a).to(device, memory_format=memory_format) for a in archs]
     return space, supernet, alpha, beta, paths, nets
 
 
@@ -80,26 +88,56 @@ def _sync(device):
         torch.cuda.synchronize()
 
 
-def time_ratio(resolution: int, batch: int, device: torch.device, steps: int) -> tuple[float, float, float]:
-    space, supernet, alpha, beta, paths, nets = _setup(resolution, 10, device)
-    x = torch.randn(batch, 3, resolution, resolution, device=device)
-    y = torch.randint(0, 10, (batch,), device=device)
-    search_opt = torch.optim.SGD(supernet.parameters(), lr=0.01, momentum=0.9)
-    standalone_opts = [torch.optim.SGD(n.parameters(), lr=0.01, momentum=0.9) for n in nets]
-    search_times, standalone_times = [], []
-    for step in range(steps + 2):  # interleaved, the first two rounds are warm-up
-        for fn, times in (
-            (lambda: _search_step(supernet, alpha, beta, paths, search_opt, x, y), search_times),
-            (lambda: _standalone_step(nets, standalone_opts, x, y), standalone_times),
-        ):
+def _timed(steps: int, device, functions: dict) -> dict[str, float]:
+    """Median seconds of each function, called in interleaved rounds (the first two are warm-up)."""
+    times = {name: [] for name in functions}
+    for step in range(steps + 2):
+        for name, fn in functions.items():
             _sync(device)
             begin = time.perf_counter()
             fn()
             _sync(device)
             if step >= 2:
-                times.append(time.perf_counter() - begin)
-    search, standalone = statistics.median(search_times), statistics.median(standalone_times)
-    return search / standalone, search, standalone
+                times[name].append(time.perf_counter() - begin)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def _width_table(space, resolution: int, classes: int) -> LatencyTable:
+    """A table whose block latency is proportional to the expanded width: the steps' cost does not
+    depend on the numbers, only the Searcher needs a table to exist."""
+    rows = [(*key, m, 0.01 * m, 0.01 * m, 0.0) for key, mids in table_keys([space], 64).items() for m in mids]
+    entries = pd.DataFrame(rows, columns=[*KEY_COLUMNS, "mid", "ms", "median_ms", "spread"])
+    meta = LatencyMeta(
+        device="cpu", device_name="benchmark", batch_size=1, threads=1, resolution=resolution, num_classes=classes,
+        spaces=[space.name], stem=space.stem.model_dump(), head=space.head.model_dump(), width_step=64, profiler={},
+        base_ms=1.0,
+    )  # fmt: skip
+    return LatencyTable(meta, entries)
+
+
+def step_times(resolution: int, batch: int, device: torch.device, steps: int, channels_last: bool) -> dict[str, float]:
+    """Seconds per weight step and per architecture step of the search (``Searcher``'s own, with
+    clipping and checks), and per training step of the same two paths stand-alone."""
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    space, supernet, alpha, beta, paths, nets = _setup(resolution, 10, device, memory_format)
+    table = _width_table(space, resolution, 10)
+    low, high = table.reachable_range(space)
+    config = SearchConfig(target_ms=(low + high) / 2)
+    searcher = Searcher(space, table, 10, config, device, channels_last=channels_last)
+    searcher.supernet.load_state_dict(supernet.state_dict())
+    x = torch.randn(batch, 3, resolution, resolution, device=device).contiguous(memory_format=memory_format)
+    y = torch.randint(0, 10, (batch,), device=device)
+    generator = torch.Generator().manual_seed(0)
+    standalone_opts = [torch.optim.SGD(n.parameters(), lr=0.01, momentum=0.9) for n in nets]
+    return _timed(
+        steps,
+        device,
+        {
+            "weight": lambda: searcher.weight_step(x, y, paths, lr=0.01),
+            "arch": lambda: searcher.arch_step(x, y, tau=5.0, generator=generator),
+            "standalone": lambda: _standalone_step(nets, standalone_opts, x, y),
+        },
+    )
 
 
 def _widest_arch(space, positions):
@@ -124,16 +162,17 @@ def _rss_kb(field: str) -> int:
     return 0
 
 
-def _memory_child(kind: str, resolution: int, batch: int, device_name: str, queue) -> None:
+def _memory_child(kind: str, resolution: int, batch: int, device_name: str, channels_last: bool, queue) -> None:
     device = torch.device(device_name)
-    space, supernet, alpha, beta, paths, _ = _setup(resolution, 10, device)
-    x = torch.randn(batch, 3, resolution, resolution, device=device)
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    space, supernet, alpha, beta, paths, _ = _setup(resolution, 10, device, memory_format)
+    x = torch.randn(batch, 3, resolution, resolution, device=device).contiguous(memory_format=memory_format)
     y = torch.randint(0, 10, (batch,), device=device)
     if kind == "search":
         model = supernet
         step = lambda opt: _search_step(supernet, alpha, beta, paths, opt, x, y)  # noqa: E731
     else:
-        model = build_network(_widest_arch(space, supernet.positions)).to(device)
+        model = build_network(_widest_arch(space, supernet.positions)).to(device, memory_format=memory_format)
         del supernet
         step = lambda opt: _standalone_step([model], [opt], x, y)  # noqa: E731
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
@@ -150,10 +189,11 @@ def _memory_child(kind: str, resolution: int, batch: int, device_name: str, queu
         queue.put((_rss_kb("VmHWM") - before) / 1024)
 
 
-def memory_mb(kind: str, resolution: int, batch: int, device: torch.device) -> float:
+def memory_mb(kind: str, resolution: int, batch: int, device: torch.device, channels_last: bool) -> float:
     context = mp.get_context("spawn")
     queue = context.Queue()
-    process = context.Process(target=_memory_child, args=(kind, resolution, batch, str(device), queue))
+    args = (kind, resolution, batch, str(device), channels_last, queue)
+    process = context.Process(target=_memory_child, args=args)
     process.start()
     value = queue.get()
     process.join()
@@ -166,16 +206,23 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--no-channels-last", dest="channels_last", action="store_false")
     args = parser.parse_args()
     device = torch.device(args.device)
-    ratio, search, standalone = time_ratio(args.resolution, args.batch, device, args.steps)
-    print(f"device {device}, input {args.resolution}, batch {args.batch}, {torch.get_num_threads()} threads")
+    t = step_times(args.resolution, args.batch, device, args.steps, args.channels_last)
     print(
-        f"supernet weight step (2 paths): {1000 * search:.1f} ms; the 2 paths stand-alone: {1000 * standalone:.1f} ms"
+        f"device {device}, input {args.resolution}, batch {args.batch}, {torch.get_num_threads()} threads, "
+        f"channels-last {args.channels_last}"
     )
-    print(f"time ratio: {ratio:.2f} (target <= 1.3)")
-    search_mb = memory_mb("search", args.resolution, args.batch, device)
-    widest_mb = memory_mb("widest", args.resolution, args.batch, device)
+    print(
+        f"supernet weight step (2 paths): {1000 * t['weight']:.1f} ms; "
+        f"the 2 paths stand-alone: {1000 * t['standalone']:.1f} ms"
+    )
+    print(f"time ratio: {t['weight'] / t['standalone']:.2f} (target <= 1.3)")
+    print(f"architecture step (mixture of every op): {1000 * t['arch']:.1f} ms")
+    print(f"arch step / weight step: {t['arch'] / t['weight']:.2f} (target <= 2.0 at input 224, batch 16, CPU)")
+    search_mb = memory_mb("search", args.resolution, args.batch, device, args.channels_last)
+    widest_mb = memory_mb("widest", args.resolution, args.batch, device, args.channels_last)
     print(f"peak memory of a search step: {search_mb:.0f} MB; of the widest stand-alone network: {widest_mb:.0f} MB")
     print(f"memory ratio: {search_mb / widest_mb:.2f}")
 

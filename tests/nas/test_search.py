@@ -3,6 +3,8 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from tests.conftest import synthetic_table
+from tfnas_kedro.nas.elastic import ScalingResult
+from tfnas_kedro.nas.sampling import PathChoice
 from tfnas_kedro.nas.search import SearchConfig, Searcher, SearchError
 
 RES, CLASSES = 32, 4
@@ -33,14 +35,18 @@ def _searcher(setup, tmp_path, **changes):
     return Searcher(space, table, CLASSES, config, torch.device("cpu"), tmp_path / "ckpt")
 
 
+# the demo's settings for short searches (conf/base/parameters_search.yml)
+SHORT = {"arch_lr": 0.2, "tau": 1.0, "latency_lambda": 2.0, "latency_feedback": True}
+
+
 @pytest.mark.slow
 def test_search_meets_the_target_and_records_history(setup, tmp_path):
-    searcher = _searcher(setup, tmp_path)
+    searcher = _searcher(setup, tmp_path, **SHORT)
     history = searcher.run(*_loaders())
     assert [row["epoch"] for row in history] == [0, 1, 2]
     assert not history[0]["scaled"] and history[1]["scaled"] and history[2]["scaling_feasible"]
     assert history[2]["derived_ms"] <= setup[2] and history[2]["derived_ms"] >= 0.99 * setup[2]
-    assert history[1]["tau"] == 5.0 and history[2]["tau"] == pytest.approx(4.8)
+    assert history[1]["tau"] == 1.0 and history[2]["tau"] == pytest.approx(0.96)
     assert history[0]["arch_loss"] != history[0]["arch_loss"]  # NaN: no architecture step in the warm-up
     assert history[1]["expected_ms"] > 0
     assert (tmp_path / "ckpt" / "last.pt").exists()
@@ -109,3 +115,98 @@ def test_mismatched_or_corrupt_checkpoints_are_refused(setup, spaces, tmp_path):
     (tmp_path / "ckpt" / "last.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(SearchError, match="cannot read checkpoint"):
         _searcher(setup, tmp_path).resume()
+
+
+def _grad_norm(params) -> float:
+    return float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad) for p in params])))
+
+
+def test_an_architecture_step_computes_no_weight_gradient_and_clips_alpha_and_beta(setup, tmp_path):
+    x, y = next(iter(_loaders()[1]))
+    clipped = _searcher(setup, tmp_path, grad_clip=1e-4)
+    clipped.arch_step(x, y, tau=5.0, generator=torch.Generator().manual_seed(0))
+    assert all(p.grad is None for p in clipped.supernet.parameters())
+    assert all(p.requires_grad for p in clipped.supernet.parameters())  # frozen for the step only
+    norm = _grad_norm(clipped.alpha + clipped.beta)
+    assert 0 < norm <= 1e-4 * (1 + 1e-4)
+    free = _searcher(setup, tmp_path, grad_clip=1e3)
+    free.arch_step(x, y, tau=5.0, generator=torch.Generator().manual_seed(0))
+    assert _grad_norm(free.alpha + free.beta) > 100 * norm  # the same step without the tight clip
+
+
+def test_scaling_repicks_channels_only_for_ops_whose_width_changed(setup, tmp_path):
+    searcher = _searcher(setup, tmp_path)
+    before = [[op.active.clone() for op in layer.ops] for layer in searcher.supernet.layers]
+    old_widths = searcher.supernet.widths()
+    with torch.no_grad():  # training moved the importance of every op
+        for p in searcher.supernet.parameters():
+            p.add_(torch.rand_like(p))
+    result, repicked = searcher.scale_widths()
+    new_widths = searcher.supernet.widths()
+    changed = [(j, i) for j, layer in enumerate(searcher.supernet.layers) for i, name in enumerate(layer.position.ops)
+               if new_widths[j][name] != old_widths[j][name]]  # fmt: skip
+    assert result.feasible and repicked == len(changed) > 0
+    for j, layer in enumerate(searcher.supernet.layers):
+        for i, op in enumerate(layer.ops):
+            assert torch.equal(op.active, before[j][i]) == ((j, i) not in changed)
+
+
+def test_validation_measures_the_derived_ops_with_sink_connected_stages(setup, tmp_path):
+    searcher = _searcher(setup, tmp_path)
+    with torch.no_grad():
+        for a in searcher.alpha:
+            a[1] = 3.0
+        for b in searcher.beta:
+            b.copy_(torch.linspace(0, 1, len(b)))
+    val = _loaders()[2]
+    accuracy = searcher.evaluate(val)
+    depths = [len(b) for b in searcher.beta]
+    sink = PathChoice(path=[1] * len(searcher.alpha), depth_weights=[torch.softmax(b, 0) for b in searcher.beta])
+    single = PathChoice(path=[1] * len(searcher.alpha), depths=depths)
+    with torch.no_grad():
+        expected = {
+            key: sum(int((searcher.supernet(x, choice).argmax(1) == y).sum()) for x, y in val) / len(val.dataset)
+            for key, choice in (("val_top1", sink), ("val_top1_single_depth", single))
+        }
+    assert accuracy == expected
+
+
+@pytest.mark.slow
+def test_one_warm_up_starts_the_search_of_any_target(setup, tmp_path):
+    space, table, target = setup
+    low, high = table.reachable_range(space)
+    config = SearchConfig(target_ms=None, epochs=3, warmup_epochs=1, seed=7)
+    warm = Searcher(space, table, CLASSES, config, torch.device("cpu"))
+    with pytest.raises(SearchError, match="without a target can only run its 1 warm-up epochs"):
+        warm.run(*_loaders())
+    warm.run(*_loaders(), until=1)
+    assert warm.epoch == 1
+    for other in (target, low + 0.8 * (high - low)):
+        shared = _searcher((space, table, other), tmp_path / f"shared{other}")
+        shared.load_state_dict(warm.state_dict())
+        shared.run(*_loaders())
+        alone = _searcher((space, table, other), tmp_path / f"alone{other}")
+        alone.run(*_loaders())
+        assert shared.derived() == alone.derived() and shared.history[0]["target_ms"] == other
+    after_warm_up = _searcher(setup, tmp_path / "done")
+    after_warm_up.run(*_loaders(), until=2)
+    elsewhere = _searcher((space, table, low + 0.8 * (high - low)), tmp_path / "elsewhere")
+    with pytest.raises(SearchError, match="was made with target_ms="):
+        elsewhere.load_state_dict(after_warm_up.state_dict())
+
+
+def test_the_latency_term_is_steered_by_what_widths_cannot_reach(setup, tmp_path):
+    searcher = _searcher(setup, tmp_path, latency_feedback=True)
+    target = searcher.config.target_ms
+    on_target = ScalingResult([], 0.995 * target, target, True, "")
+    searcher.steer(on_target)
+    assert searcher.loss_target_ms == target  # within 1%: nothing to steer
+    too_fast = ScalingResult([], 0.8 * target, target, True, "")  # even the widest widths stay 20% under
+    searcher.steer(too_fast)
+    assert searcher.loss_target_ms == pytest.approx(target / 0.8)
+    too_slow = ScalingResult([], 1.25 * target / 0.8, target, False, "")
+    searcher.steer(too_slow)
+    assert searcher.loss_target_ms == pytest.approx(target / 0.8 * 0.8 / 1.25)
+    restored = _searcher(setup, tmp_path / "other", latency_feedback=True)
+    restored.load_state_dict({**searcher.state_dict(), "epoch": 2})  # past the warm-up: the steered target is kept
+    assert restored.loss_target_ms == searcher.loss_target_ms

@@ -22,7 +22,7 @@ def _copy_path_weights(supernet, net, path, depths):
         for d in range(depths[s]):
             j = j0 + d
             op = supernet.layers[j].ops[path[j]]
-            idx = supernet.channels(j)[path[j]]
+            idx = op.active
             target = net.blocks[block]
             target.expand[0].weight.data.copy_(op.expand[idx])
             target.depthwise[0].weight.data.copy_(op.depthwise[idx])
@@ -81,7 +81,7 @@ def test_widths_keep_the_most_important_channels_and_dropped_ones_survive(small_
     widths[0]["k3_e6"] = lo
     before = op.depthwise.detach().clone()
     supernet.set_widths(widths)
-    kept = supernet.channels(0)[1]
+    kept = op.active
     assert len(kept) == lo and {5, 77, 100} <= set(kept.tolist())
     assert torch.equal(op.depthwise, before)  # nothing is deleted: the full-width weights stay
     widths[0]["k3_e6"] = lo - 1
@@ -105,3 +105,29 @@ def test_search_batchnorm_has_no_affine_parameters_or_running_statistics(small_s
     supernet = Supernet(small_space, num_classes=3)
     norms = [m for m in supernet.modules() if isinstance(m, torch.nn.BatchNorm2d)]
     assert norms and all(not m.affine and m.running_mean is None for m in norms)
+
+
+def test_an_unchanged_width_keeps_exactly_its_channel_set(small_space):
+    supernet = Supernet(small_space, num_classes=3)
+    same, other = supernet.layers[0].ops[0], supernet.layers[0].ops[1]
+    kept = same.active.clone()
+    with torch.no_grad():  # training moved the importance: the top channels are now others
+        for op in (same, other):
+            op.depthwise.zero_()
+            op.depthwise[-op.width :] = 1.0
+    widths = supernet.widths()
+    widths[0]["k3_e6"] -= 1
+    assert supernet.set_widths(widths) == 1  # only the op whose width changed re-picks
+    assert torch.equal(same.active, kept)
+    assert other.width == widths[0]["k3_e6"] and set(other.active.tolist()) <= set(range(other.mid_range[1]))
+    assert other.active.max() == other.mid_range[1] - 1  # re-picked by the new importance
+
+
+def test_active_channels_of_any_width_load_from_a_state_dict(small_space):
+    source, target = Supernet(small_space, num_classes=3), Supernet(small_space, num_classes=3)
+    widths = source.widths()
+    widths[2]["k5_e3"] = small_space.ops["k5_e3"].mid_range(small_space.positions()[2].cin)[0]
+    source.set_widths(widths)
+    target.load_state_dict(source.state_dict())
+    assert target.widths() == source.widths()
+    assert torch.equal(target.layers[2].ops[2].active, source.layers[2].ops[2].active)

@@ -30,9 +30,12 @@ class IndexedImages(Dataset):
             return self.transform(image.convert("RGB")), self.targets[i]
 
 
-def train_transform(size: int, color_jitter: float = 0.0, mean=IMAGENET_MEAN, std=IMAGENET_STD):
-    """The paper's augmentation: random-resized crop and horizontal flip (optional colour jitter)."""
-    steps = [T.ToImage(), T.RandomResizedCrop(size, antialias=True), T.RandomHorizontalFlip()]
+def train_transform(
+    size: int, color_jitter: float = 0.0, mean=IMAGENET_MEAN, std=IMAGENET_STD, min_scale: float = 0.08
+):
+    """The paper's augmentation: random-resized crop (area share ``min_scale``..1) and horizontal
+    flip (optional colour jitter)."""
+    steps = [T.ToImage(), T.RandomResizedCrop(size, scale=(min_scale, 1.0), antialias=True), T.RandomHorizontalFlip()]
     if color_jitter:
         steps.append(T.ColorJitter(color_jitter, color_jitter, color_jitter))
     return T.Compose([*steps, T.ToDtype(torch.float32, scale=True), T.Normalize(mean, std)])
@@ -58,32 +61,46 @@ def make_loader(
     input_size: int,
     batch_size: int,
     workers: int = 0,
-    train: bool | None = None,
+    shuffle: bool | None = None,
+    augment: bool | None = None,
     color_jitter: float = 0.0,
+    min_scale: float = 0.08,
     seed: int = 0,
     drop_last: bool | None = None,
 ) -> DataLoader:
     """A loader over the rows of ``table`` (columns ``path``, ``class_index``, ``split``) in ``split``.
 
-    Training loaders (by default those of every split but ``val``) shuffle with a seeded generator
-    and augment; evaluation loaders resize and centre-crop, in a fixed order.
+    By default every split but ``val`` is shuffled with a seeded generator and augmented
+    (random-resized crop from ``min_scale`` of the area, flip); ``augment=False`` resizes and
+    centre-crops instead (the evaluation transform), whether shuffled or not. Augmented loaders
+    keep full batches only.
     """
-    rows = table[table["split"] == split]
-    if rows.empty:
-        raise ValueError(f"no images in split {split!r} (splits present: {sorted(table['split'].unique())})")
-    train = split != "val" if train is None else train
-    transform = train_transform(input_size, color_jitter) if train else eval_transform(input_size)
+    rows = split_rows(table, split)
+    shuffle = split != "val" if shuffle is None else shuffle
+    augment = split != "val" if augment is None else augment
+    if augment:
+        transform = train_transform(input_size, color_jitter, min_scale=min_scale)
+    else:
+        transform = eval_transform(input_size)
     dataset = IndexedImages(rows["path"].tolist(), rows["class_index"].tolist(), transform)
     return DataLoader(
         dataset,
         batch_size=batch_size,
-        shuffle=train,
-        generator=torch.Generator().manual_seed(seed) if train else None,
+        shuffle=shuffle,
+        generator=torch.Generator().manual_seed(seed) if shuffle else None,
         num_workers=workers,
         persistent_workers=workers > 0,
         pin_memory=torch.cuda.is_available(),
-        drop_last=train and len(dataset) > batch_size if drop_last is None else drop_last,
+        drop_last=augment and len(dataset) > batch_size if drop_last is None else drop_last,
     )
+
+
+def split_rows(table: pd.DataFrame, split: str) -> pd.DataFrame:
+    """The rows of one split, or an error naming the splits there are."""
+    rows = table[table["split"] == split]
+    if rows.empty:
+        raise ValueError(f"no images in split {split!r} (splits present: {sorted(table['split'].unique())})")
+    return rows
 
 
 def cifar_transforms(size: int, mean=IMAGENET_MEAN, std=IMAGENET_STD):

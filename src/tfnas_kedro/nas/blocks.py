@@ -10,8 +10,8 @@ from .arch import BlockSpec
 _ACTIVATIONS = {"relu": nn.ReLU, "relu6": nn.ReLU6, "swish": nn.SiLU, "hswish": nn.Hardswish}
 
 
-def make_activation(name: str) -> nn.Module:
-    return _ACTIVATIONS[name](inplace=True)
+def make_activation(name: str, inplace: bool = True) -> nn.Module:
+    return _ACTIVATIONS[name](inplace=inplace)
 
 
 def batch_norm(channels: int, search: bool = False) -> nn.BatchNorm2d:

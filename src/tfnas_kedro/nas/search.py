@@ -8,10 +8,12 @@ the same architecture as one that never stopped.
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import time
 from collections.abc import Callable, Iterable
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +32,7 @@ from .supernet import Supernet, derive_architecture, strongest_choices
 
 logger = logging.getLogger(__name__)
 
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2  # 2: each elastic op holds its active channels
 
 
 class SearchError(RuntimeError):
@@ -42,7 +44,7 @@ class SearchConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    target_ms: float = Field(gt=0)
+    target_ms: float | None = Field(None, gt=0, description="None: a target-free warm-up only (see Searcher.run)")
     epochs: int = Field(90, ge=1)
     warmup_epochs: int = Field(10, ge=0)
     lr: float = Field(0.025, gt=0)
@@ -58,6 +60,9 @@ class SearchConfig(BaseModel):
     latency_lambda: float = Field(0.1, ge=0)
     bisampling: bool = True
     elasticity: bool = True
+    # steer the latency term's target by what elasticity-scaling cannot reach (see Searcher.steer)
+    latency_feedback: bool = False
+    feedback_tolerance: float = Field(0.01, gt=0, lt=1)
     eval_batches: int | None = Field(None, ge=1)
     seed: int = 0
 
@@ -75,6 +80,33 @@ def backward_paths(
     return losses
 
 
+def backward_architecture(
+    supernet: Supernet, x: torch.Tensor, y: torch.Tensor, choice: PathChoice, penalty: torch.Tensor, params
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cross-entropy of the mixture ``choice`` plus ``penalty`` (the latency term), back-propagated
+    into ``params`` (alpha and beta) only. The weights are frozen in an architecture step: with
+    ``requires_grad`` off, autograd neither records their use nor keeps what their gradients would
+    need. Returns the (detached) cross-entropy and loss."""
+    with frozen(supernet):
+        ce = F.cross_entropy(supernet(x, choice), y)
+        loss = ce + penalty
+        loss.backward(inputs=list(params))
+    return ce.detach(), loss.detach()
+
+
+@contextmanager
+def frozen(module: torch.nn.Module):
+    """``module``'s parameters without ``requires_grad`` inside the block, as they were after it."""
+    trainable = [p for p in module.parameters() if p.requires_grad]
+    for p in trainable:
+        p.requires_grad_(False)
+    try:
+        yield module
+    finally:
+        for p in trainable:
+            p.requires_grad_(True)
+
+
 def _seed_epoch(seed: int, epoch: int) -> int:
     return (seed * 1_000_003 + epoch * 7919) % (2**31)
 
@@ -90,9 +122,11 @@ class Searcher:
         config: SearchConfig,
         device: torch.device,
         checkpoint_dir: str | Path | None = None,
+        channels_last: bool = False,
+        checkpoint_every: int = 1,
     ):
         low, high = table.reachable_range(space)
-        if not low <= config.target_ms <= high:
+        if config.target_ms is not None and not low <= config.target_ms <= high:
             raise SearchError(
                 f"target {config.target_ms:.3f} ms is outside what the space can reach on this table "
                 f"({low:.3f}..{high:.3f} ms on {table.meta.device_name}, {table.meta.device}); "
@@ -102,8 +136,12 @@ class Searcher:
         self.table, self.config, self.device = table, config, device
         self.num_classes = num_classes
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
+        # epochs between checkpoints (the last one is always written): a resumed search replays the
+        # epochs since, exactly, so this trades rework after a crash for time saving a big supernet
+        self.checkpoint_every = checkpoint_every
         torch.manual_seed(config.seed)
-        self.supernet = Supernet(self.space, num_classes).to(device)
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.supernet = Supernet(self.space, num_classes).to(device, memory_format=self.memory_format)
         positions = self.space.positions()
         self.alpha = [torch.zeros(len(p.ops), requires_grad=True) for p in positions]
         self.beta = [torch.zeros(s.max_depth, requires_grad=True) for s in self.space.stages]
@@ -115,6 +153,7 @@ class Searcher:
         )
         self.fixed_ms = table.fixed_ms + table.fixed_blocks_ms(self.space)
         self.layer_ms = table.layer_matrix(self.space, self.supernet.widths())
+        self.loss_target_ms = config.target_ms  # the latency term's T (steered; see steer())
         self.epoch = 0
         self.history: list[dict] = []
         self.last_scaling: ScalingResult | None = None
@@ -135,7 +174,8 @@ class Searcher:
                 f"(end of epoch {self.epoch - 1}) is kept in {self.checkpoint_dir}. Lower the learning rate or resume."
             )
 
-    def weight_step(self, x: torch.Tensor, y: torch.Tensor, paths: list[list[int]], lr: float) -> float:
+    def weight_step(self, x: torch.Tensor, y: torch.Tensor, paths: list[list[int]], lr: float) -> list[float]:
+        """One SGD step on the summed cross-entropy of ``paths``; returns each path's loss."""
         for group in self.weight_optimizer.param_groups:
             group["lr"] = lr
         self.weight_optimizer.zero_grad(set_to_none=True)
@@ -144,26 +184,26 @@ class Searcher:
             self._check(loss, "weight")  # before the step: a NaN never reaches the weights
         torch.nn.utils.clip_grad_norm_(self.supernet.parameters(), self.config.grad_clip)
         self.weight_optimizer.step()
-        return float(sum(losses)) / len(paths)
+        return [float(loss) for loss in losses]
 
     def arch_step(self, x: torch.Tensor, y: torch.Tensor, tau: float, generator: torch.Generator) -> dict:
+        """One Adam step on alpha and beta through the Gumbel-softmax mixture of every op and the
+        sink-connected depths, with the latency term; gradients clipped to ``grad_clip``."""
         choice = mixture_choice(self.alpha, self.beta, tau, generator)
-        logits = self.supernet(x, choice)
-        ce = F.cross_entropy(logits, y)
         latency = expected_latency(
             self.layer_ms, choice.op_weights, choice.depth_weights, self.supernet.stage_of_layer, self.fixed_ms
         )
-        loss = ce + self.config.latency_lambda * torch.abs(latency / self.config.target_ms - 1.0)
-        self._check(loss, "architecture")
+        penalty = self.config.latency_lambda * torch.abs(latency / self.loss_target_ms - 1.0)
         self.arch_optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        ce, loss = backward_architecture(self.supernet, x, y, choice, penalty, self.alpha + self.beta)
+        self._check(loss, "architecture")  # before the step: a NaN never reaches alpha or beta
+        torch.nn.utils.clip_grad_norm_(self.alpha + self.beta, self.config.grad_clip)
         self.arch_optimizer.step()
-        self.supernet.zero_grad(set_to_none=True)  # weights are frozen in this step
-        return {
-            "arch_loss": float(loss.detach()),
-            "arch_ce": float(ce.detach()),
-            "expected_ms": float(latency.detach()),
-        }
+        return {"arch_loss": float(loss), "arch_ce": float(ce), "expected_ms": float(latency.detach())}
+
+    def _on_device(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = x.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
+        return x, y.to(self.device, non_blocking=True)
 
     # --- derivation and widths -----------------------------------------------------------------
     def derived(self, name: str = "searched") -> ArchDescription:
@@ -171,27 +211,52 @@ class Searcher:
             self.space, self.alpha, self.beta, self.supernet.widths(), self.num_classes, name=name
         )
 
-    def scale_widths(self) -> ScalingResult:
+    def scale_widths(self) -> tuple[ScalingResult, int]:
+        """Elasticity-scaling of the derived architecture's ops to the target; returns the result
+        and how many ops re-picked their channels (only those whose width changed)."""
         depths, ops = strongest_choices(self.space, self.alpha, self.beta)
         result = elasticity_scale(self.table, self.space, depths, ops, self.supernet.widths(), self.config.target_ms)
-        self.supernet.set_widths(result.widths)
+        changed = self.supernet.set_widths(result.widths)
         self.layer_ms = self.table.layer_matrix(self.space, self.supernet.widths())
         self.last_scaling = result
-        return result
+        return result, changed
+
+    def steer(self, scaling: ScalingResult) -> None:
+        """Move the latency term's target by what widths could not do.
+
+        The latency term pulls the *expected* latency of the op and depth distributions to its
+        target, while the architecture derived from them is their *argmax*. While the distributions
+        are broad (a short search) the two differ: near the ends of the range the argmax is more
+        extreme than the expectation (every layer's cheapest op leads while the others still carry
+        weight), and elasticity-scaling cannot always close the gap with widths. When the scaled
+        derived architecture ends outside ``feedback_tolerance`` of the target, the latency term's
+        target is multiplied by ``target / derived`` (integral control); the expectation then moves
+        on until the argmax changes to depths and ops that widths can fit. On target, it stays put.
+        """
+        missed = not scaling.feasible or scaling.gap > self.config.feedback_tolerance
+        if missed:
+            self.loss_target_ms *= self.config.target_ms / scaling.latency_ms
 
     @torch.no_grad()
-    def evaluate(self, loader: Iterable) -> float:
-        """Top-1 of the currently derived path through the supernet (batch statistics)."""
+    def evaluate(self, loader: Iterable) -> dict[str, float]:
+        """Top-1 of the derived ops (argmax alpha) through the supernet, batch statistics:
+        ``val_top1`` with the sink-connected stage outputs weighted by ``softmax(beta)``, as the
+        weights were trained; ``val_top1_single_depth`` with the argmax depth of each stage only,
+        the network derivation will build."""
         depths, ops = strongest_choices(self.space, self.alpha, self.beta)
-        choice = PathChoice(path=ops, depths=depths)
-        correct = total = 0
+        choices = {
+            "val_top1": PathChoice(path=ops, depth_weights=[torch.softmax(b.detach(), 0) for b in self.beta]),
+            "val_top1_single_depth": PathChoice(path=ops, depths=depths),
+        }
+        correct, total = dict.fromkeys(choices, 0), 0
         for i, (x, y) in enumerate(loader):
             if self.config.eval_batches is not None and i >= self.config.eval_batches:
                 break
-            logits = self.supernet(x.to(self.device), choice)
-            correct += int((logits.argmax(1).cpu() == y).sum())
+            x, y = self._on_device(x, y)
+            for key, choice in choices.items():
+                correct[key] += int((self.supernet(x, choice).argmax(1) == y).sum())
             total += len(y)
-        return correct / max(1, total)
+        return {key: value / max(1, total) for key, value in correct.items()}
 
     # --- the loop ------------------------------------------------------------------------------
     def run(
@@ -200,12 +265,18 @@ class Searcher:
         arch_loader,
         val_loader,
         on_step: Callable[[int, int], None] | None = None,
+        until: int | None = None,
     ) -> list[dict]:
-        """Run the remaining epochs. The loaders' generators are re-seeded every epoch."""
+        """Run the remaining epochs (up to epoch ``until`` if given). The loaders' generators are
+        re-seeded every epoch. Without a target only the warm-up can run: nothing before the first
+        architecture step depends on the target, so one warm-up can start searches for several."""
         c = self.config
+        until = c.epochs if until is None else min(until, c.epochs)
+        if c.target_ms is None and until > c.warmup_epochs:
+            raise SearchError(f"a search without a target can only run its {c.warmup_epochs} warm-up epochs")
         steps_per_epoch = len(weight_loader)
         total_steps = c.epochs * steps_per_epoch
-        while self.epoch < c.epochs:
+        while self.epoch < until:
             epoch, started = self.epoch, time.perf_counter()
             seed = _seed_epoch(c.seed, epoch)
             seed_everything(seed)
@@ -215,11 +286,14 @@ class Searcher:
             sampler = torch.Generator().manual_seed(seed + 3)
             tau, warm = self.temperature(epoch), epoch < c.warmup_epochs
             arch_batches = _cycle(arch_loader)
-            totals: dict[str, list[float]] = {"weight_loss": [], "arch_loss": [], "arch_ce": [], "expected_ms": []}
+            totals: dict[str, list[float]] = {
+                key: [] for key in ("weight_loss", "alpha_path_loss", "other_path_loss", "arch_loss", "arch_ce",
+                                    "expected_ms")
+            }  # fmt: skip
             for step, (x, y) in enumerate(weight_loader):
                 if on_step is not None:
                     on_step(epoch, step)
-                x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+                x, y = self._on_device(x, y)
                 if warm:
                     paths = [uniform_path(self.alpha, sampler)]
                 elif c.bisampling:
@@ -227,45 +301,61 @@ class Searcher:
                 else:
                     paths = [gumbel_path(self.alpha, sampler)]
                 lr = self.learning_rate(epoch * steps_per_epoch + step, total_steps)
-                totals["weight_loss"].append(self.weight_step(x, y, paths, lr))
+                losses = self.weight_step(x, y, paths, lr)
+                totals["weight_loss"].append(sum(losses) / len(losses))
+                if not warm:  # the path drawn from alpha, and bi-sampling's path of other ops
+                    totals["alpha_path_loss"].append(losses[0])
+                    totals["other_path_loss"] += losses[1:]
                 if not warm and step % c.arch_every == 0:
-                    xa, ya = next(arch_batches)
-                    for key, value in self.arch_step(xa.to(self.device), ya.to(self.device), tau, sampler).items():
+                    xa, ya = self._on_device(*next(arch_batches))
+                    for key, value in self.arch_step(xa, ya, tau, sampler).items():
                         totals[key].append(value)
-            scaling = self.scale_widths() if (c.elasticity and not warm) else None
+            scaling, repicked = self.scale_widths() if (c.elasticity and not warm) else (None, 0)
+            if scaling is not None and c.latency_feedback:
+                self.steer(scaling)
             self.epoch = epoch + 1
             row = self._history_row(
-                epoch, tau, totals, scaling, self.evaluate(val_loader), time.perf_counter() - started
+                epoch, tau, totals, scaling, repicked, self.evaluate(val_loader), time.perf_counter() - started
             )
             self.history.append(row)
             logger.info(
-                "search epoch %d/%d: weight loss %.3f, val top-1 %.3f, derived %.3f ms (target %.3f), tau %.2f, %.0f s",
+                "search epoch %d/%d%s: weight loss %.3f, val top-1 %.3f, derived %.3f ms (target %s), "
+                "alpha entropy %.2f, tau %.2f, %.0f s",
                 self.epoch,
                 c.epochs,
+                " (warm-up)" if warm else "",
                 row["weight_loss"],
                 row["val_top1"],
                 row["derived_ms"],
-                c.target_ms,
+                "none: warm-up only" if c.target_ms is None else f"{c.target_ms:.3f} ms",
+                row["alpha_entropy"],
                 tau,
                 row["seconds"],
             )
-            self.save_checkpoint()
+            if self.epoch % self.checkpoint_every == 0 or self.epoch == until:
+                self.save_checkpoint()
         return self.history
 
-    def _history_row(self, epoch, tau, totals, scaling, val_top1, seconds) -> dict:
+    def _history_row(self, epoch, tau, totals, scaling, repicked, accuracy, seconds) -> dict:
         arch = self.derived()
         mean = {k: (float(np.mean(v)) if v else float("nan")) for k, v in totals.items()}
+        alpha = [torch.softmax(a.detach(), 0) for a in self.alpha]
+        beta = [torch.softmax(b.detach(), 0) for b in self.beta]
         return {
             "epoch": epoch,
             "tau": tau,
             **mean,
-            "val_top1": val_top1,
+            **accuracy,
             "derived_ms": self.table.predict(arch),
             "target_ms": self.config.target_ms,
+            "loss_target_ms": self.loss_target_ms,
             "scaled": scaling is not None,
             "scaling_feasible": None if scaling is None else scaling.feasible,
-            "alpha": [torch.softmax(a.detach(), 0).tolist() for a in self.alpha],
-            "beta": [torch.softmax(b.detach(), 0).tolist() for b in self.beta],
+            "channels_repicked": repicked,
+            "alpha_entropy": _mean_entropy(alpha),
+            "beta_entropy": _mean_entropy(beta),
+            "alpha": [a.tolist() for a in alpha],
+            "beta": [b.tolist() for b in beta],
             "widths": [b.mid for b in arch.blocks],
             "seconds": seconds,
         }
@@ -291,6 +381,7 @@ class Searcher:
             "config": self.config.model_dump(),
             "identity": self.identity(),
             "supernet": self.supernet.state_dict(),
+            "loss_target_ms": self.loss_target_ms,
             "alpha": [a.detach().clone() for a in self.alpha],
             "beta": [b.detach().clone() for b in self.beta],
             "widths": self.supernet.widths(),
@@ -311,26 +402,28 @@ class Searcher:
         def plain(value):
             return list(value) if isinstance(value, tuple | list) else value
 
+        # a state from within the warm-up does not depend on the target: it may start any target's search
+        target_free = state["epoch"] <= self.config.warmup_epochs
         for key, value in self.config.model_dump().items():
             saved = state["config"].get(key)
-            if key != "epochs" and plain(saved) != plain(value):
+            if key == "epochs" or (key == "target_ms" and target_free):
+                continue
+            if plain(saved) != plain(value):
                 raise SearchError(f"{source} was made with {key}={saved!r}, this search has {value!r}")
-        # the channel buffers change size with the widths: restore the widths' shapes first
-        for j, row in enumerate(self.supernet.widths()):
-            for i, name in enumerate(row):
-                setattr(
-                    self.supernet,
-                    f"channels_{j}_{i}",
-                    torch.zeros(state["widths"][j][name], dtype=torch.long, device=self.device),
-                )
         self.supernet.load_state_dict(state["supernet"])
         with torch.no_grad():
             for mine, saved in zip(self.alpha + self.beta, state["alpha"] + state["beta"], strict=True):
                 mine.copy_(saved)
-        self.weight_optimizer.load_state_dict(state["weight_optimizer"])
-        self.arch_optimizer.load_state_dict(state["arch_optimizer"])
+        # copies: an optimiser keeps the tensors it is given, and a warm-up state may start several searches
+        self.weight_optimizer.load_state_dict(copy.deepcopy(state["weight_optimizer"]))
+        self.arch_optimizer.load_state_dict(copy.deepcopy(state["arch_optimizer"]))
         self.layer_ms = self.table.layer_matrix(self.space, self.supernet.widths())
-        self.epoch, self.history = state["epoch"], list(state["history"])
+        self.epoch = state["epoch"]
+        self.loss_target_ms = self.config.target_ms if target_free else state["loss_target_ms"]
+        self.history = [
+            {**row, "target_ms": self.config.target_ms, "loss_target_ms": self.config.target_ms} if target_free else row
+            for row in state["history"]
+        ]
 
     def checkpoint_path(self) -> Path | None:
         return None if self.checkpoint_dir is None else self.checkpoint_dir / "last.pt"
@@ -350,6 +443,47 @@ class Searcher:
         self.load_state_dict(state, str(path))
         logger.info("resumed from %s at epoch %d", path, self.epoch)
         return True
+
+
+def learning_status(history: list[dict], num_classes: int) -> dict:
+    """Whether the supernet learned, from the last epoch of a search history: the weight loss at most
+    ``0.75 * ln(classes)`` (chance is ``ln(classes)``) and the derived ops' validation top-1 at least
+    three times chance. A short search on a small CPU budget usually ends before that."""
+    last = history[-1]
+    chance_loss, chance_top1 = math.log(num_classes), 1.0 / num_classes
+    loss_ratio = last["weight_loss"] / chance_loss
+    top1_ratio = last["val_top1"] / chance_top1
+    return {
+        "learned": bool(loss_ratio <= 0.75 and top1_ratio >= 3.0),
+        "weight_loss": last["weight_loss"],
+        "chance_loss": chance_loss,
+        "loss_vs_chance": loss_ratio,
+        "val_top1": last["val_top1"],
+        "chance_top1": chance_top1,
+        "top1_vs_chance": top1_ratio,
+        "epochs": len(history),
+    }
+
+
+def describe_learning(status: dict) -> str:
+    """One plain sentence on where the supernet stands."""
+    classes = round(1 / status["chance_top1"])
+    where = (
+        f"weight loss {status['weight_loss']:.2f} (chance: ln {classes} = {status['chance_loss']:.2f}), "
+        f"derived-path val top-1 {status['val_top1']:.2f} ({status['top1_vs_chance']:.1f} x chance) "
+        f"after {status['epochs']} epochs"
+    )
+    if status["learned"]:
+        return f"the supernet learned: {where}"
+    return (
+        f"the supernet has not learned yet: {where}. Its op and depth choices then rest mostly on the latency "
+        "term, not on accuracy; search longer (more epochs, or the demo_learning env) for choices that reflect accuracy"
+    )
+
+
+def _mean_entropy(distributions: list[torch.Tensor]) -> float:
+    """Mean entropy (nats) of the distributions, e.g. the op distribution of every layer."""
+    return float(np.mean([float(-(p * torch.log(p.clamp_min(1e-12))).sum()) for p in distributions]))
 
 
 def _cycle(loader):

@@ -18,20 +18,28 @@ from .blocks import ConvBNAct, MBInvRes, make_activation
 from .sampling import PathChoice
 from .space import LayerPosition, SearchSpace
 
+BN_EPS = 1e-5
+
 
 def _batch_norm(x: torch.Tensor) -> torch.Tensor:
     """Search-time BatchNorm of any width: batch statistics, no affine parameters, no running stats."""
-    return F.batch_norm(x, None, None, training=True, eps=1e-5)
+    return F.batch_norm(x, None, None, training=True, eps=BN_EPS)
 
 
 class ElasticOp(nn.Module):
-    """One candidate MBInvRes op at one position, with weights for its widest setting."""
+    """One candidate MBInvRes op at one position, with weights for its widest setting.
 
-    def __init__(self, position: LayerPosition, kernel: int, max_mid: int, se: int):
+    The op owns its active width: ``active`` holds the indices of the expanded channels in use
+    (a buffer, so it follows ``.to(device)`` and the state dict). :meth:`set_width` changes it
+    between steps, never ``forward``.
+    """
+
+    def __init__(self, position: LayerPosition, kernel: int, mid_range: tuple[int, int], init_mid: int, se: int):
         super().__init__()
         cin, cout = position.cin, position.cout
-        self.kernel, self.stride, self.se_width = kernel, position.stride, se
-        self.act = make_activation(position.act)
+        max_mid = mid_range[1]
+        self.kernel, self.stride, self.se_width, self.mid_range = kernel, position.stride, se, mid_range
+        self.act = make_activation(position.act, inplace=False)  # in place would copy the input for backward
         self.expand = nn.Parameter(torch.empty(max_mid, cin, 1, 1))
         self.depthwise = nn.Parameter(torch.empty(max_mid, 1, kernel, kernel))
         self.project = nn.Parameter(torch.empty(cout, max_mid, 1, 1))
@@ -40,13 +48,39 @@ class ElasticOp(nn.Module):
             self.se_expand = nn.Conv2d(se, max_mid, 1)
         for weight in (self.expand, self.depthwise, self.project):
             nn.init.kaiming_normal_(weight, mode="fan_out", nonlinearity="relu")
+        self.register_buffer("active", torch.arange(init_mid))
+
+    @property
+    def width(self) -> int:
+        return self.active.numel()
 
     def importance(self) -> torch.Tensor:
         """L1 norm of each expanded channel's depthwise filter: which channels a width keeps."""
         return self.depthwise.detach().abs().sum((1, 2, 3))
 
-    def forward(self, x: torch.Tensor, channels: torch.Tensor) -> torch.Tensor:
-        mid = channels.numel()
+    @torch.no_grad()
+    def set_width(self, mid: int) -> bool:
+        """Keep the ``mid`` most important channels. An unchanged width keeps its channel set: the
+        channels in use stay the ones that were trained, whatever the importance says now.
+        Returns whether the set changed."""
+        lo, hi = self.mid_range
+        if not lo <= mid <= hi:
+            raise ValueError(f"width {mid} outside [{lo}, {hi}]")
+        if mid == self.width:
+            return False
+        self.active = torch.topk(self.importance(), mid).indices.sort().values.to(self.active.device)
+        return True
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        saved = state_dict.get(prefix + "active")
+        if saved is not None:  # the saved width may differ from this op's: take its shape first
+            self.active = torch.empty_like(saved, device=self.active.device)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def forward(self, x: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
+        """The op at its active width; ``scale`` (a mixture weight) multiplies the output, folded
+        into the last BatchNorm's affine weight so that it costs no extra pass over the output."""
+        channels, mid = self.active, self.active.numel()
         h = self.act(_batch_norm(F.conv2d(x, self.expand[channels])))
         h = F.conv2d(h, self.depthwise[channels], stride=self.stride, padding=self.kernel // 2, groups=mid)
         h = self.act(_batch_norm(h))
@@ -55,7 +89,9 @@ class ElasticOp(nn.Module):
             gate = self.act(F.conv2d(gate, self.se_reduce.weight[:, channels], self.se_reduce.bias))
             gate = F.conv2d(gate, self.se_expand.weight[channels], self.se_expand.bias[channels])
             h = h * torch.sigmoid(gate)
-        return _batch_norm(F.conv2d(h, self.project[:, channels]))
+        out = F.conv2d(h, self.project[:, channels])
+        weight = None if scale is None else scale.repeat(out.shape[1])
+        return F.batch_norm(out, None, None, weight, training=True, eps=BN_EPS)
 
 
 class SearchLayer(nn.Module):
@@ -64,25 +100,25 @@ class SearchLayer(nn.Module):
     def __init__(self, space: SearchSpace, position: LayerPosition):
         super().__init__()
         self.position = position
+        cin = position.cin
         self.ops = nn.ModuleList(
             ElasticOp(
                 position,
                 space.ops[n].kernel,
-                space.ops[n].mid_range(position.cin)[1],
-                space.ops[n].se_width(position.cin),
+                space.ops[n].mid_range(cin),
+                space.ops[n].init_mid(cin),
+                space.ops[n].se_width(cin),
             )
             for n in position.ops
         )
         self.residual = position.stride == 1 and position.cin == position.cout
 
-    def forward(
-        self, x: torch.Tensor, channels: list[torch.Tensor], op: int | None = None, weights: torch.Tensor | None = None
-    ) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, op: int | None = None, weights: torch.Tensor | None = None) -> torch.Tensor:
         """One op (``op``) or the mixture of all ops weighted by ``weights``."""
         if op is not None:
-            out = self.ops[op](x, channels[op])
+            out = self.ops[op](x)
         else:
-            out = sum(w * candidate(x, idx) for candidate, w, idx in zip(self.ops, weights, channels, strict=True))
+            out = sum(candidate(x, scale=w) for candidate, w in zip(self.ops, weights, strict=True))
         return out + x if self.residual else out
 
 
@@ -100,31 +136,26 @@ class Supernet(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(space.head.out, num_classes)
         self.stage_of_layer = [p.stage for p in self.positions]
-        # active channels of every op: buffers, so they follow .to(device) and the state dict
-        for j, p in enumerate(self.positions):
-            for i, name in enumerate(p.ops):
-                self.register_buffer(f"channels_{j}_{i}", torch.arange(space.ops[name].init_mid(p.cin)))
 
     # --- widths --------------------------------------------------------------------------------
-    def channels(self, j: int) -> list[torch.Tensor]:
-        return [getattr(self, f"channels_{j}_{i}") for i in range(len(self.positions[j].ops))]
-
     def widths(self) -> list[dict[str, int]]:
+        """The active width of every op of every layer: ``widths[j][op name]``."""
         return [
-            {n: c.numel() for n, c in zip(p.ops, self.channels(j), strict=True)} for j, p in enumerate(self.positions)
+            {name: op.width for name, op in zip(p.ops, layer.ops, strict=True)}
+            for p, layer in zip(self.positions, self.layers, strict=True)
         ]
 
-    @torch.no_grad()
-    def set_widths(self, widths: list[dict[str, int]]) -> None:
-        """Keep, for every op, its ``widths[j][op]`` most important channels (by depthwise L1 norm)."""
+    def set_widths(self, widths: list[dict[str, int]]) -> int:
+        """Give every op its width ``widths[j][op]``; only ops whose width changes re-pick their
+        channels (:meth:`ElasticOp.set_width`). Returns how many ops changed."""
+        changed = 0
         for j, (layer, p) in enumerate(zip(self.layers, self.positions, strict=True)):
-            for i, (op, name) in enumerate(zip(layer.ops, p.ops, strict=True)):
-                lo, hi = self.space.ops[name].mid_range(p.cin)
-                mid = widths[j][name]
-                if not lo <= mid <= hi:
-                    raise ValueError(f"layer {j} op {name}: width {mid} outside [{lo}, {hi}]")
-                keep = torch.topk(op.importance(), mid).indices.sort().values
-                setattr(self, f"channels_{j}_{i}", keep.to(getattr(self, f"channels_{j}_{i}").device))
+            for op, name in zip(layer.ops, p.ops, strict=True):
+                try:
+                    changed += op.set_width(widths[j][name])
+                except ValueError as error:
+                    raise ValueError(f"layer {j} op {name}: {error}") from None
+        return changed
 
     # --- forward -------------------------------------------------------------------------------
     def forward(self, x: torch.Tensor, choice: PathChoice) -> torch.Tensor:
@@ -136,9 +167,9 @@ class Supernet(nn.Module):
             for d in range(depth):
                 j = first + d
                 if choice.path is not None:
-                    h = self.layers[j](h, self.channels(j), op=choice.path[j])
+                    h = self.layers[j](h, op=choice.path[j])
                 else:
-                    h = self.layers[j](h, self.channels(j), weights=choice.op_weights[j])
+                    h = self.layers[j](h, weights=choice.op_weights[j])
                 if choice.depth_weights is not None:  # sink-connecting: every depth feeds the stage output
                     sink = sink + choice.depth_weights[s][d] * h
             x = h if choice.depths is not None else sink
