@@ -33,6 +33,9 @@ def test_search_pipeline_meets_the_target_and_writes_every_output(kedro_project,
     assert target["target_ms"] == pytest.approx(low + 0.5 * (high - low))  # fraction 0.5 of the range
     summary = json.loads(latest_version(kedro_project, "data/07_model_output/search_summary.json").read_text())
     assert summary["target_met"] and 0 <= summary["gap"] < 0.01
+    assert summary["fallback_count"] == len(summary["fallback_changes"]) and "own_gap" in summary
+    status = summary["supernet"]  # a two-epoch search has not learned, and says so
+    assert not status["learned"] and status["chance_loss"] == pytest.approx(1.3863, abs=1e-4)
     assert summary["measured_ms"] > 0 and summary["macs_m"] > 0
     assert summary["session_fidelity"]["models"] == 1  # timed among the table's fidelity models (TF-NAS-D)
     arch = load_latest(kedro_project, "data/06_models/searched_architecture.json", ArchitectureDataset)
@@ -41,6 +44,7 @@ def test_search_pipeline_meets_the_target_and_writes_every_output(kedro_project,
     assert build_network(arch).eval()(torch.randn(1, 3, 32, 32)).shape == (1, 4)
     history = pd.read_parquet(latest_version(kedro_project, "data/07_model_output/search_history.parquet"))
     assert history["epoch"].tolist() == [0, 1]
+    assert {"val_top1_single_depth", "alpha_entropy", "beta_entropy", "loss_target_ms"} <= set(history.columns)
     for plot in ("latency", "probabilities", "widths"):
         assert json.loads(latest_version(kedro_project, f"data/08_reporting/search_{plot}.json").read_text())["data"]
     assert list((kedro_project / "ckpt").glob("*/last.pt"))
@@ -63,7 +67,9 @@ def test_search_pipeline_meets_the_target_and_writes_every_output(kedro_project,
     run_pipeline("report", params=TINY)
     page = latest_version(kedro_project, "data/08_reporting/report.html").read_text()
     assert "Not available: no transfer run (kedro run --pipeline transfer)" in page
-    assert page.count("Not available") == 1 and summary["name"] in page and "TF-NAS-D" in page
+    assert "the supernet has not learned yet" in page  # said plainly, as in the log
+    assert "Not available: no search-quality study (kedro run --pipelines study_search_quality)" in page
+    assert page.count("Not available") == 2 and summary["name"] in page and "TF-NAS-D" in page
     assert page.count("<div id=") >= 6  # search latency, probabilities, architecture, fidelity, accuracy, training
     table = pd.read_parquet(latest_version(kedro_project, "data/08_reporting/report_summary.parquet"))
     assert table.loc[0, "table_ms"] == pytest.approx(summary["table_ms"]) and table.loc[0, "top1"] == metrics["top1"]

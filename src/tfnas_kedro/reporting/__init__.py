@@ -6,7 +6,9 @@ from .figures import (
     architecture_drawing,
     latency_fidelity_scatter,
     search_latency,
+    search_learning,
     search_probabilities,
+    search_quality,
     training_curves,
     transfer_figure,
 )
@@ -19,7 +21,9 @@ __all__ = [
     "latency_fidelity_scatter",
     "render_report",
     "search_latency",
+    "search_learning",
     "search_probabilities",
+    "search_quality",
     "training_curves",
     "transfer_figure",
 ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -25,6 +27,77 @@ def search_latency(history: pd.DataFrame, target_ms: float) -> go.Figure:
     )
     figure.add_hline(y=target_ms, line_dash="dash", annotation_text=f"target {target_ms:.2f} ms")
     figure.update_layout(title="Latency during the search", xaxis_title="epoch", yaxis_title="ms", template=TEMPLATE)
+    return figure
+
+
+def search_learning(history: pd.DataFrame, num_classes: int) -> go.Figure:
+    """Whether the supernet learns: weight loss against chance (ln classes), the derived ops'
+    validation top-1 against chance, and the mean entropy of the op and depth distributions,
+    per epoch; the warm-up (no architecture steps) shaded."""
+    chance_loss, chance_top1 = math.log(num_classes), 1.0 / num_classes
+    figure = make_subplots(
+        rows=1, cols=3, subplot_titles=("weight loss", "validation top-1 (derived ops)", "entropy of alpha and beta")
+    )
+    epoch = history["epoch"] + 1
+    traces = [
+        ("weight_loss", "weight loss (mean of the paths)", 1),
+        ("alpha_path_loss", "path drawn from alpha", 1),
+        ("other_path_loss", "path of other ops (bi-sampling)", 1),
+        ("val_top1", "sink-connected stages (as trained)", 2),
+        ("val_top1_single_depth", "argmax depth only", 2),
+        ("alpha_entropy", "alpha (ops), mean over layers", 3),
+        ("beta_entropy", "beta (depths), mean over stages", 3),
+    ]
+    for column, name, col in traces:
+        if column in history:
+            figure.add_trace(go.Scatter(x=epoch, y=history[column], name=name, mode="lines+markers"), row=1, col=col)
+    for y, text, col in (
+        (chance_loss, f"chance ln {num_classes}", 1),
+        (0.75 * chance_loss, "learned: 0.75 x chance", 1),
+        (chance_top1, "chance", 2),
+        (3 * chance_top1, "learned: 3 x chance", 2),
+    ):
+        figure.add_hline(y=y, line_dash="dot", line_color="grey", annotation_text=text, row=1, col=col)
+    warm = int((~history["scaled"].astype(bool)).sum()) if "scaled" in history else 0
+    if warm:
+        for col in (1, 2, 3):
+            figure.add_vrect(x0=0.5, x1=warm + 0.5, fillcolor="grey", opacity=0.1, line_width=0, row=1, col=col)
+    figure.update_layout(title="Does the supernet learn? (warm-up shaded)", template=TEMPLATE, height=420)
+    figure.update_xaxes(title_text="epoch")
+    return figure
+
+
+def search_quality(table: pd.DataFrame) -> go.Figure:
+    """Retrained top-1 against table latency: the searched architecture of each target, the random
+    architectures scaled to the same latency (mean with their range, and each one), and the
+    published model closest in latency. ``table``: target, kind, table_ms, top1."""
+    figure = go.Figure()
+    random = table[table["kind"] == "random"]
+    if len(random):
+        stats = random.groupby("target", sort=False).agg(
+            ms=("table_ms", "mean"), mean=("top1", "mean"), low=("top1", "min"), high=("top1", "max")
+        )
+        figure.add_trace(
+            go.Scatter(
+                x=stats["ms"], y=stats["mean"], mode="markers", name="random (mean, min-max)",
+                marker={"size": 11, "symbol": "diamond", "color": "#999"},
+                error_y={"type": "data", "symmetric": False, "array": stats["high"] - stats["mean"],
+                         "arrayminus": stats["mean"] - stats["low"]},
+            )
+        )  # fmt: skip
+        figure.add_trace(
+            go.Scatter(x=random["table_ms"], y=random["top1"], mode="markers", name="random (each)",
+                       marker={"size": 6, "color": "#bbb"}, text=random["name"])
+        )  # fmt: skip
+    for kind, symbol, colour in (("searched", "star", "#e45756"), ("zoo", "square", "#4c78a8")):
+        rows = table[table["kind"] == kind]
+        if len(rows):
+            figure.add_trace(
+                go.Scatter(x=rows["table_ms"], y=rows["top1"], mode="markers+text", name=kind, text=rows["name"],
+                           textposition="top center", marker={"size": 13, "symbol": symbol, "color": colour})
+            )  # fmt: skip
+    figure.update_layout(title="Searched vs random architectures at equal latency (retrained alike)",
+                         xaxis_title="table latency (ms)", yaxis_title="top-1", template=TEMPLATE)  # fmt: skip
     return figure
 
 

@@ -20,6 +20,7 @@ class Section:
     tables: list[pd.DataFrame] = field(default_factory=list)
     text: str = ""
     missing: str | None = None  # why the section is empty: which pipeline to run
+    warnings: list[str] = field(default_factory=list)  # what a reader must not miss, shown as notes
 
 
 STYLE = """
@@ -48,6 +49,7 @@ def render_report(title: str, sections: list[Section], meta: str = "") -> str:
         if section.missing:
             parts.append(f"<p class='note'>Not available: {html.escape(section.missing)}</p>")
             continue
+        parts += [f"<p class='note'>{html.escape(w)}</p>" for w in section.warnings]
         if section.text:
             parts.append(f"<p>{html.escape(section.text)}</p>")
         for table in section.tables:

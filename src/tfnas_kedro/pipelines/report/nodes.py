@@ -17,6 +17,7 @@ from torchvision import models
 from tfnas_kedro.nas import ArchDescription
 from tfnas_kedro.nas.latency import LatencyTable
 from tfnas_kedro.nas.profiler import Profiler
+from tfnas_kedro.nas.search import describe_learning
 from tfnas_kedro.params import Params, parse_params
 from tfnas_kedro.pipelines.latency.nodes import LatencyParams
 from tfnas_kedro.reporting import (
@@ -26,7 +27,9 @@ from tfnas_kedro.reporting import (
     latency_fidelity_scatter,
     render_report,
     search_latency,
+    search_learning,
     search_probabilities,
+    search_quality,
     training_curves,
     transfer_figure,
 )
@@ -81,6 +84,9 @@ def _summary_row(name: str, summary: dict | None, metrics: dict | None) -> dict 
         "table_ms": summary["table_ms"],
         "measured_ms": summary.get("measured_ms"),
         "gap_percent": 100 * summary["gap"],
+        "own_gap_percent": 100 * summary["own_gap"] if "own_gap" in summary else None,
+        "fallback_changes": len(summary.get("fallback_changes", [])),
+        "supernet_learned": summary["supernet"]["learned"] if "supernet" in summary else None,
         "measured_error_percent": 100 * summary["measured_error"] if "measured_error" in summary else None,
         "macs_m": summary["macs_m"],
         "params_m": summary["params_m"],
@@ -98,6 +104,7 @@ def build_report(
     training_metrics: dict | None,
     training_history: pd.DataFrame | None,
     transfer_table: pd.DataFrame | None,
+    search_quality_table: pd.DataFrame | None,
     reference_models: pd.DataFrame,
     published_results: pd.DataFrame,
     report: dict,
@@ -113,16 +120,24 @@ def build_report(
     summary = pd.DataFrame([r for r in rows if r is not None])
     sections.append(
         Section("Searched architectures", tables=[summary],
-                text="Target, table latency, latency measured on the table's device, gap to the target, MACs, "
-                     "parameters, and top-1 of the retrained network where it was trained.",
+                text="Target, table latency, latency measured on the table's device, gap to the target (own gap: the "
+                     "search's own architecture, before any depth/op fallback), MACs, parameters, whether the "
+                     "supernet learned, and top-1 of the retrained network where it was trained.",
                 missing=None if len(summary) else "no search has run (kedro run --pipeline search)")
     )  # fmt: skip
 
+    warnings = []
     if search_history is not None and search_summary is not None:
         figures["search_latency"] = search_latency(search_history, search_summary["target_ms"])
         figures["search_probabilities"] = search_probabilities(search_history)
+        if "supernet" in search_summary:
+            status = search_summary["supernet"]
+            figures["search_learning"] = search_learning(search_history, round(1 / status["chance_top1"]))
+            warnings += [] if status["learned"] else [describe_learning(status)]
+        warnings += _fallback_warnings({"default (search)": search_summary, **(target_summaries or {})})
+    search_figures = ("search_learning", "search_latency", "search_probabilities")
     sections.append(
-        Section("Search", figures=[figures[k] for k in ("search_latency", "search_probabilities") if k in figures],
+        Section("Search", figures=[figures[k] for k in search_figures if k in figures], warnings=warnings,
                 missing=None if "search_latency" in figures else "no search history (kedro run --pipeline search)")
     )  # fmt: skip
 
@@ -175,6 +190,8 @@ def build_report(
                 missing=None if transfer_table is not None else "no transfer run (kedro run --pipeline transfer)")
     )  # fmt: skip
 
+    sections.append(_search_quality_section(search_quality_table, figures))
+
     meta = "" if latency_fidelity_summary is None else f"Device: {latency_fidelity_summary['device_name']}."
     page = render_report(p.title, sections, meta)
     logger.info("report: %d sections, %d figures, %.1f MB", len(sections), len(figures), len(page) / 1e6)
@@ -183,6 +200,7 @@ def build_report(
 
 
 FIGURES = [
+    "search_learning",
     "search_latency",
     "search_probabilities",
     "architecture",
@@ -190,7 +208,49 @@ FIGURES = [
     "accuracy_vs_latency",
     "training_curves",
     "transfer",
+    "search_quality",
 ]
+
+
+def _search_quality_section(table: pd.DataFrame | None, figures: dict) -> Section:
+    """Searched vs random architectures at equal latency, retrained alike, per target."""
+    if table is None:
+        return Section("Searched vs random at equal latency",
+                       missing="no search-quality study (kedro run --pipelines study_search_quality)")  # fmt: skip
+    figures["search_quality"] = search_quality(table)
+    per_target = table.groupby("target", sort=False).apply(_quality_row, include_groups=False).reset_index()
+    warnings = [] if table["supernet_learned"].all() else [
+        "Some of these searches ended before their supernet learned (see supernet_learned): their choices rest "
+        "mostly on the latency term."
+    ]  # fmt: skip
+    return Section("Searched vs random at equal latency", figures=[figures["search_quality"]],
+                   tables=[per_target, table.drop(columns=["supernet_learned"])], warnings=warnings,
+                   text="Each target's searched architecture, random architectures drawn from the space and scaled "
+                        "by elasticity-scaling to the same table latency, and the published model closest to it, "
+                        "all retrained with one recipe and budget on this run's data.")  # fmt: skip
+
+
+def _quality_row(group: pd.DataFrame) -> pd.Series:
+    random = group.loc[group["kind"] == "random", "top1"]
+    searched = group.loc[group["kind"] == "searched"].iloc[0]
+    zoo = group.loc[group["kind"] == "zoo"]
+    return pd.Series({
+        "target_ms": searched["target_ms"], "searched_top1": searched["top1"], "random_mean_top1": random.mean(),
+        "random_min_top1": random.min(), "random_max_top1": random.max(),
+        "searched_minus_random_mean": searched["top1"] - random.mean(),
+        "zoo_model": zoo["name"].iloc[0] if len(zoo) else None, "zoo_top1": zoo["top1"].iloc[0] if len(zoo) else None,
+    })  # fmt: skip
+
+
+def _fallback_warnings(summaries: dict[str, dict]) -> list[str]:
+    """One note per search whose own architecture needed the depth/op fallback to meet its target."""
+    return [
+        f"{name}: the search's own architecture ({s['own_ms']:.3f} ms) was {100 * abs(s['own_gap']):.1f}% "
+        f"{'below' if s['own_gap'] > 0 else 'above'} the {s['target_ms']:.3f} ms target; the fallback made "
+        f"{len(s['fallback_changes'])} depth/op changes: {'; '.join(s['fallback_changes'])}"
+        for name, s in summaries.items()
+        if s is not None and s.get("fallback_changes")
+    ]
 
 
 def _placeholder(name: str, missing: dict[str, str]) -> go.Figure:

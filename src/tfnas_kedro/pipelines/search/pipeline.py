@@ -5,9 +5,10 @@ from kedro.pipeline import Pipeline, node, pipeline
 from . import nodes
 
 
-def create_pipeline(settings: str = "params:search", **kwargs) -> Pipeline:
+def create_pipeline(settings: str = "params:search", warmup: str | None = None, **kwargs) -> Pipeline:
     """Search for ``params:target``: resolve it, search, derive, summarise, plot. ``settings`` names
-    the search settings' input (the studies feed each run its own merged settings)."""
+    the search settings' input (the studies feed each run its own merged settings); ``warmup`` a
+    shared warm-up state to start from (:func:`nodes.run_warmup`)."""
     return pipeline(
         [
             node(
@@ -18,7 +19,8 @@ def create_pipeline(settings: str = "params:search", **kwargs) -> Pipeline:
             ),
             node(
                 nodes.run_search,
-                ["search_split", "latency_table", "search_target", settings, "params:search_spaces"],
+                ["search_split", "latency_table", "search_target", settings, "params:search_spaces"]
+                + ([warmup] if warmup else []),
                 ["search_checkpoint", "search_history"],
                 name="run_search",
             ),
