@@ -9,7 +9,14 @@ from tfnas_kedro.pipelines.report.pipeline import create_pipeline as create_repo
 
 # run on request only: several full searches (target sweep, studies), or training published
 # models, are more than a default run should do
-NOT_IN_DEFAULT = {"search_targets", "train_zoo", "transfer_zoo", "study_lambda", "study_sampling"}
+NOT_IN_DEFAULT = {
+    "search_targets",
+    "train_zoo",
+    "transfer_zoo",
+    "study_lambda",
+    "study_sampling",
+    "study_search_quality",
+}
 
 
 def register_pipelines() -> dict[str, Pipeline]:

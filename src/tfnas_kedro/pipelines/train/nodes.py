@@ -112,9 +112,10 @@ def export_trained_network(trained_model: dict, train: dict) -> tuple[bytes, Arc
 
 
 def summarise_training(
-    trained_model: dict, export_check: dict, latency_table: LatencyTable, train: dict, latency: dict
+    trained_model: dict, latency_table: LatencyTable, train: dict, latency: dict, export_check: dict | None = None
 ) -> dict:
-    """Top-1/top-5, params, MACs, table latency (when the table can price it) and measured latency."""
+    """Top-1/top-5, params, MACs, table latency (when the table can price it), measured latency, and
+    the ONNX export's check where the network was exported."""
     p = parse_params(TrainParams, train, "train")
     network = network_from_checkpoint(trained_model, use_ema=p.use_ema)
     arch, last = network.arch, trained_model["history"][-1]

@@ -5,28 +5,31 @@ from kedro.pipeline import Pipeline, node, pipeline
 from . import nodes
 
 
-def training_nodes() -> Pipeline:
-    """Train whatever ``train_architecture`` is (free input), so it can be fed any description."""
+def training_nodes(settings: str = "params:train", export: bool = True) -> Pipeline:
+    """Train whatever ``train_architecture`` is (free input), so it can be fed any description.
+    ``settings`` names the training settings' input; ``export=False`` leaves out the ONNX export
+    (studies that compare accuracy only)."""
+    train = node(
+        nodes.train_network,
+        ["train_architecture", "search_split", "image_index", settings],
+        ["trained_model", "training_history"],
+        name="train_network",
+    )
+    export_nodes = [
+        node(
+            nodes.export_trained_network,
+            ["trained_model", settings],
+            ["trained_model_onnx", "trained_architecture", "onnx_export_check"],
+            name="export_trained_network",
+        )
+    ]
+    summary_inputs = ["trained_model", "latency_table", settings, "params:latency"]
+    summary_inputs += ["onnx_export_check"] if export else []
     return pipeline(
         [
-            node(
-                nodes.train_network,
-                ["train_architecture", "search_split", "image_index", "params:train"],
-                ["trained_model", "training_history"],
-                name="train_network",
-            ),
-            node(
-                nodes.export_trained_network,
-                ["trained_model", "params:train"],
-                ["trained_model_onnx", "trained_architecture", "onnx_export_check"],
-                name="export_trained_network",
-            ),
-            node(
-                nodes.summarise_training,
-                ["trained_model", "onnx_export_check", "latency_table", "params:train", "params:latency"],
-                "training_metrics",
-                name="summarise_training",
-            ),
+            train,
+            *(export_nodes if export else []),
+            node(nodes.summarise_training, summary_inputs, "training_metrics", name="summarise_training"),
             node(nodes.plot_training, "training_history", "training_curves_plot", name="plot_training"),
         ]
     )
