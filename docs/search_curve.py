@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-WIDTH, HEIGHT, PAD = 300, 210, 40
+WIDTH, HEIGHT, PAD = 300, 210, 50
 COLOURS = ["#4c78a8", "#f58518", "#54a24b"]
 
 
@@ -41,7 +41,7 @@ def panel(x0: int, title: str, series: dict[str, list[float]], lines: dict[str, 
     for k, (name, values) in enumerate(series.items()):
         points = " ".join(f"{a:.1f},{b:.1f}" for a, b in (xy(i, v) for i, v in enumerate(values) if v == v))
         parts.append(f'<polyline points="{points}" fill="none" stroke="{COLOURS[k]}" stroke-width="1.6"/>')
-        parts.append(f'<text x="{left + 6}" y="{bottom + 16 + 14 * k}" fill="{COLOURS[k]}">{name}</text>')
+        parts.append(f'<text x="{left + 6}" y="{bottom + 16 + 13 * k}" fill="{COLOURS[k]}">{name}</text>')
     return "\n".join(parts)
 
 
@@ -49,7 +49,9 @@ def draw(history: pd.DataFrame, classes: int, title: str) -> str:
     warm = int((~history["scaled"].astype(bool)).sum())
     chance = math.log(classes)
     panels = [
-        panel(0, "weight loss", {"weight loss": list(history["weight_loss"])},
+        panel(0, "weight loss", {"mean of the two paths": list(history["weight_loss"]),
+                                 "path drawn from alpha": list(history["alpha_path_loss"]),
+                                 "path of other ops": list(history["other_path_loss"])},
               {f"chance ln {classes}": chance, "learned: 0.75 x chance": 0.75 * chance}, 2.5, warm),
         panel(WIDTH, "val top-1 (derived ops)", {"sink-connected": list(history["val_top1"]),
                                                  "argmax depth": list(history["val_top1_single_depth"])},

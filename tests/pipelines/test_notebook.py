@@ -26,5 +26,5 @@ def test_walkthrough_notebook_runs_against_the_catalog(kedro_project, run_pipeli
     assert "TF-NAS-A: 455.5M MACs" in text, text  # 456.7M with 1000 classes, minus 1280 x 900 for 100
     assert "logits (1, 100)" in text, text
     assert "TF-NAS-MBV2-B" in text and "macs_m" in text, text  # the zoo table from the catalog
-    assert "no search yet" in text, text
+    assert "no search yet" in text and "no search history yet" in text, text
     assert "no training yet" in text, text

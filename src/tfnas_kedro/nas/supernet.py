@@ -118,7 +118,10 @@ class SearchLayer(nn.Module):
         if op is not None:
             out = self.ops[op](x)
         else:
-            out = sum(candidate(x, scale=w) for candidate, w in zip(self.ops, weights, strict=True))
+            out = None  # not sum(): 0 + the first output would cost a pass over it
+            for candidate, w in zip(self.ops, weights, strict=True):
+                y = candidate(x, scale=w)
+                out = y if out is None else out + y
         return out + x if self.residual else out
 
 
@@ -162,7 +165,7 @@ class Supernet(nn.Module):
         x = self.fixed(self.stem(x))
         first = 0
         for s, stage in enumerate(self.space.stages):
-            h, sink = x, 0.0
+            h, sink = x, None
             depth = stage.max_depth if choice.depths is None else choice.depths[s]
             for d in range(depth):
                 j = first + d
@@ -171,7 +174,8 @@ class Supernet(nn.Module):
                 else:
                     h = self.layers[j](h, weights=choice.op_weights[j])
                 if choice.depth_weights is not None:  # sink-connecting: every depth feeds the stage output
-                    sink = sink + choice.depth_weights[s][d] * h
+                    term = choice.depth_weights[s][d] * h
+                    sink = term if sink is None else sink + term
             x = h if choice.depths is not None else sink
             first += stage.max_depth
         x = torch.flatten(F.adaptive_avg_pool2d(self.head(x), 1), 1)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from pathlib import Path
 
@@ -109,7 +111,11 @@ def _num_classes(split: pd.DataFrame, table: LatencyTable) -> int:
 def _searcher(split, table, search_spaces, p: SearchParams, target_ms: float | None, folder: str) -> Searcher:
     device = resolve_device(p.device)
     config = p.config(target_ms)
-    checkpoints = Path(p.checkpoint_dir) / f"{p.search_space}-{folder}-seed{p.seed}"
+    # one folder per search: the same target and settings resume, other settings start afresh beside
+    # them (more epochs continue the same search)
+    settings = json.dumps(config.model_dump(mode="json", exclude={"epochs", "target_ms"}), sort_keys=True)
+    digest = hashlib.sha256(settings.encode()).hexdigest()[:8]
+    checkpoints = Path(p.checkpoint_dir) / f"{p.search_space}-{folder}-{digest}-seed{p.seed}"
     return Searcher(
         _space(p, search_spaces),
         table,
@@ -145,7 +151,6 @@ def run_search(
     """Train the supernet and learn alpha/beta; resumes from ``checkpoint_dir`` when it holds a run,
     else starts from ``warmup`` (a state from :func:`run_warmup`) when given."""
     p = parse_params(SearchParams, search, "search")
-    # one folder per search: a rerun of the same target and seed resumes, another starts afresh
     searcher = _searcher(split, table, search_spaces, p, target["target_ms"], f"{target['target_ms']:.4f}ms")
     if not (p.resume and searcher.resume()) and warmup is not None:
         searcher.load_state_dict(warmup, "the shared warm-up")
