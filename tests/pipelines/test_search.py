@@ -85,7 +85,8 @@ def test_namespaced_targets_each_get_their_own_outputs(kedro_project, run_pipeli
         **TINY,
         "search": {
             **TINY["search"],
-            "epochs": 1,
+            "epochs": 3,  # one warm-up, then the latency term and elasticity-scaling steer
+            "warmup_epochs": 1,
             "measure_latency": False,
             "checkpoint_dir": str(kedro_project / "ckpt"),
         },

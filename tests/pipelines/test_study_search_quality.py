@@ -8,7 +8,7 @@ from .test_search import TINY, _prepare
 
 STUDY = {
     # uniform random draws rarely reach the top of the tiny table's range: targets in its middle
-    "targets": {"low": {"fraction": 0.3}, "mid": {"fraction": 0.45}, "high": {"fraction": 0.6}},
+    "targets": {"low": {"fraction": 0.25}, "mid": {"fraction": 0.4}, "high": {"fraction": 0.5}},
     "search": {"epochs": 2, "warmup_epochs": 1, "measure_latency": False, "batch_size": 8},
     "train": {"epochs": 1, "warmup_epochs": 0, "input_size": 32, "batch_size": 8, "measure_latency": False},
 }
