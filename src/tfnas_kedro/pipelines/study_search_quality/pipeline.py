@@ -63,8 +63,10 @@ def _target_pipeline(target: str, candidates: list[str]) -> Pipeline:
         pipeline(
             training_nodes(settings="train_settings", export=False),
             namespace=c,
-            inputs={**{name: name for name in ("search_split", "image_index", "latency_table", "train_settings")},
-                    "train_architecture": f"{c}_candidate"},  # fmt: skip
+            inputs={
+                **{name: name for name in ("search_split", "image_index", "latency_table", "train_settings")},
+                "train_architecture": f"{c}_candidate",
+            },
             parameters={"params:latency"},
         )
         for c in candidates
