@@ -1,6 +1,13 @@
 """Project settings (https://docs.kedro.org/en/stable/configure/configuration_basics/)."""
 
+import warnings
+
 from tfnas_kedro.hooks import ProgressHooks, SeedHooks
+
+# Kedro's config loader registers its `globals` and `runtime_params` resolvers with an OmegaConf
+# call that OmegaConf 2.4 deprecates; nothing in this project can change that call, and the
+# warning on every run would hide the project's own
+warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is deprecated", category=UserWarning)
 
 HOOKS = (SeedHooks(), ProgressHooks())
 

@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 
@@ -13,6 +14,16 @@ def write_image(path: Path, mode: str = "RGB", size=(40, 32), seed: int = 0) -> 
     image = Image.fromarray(pixels[..., 0] if bands == 1 else pixels, mode=mode)
     image.save(path)
     return path
+
+
+def split_table(root: Path, counts: dict[str, int], modes: tuple[str, str], size: tuple[int, int]) -> pd.DataFrame:
+    """A two-class image index with ``counts[split]`` images per split, alternating ``modes``."""
+    rows = []
+    for split, n in counts.items():
+        for i in range(n):
+            path = write_image(root / split / f"{i}.png", modes[i % 2], size=size, seed=i)
+            rows.append({"split": split, "label": f"l{i % 2}", "class_index": i % 2, "path": str(path)})
+    return pd.DataFrame(rows)
 
 
 @pytest.fixture

@@ -12,17 +12,12 @@ from tfnas_kedro.data.in_memory import (
 )
 from tfnas_kedro.data.loaders import IMAGENET_MEAN, IMAGENET_STD, make_loader
 
-from .conftest import write_image
+from .conftest import split_table
 
 
 @pytest.fixture
 def table(tmp_path) -> pd.DataFrame:
-    rows = []
-    for split, n in (("weights", 8), ("arch", 4), ("val", 3)):
-        for i in range(n):
-            path = write_image(tmp_path / split / f"{i}.png", "RGBA" if i % 2 else "RGB", size=(40, 40), seed=i)
-            rows.append({"split": split, "label": f"l{i % 2}", "class_index": i % 2, "path": str(path)})
-    return pd.DataFrame(rows)
+    return split_table(tmp_path, {"weights": 8, "arch": 4, "val": 3}, ("RGB", "RGBA"), size=(40, 40))
 
 
 def _unnormalise(x: torch.Tensor) -> torch.Tensor:

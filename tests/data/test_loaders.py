@@ -4,17 +4,12 @@ import torch
 
 from tfnas_kedro.data.loaders import make_loader
 
-from .conftest import write_image
+from .conftest import split_table
 
 
 @pytest.fixture
 def table(tmp_path) -> pd.DataFrame:
-    rows = []
-    for split, n in (("weights", 6), ("arch", 2), ("val", 3)):
-        for i in range(n):
-            path = write_image(tmp_path / split / f"{i}.png", "RGBA" if i % 2 else "L", size=(50, 40), seed=i)
-            rows.append({"split": split, "label": f"l{i % 2}", "class_index": i % 2, "path": str(path)})
-    return pd.DataFrame(rows)
+    return split_table(tmp_path, {"weights": 6, "arch": 2, "val": 3}, ("L", "RGBA"), size=(50, 40))
 
 
 def test_training_loader_augments_shuffles_with_a_seed(table):
