@@ -12,12 +12,15 @@ Prints three ratios:
   sink-connected depths, gradients for alpha and beta only) divided by the time of the weight step
   -- target <= 2.0 at ``--resolution 224 --batch 16`` on the CPU.
 
-Both steps run as the search runs them (channels-last unless ``--no-channels-last``).
+Both steps run as the search runs them: channels-last unless ``--no-channels-last``, and the process
+keeping the memory it frees (``runtime.keep_freed_memory``, as every ``kedro run``) unless
+``--no-keep-freed-memory``.
 
 On CUDA the memory is the allocator's peak; on the CPU it is the peak resident set of a fresh
 process doing the step, minus that of the same process before it.
 
     .venv/bin/python benchmarks/search_step.py [--resolution 64] [--batch 16] [--device cpu] [--no-channels-last]
+        [--no-keep-freed-memory]
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from tfnas_kedro.nas.latency import KEY_COLUMNS, LatencyMeta, LatencyTable, tabl
 from tfnas_kedro.nas.sampling import bi_sample
 from tfnas_kedro.nas.search import SearchConfig, Searcher, backward_paths
 from tfnas_kedro.nas.supernet import Supernet, derive_architecture
+from tfnas_kedro.runtime import keep_freed_memory
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -162,7 +166,9 @@ def _rss_kb(field: str) -> int:
     return 0
 
 
-def _memory_child(kind: str, resolution: int, batch: int, device_name: str, channels_last: bool, queue) -> None:
+def _memory_child(kind: str, resolution: int, batch: int, device_name: str, channels_last: bool, keep, queue) -> None:
+    if keep:
+        keep_freed_memory()
     device = torch.device(device_name)
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     space, supernet, alpha, beta, paths, _ = _setup(resolution, 10, device, memory_format)
@@ -189,10 +195,10 @@ def _memory_child(kind: str, resolution: int, batch: int, device_name: str, chan
         queue.put((_rss_kb("VmHWM") - before) / 1024)
 
 
-def memory_mb(kind: str, resolution: int, batch: int, device: torch.device, channels_last: bool) -> float:
+def memory_mb(kind: str, resolution: int, batch: int, device: torch.device, channels_last: bool, keep: bool) -> float:
     context = mp.get_context("spawn")
     queue = context.Queue()
-    args = (kind, resolution, batch, str(device), channels_last, queue)
+    args = (kind, resolution, batch, str(device), channels_last, keep, queue)
     process = context.Process(target=_memory_child, args=args)
     process.start()
     value = queue.get()
@@ -207,12 +213,14 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--no-channels-last", dest="channels_last", action="store_false")
+    parser.add_argument("--no-keep-freed-memory", dest="keep_freed_memory", action="store_false")
     args = parser.parse_args()
     device = torch.device(args.device)
+    kept = args.keep_freed_memory and keep_freed_memory()
     t = step_times(args.resolution, args.batch, device, args.steps, args.channels_last)
     print(
         f"device {device}, input {args.resolution}, batch {args.batch}, {torch.get_num_threads()} threads, "
-        f"channels-last {args.channels_last}"
+        f"channels-last {args.channels_last}, freed memory kept {kept}"
     )
     print(
         f"supernet weight step (2 paths): {1000 * t['weight']:.1f} ms; "
@@ -221,8 +229,8 @@ def main() -> None:
     print(f"time ratio: {t['weight'] / t['standalone']:.2f} (target <= 1.3)")
     print(f"architecture step (mixture of every op): {1000 * t['arch']:.1f} ms")
     print(f"arch step / weight step: {t['arch'] / t['weight']:.2f} (target <= 2.0 at input 224, batch 16, CPU)")
-    search_mb = memory_mb("search", args.resolution, args.batch, device, args.channels_last)
-    widest_mb = memory_mb("widest", args.resolution, args.batch, device, args.channels_last)
+    search_mb = memory_mb("search", args.resolution, args.batch, device, args.channels_last, kept)
+    widest_mb = memory_mb("widest", args.resolution, args.batch, device, args.channels_last, kept)
     print(f"peak memory of a search step: {search_mb:.0f} MB; of the widest stand-alone network: {widest_mb:.0f} MB")
     print(f"memory ratio: {search_mb / widest_mb:.2f}")
 

@@ -1,4 +1,4 @@
-"""Project hooks: reproducible seeding and per-node progress with durations."""
+"""Project hooks: reproducible seeding, per-node progress with durations, the CPU allocator."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 from kedro.framework.hooks import hook_impl
 
 from tfnas_kedro.nas.seeding import seed_everything
+from tfnas_kedro.runtime import keep_freed_memory
 
 logger = logging.getLogger(__name__)
 
@@ -69,3 +70,12 @@ class ProgressHooks:
     @hook_impl
     def after_pipeline_run(self) -> None:
         logger.info("pipeline finished: %d nodes in %.1f s", self._done, time.perf_counter() - self._run_started)
+
+
+class RuntimeHooks:
+    """Before a run: let the process reuse the memory it frees (``runtime.keep_freed_memory``)."""
+
+    @hook_impl
+    def before_pipeline_run(self) -> None:
+        if keep_freed_memory():
+            logger.debug("freed memory is kept for reuse (glibc mallopt: no mmap, no trim)")

@@ -2,14 +2,14 @@
 
 import warnings
 
-from tfnas_kedro.hooks import ProgressHooks, SeedHooks
+from tfnas_kedro.hooks import ProgressHooks, RuntimeHooks, SeedHooks
 
 # Kedro's config loader registers its `globals` and `runtime_params` resolvers with an OmegaConf
 # call that OmegaConf 2.4 deprecates; nothing in this project can change that call, and the
 # warning on every run would hide the project's own
 warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is deprecated", category=UserWarning)
 
-HOOKS = (SeedHooks(), ProgressHooks())
+HOOKS = (SeedHooks(), ProgressHooks(), RuntimeHooks())
 
 CONFIG_LOADER_ARGS = {
     "base_env": "base",

@@ -40,6 +40,8 @@ def test_scaled_widths_meet_the_target_exactly(spaces, seed, where):
     target = narrow.latency_ms + where * (wide.latency_ms - narrow.latency_ms)
     result = elasticity_scale(table, space, depths, ops, widths, target)
     assert result.feasible and result.latency_ms <= target
+    # the band of these ops and depths, whatever the target: narrowest and widest widths
+    assert narrow.band_ms == wide.band_ms == result.band_ms == pytest.approx((narrow.latency_ms, wide.latency_ms))
     assert result.gap < 0.01  # within 1% of the target
     alpha, beta = _one_hot(depths, ops, space)
     arch = derive_architecture(space, alpha, beta, result.widths, 1000)

@@ -3,7 +3,6 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from tests.conftest import synthetic_table
-from tfnas_kedro.nas.elastic import ScalingResult
 from tfnas_kedro.nas.sampling import PathChoice
 from tfnas_kedro.nas.search import SearchConfig, Searcher, SearchError
 
@@ -195,18 +194,26 @@ def test_one_warm_up_starts_the_search_of_any_target(setup, tmp_path):
         elsewhere.load_state_dict(after_warm_up.state_dict())
 
 
-def test_the_latency_term_is_steered_by_what_widths_cannot_reach(setup, tmp_path):
+def test_the_latency_term_is_steered_until_the_target_sits_inside_what_widths_reach(setup, tmp_path):
     searcher = _searcher(setup, tmp_path, latency_feedback=True)
     target = searcher.config.target_ms
-    on_target = ScalingResult([], 0.995 * target, target, True, "")
-    searcher.steer(on_target)
-    assert searcher.loss_target_ms == target  # within 1%: nothing to steer
-    too_fast = ScalingResult([], 0.8 * target, target, True, "")  # even the widest widths stay 20% under
-    searcher.steer(too_fast)
-    assert searcher.loss_target_ms == pytest.approx(target / 0.8)
-    too_slow = ScalingResult([], 1.25 * target / 0.8, target, False, "")
-    searcher.steer(too_slow)
-    assert searcher.loss_target_ms == pytest.approx(target / 0.8 * 0.8 / 1.25)
+
+    def scaled(low: float, high: float) -> tuple[float, float]:  # the derived ops' band, in units of the target
+        return low * target, high * target
+
+    searcher.steer(scaled(0.8, 1.2))
+    assert searcher.loss_target_ms == target  # in the band's middle 60%: nothing to steer
+    searcher.steer(scaled(0.5, 1.02))  # fits, 2% under its widest: a cheaper op and it would not
+    anchor = 1.02 - 0.2 * (1.02 - 0.5)
+    assert searcher.loss_target_ms == pytest.approx(target / anchor)
+    searcher.steer(scaled(1.1, 1.5))  # even the narrowest widths are too slow
+    assert searcher.loss_target_ms == pytest.approx(target / anchor / (1.1 + 0.2 * 0.4))
+    for _ in range(50):  # never beyond what the space can reach
+        searcher.steer(scaled(0.1, 0.2))
+    assert searcher.loss_target_ms == pytest.approx(searcher.reachable_ms[1])
+    searcher.steer(scaled(1.1, 1.5), gain=0.25)  # a quarter of the correction, in log terms
+    assert searcher.loss_target_ms == pytest.approx(searcher.reachable_ms[1] / (1.1 + 0.2 * 0.4) ** 0.25)
+    steered = searcher.loss_target_ms
     restored = _searcher(setup, tmp_path / "other", latency_feedback=True)
     restored.load_state_dict({**searcher.state_dict(), "epoch": 2})  # past the warm-up: the steered target is kept
-    assert restored.loss_target_ms == searcher.loss_target_ms
+    assert restored.loss_target_ms == steered

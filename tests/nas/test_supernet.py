@@ -2,8 +2,9 @@ import pytest
 import torch
 
 from tfnas_kedro.nas import build_network
-from tfnas_kedro.nas.sampling import PathChoice
-from tfnas_kedro.nas.supernet import Supernet, derive_architecture
+from tfnas_kedro.nas.sampling import PathChoice, path_choice
+from tfnas_kedro.nas.search import frozen
+from tfnas_kedro.nas.supernet import ElasticOp, Supernet, derive_architecture
 
 
 @pytest.fixture
@@ -99,6 +100,34 @@ def test_mixture_forward_runs_every_op_and_backpropagates_to_alpha(small_space):
     assert out.shape == (2, 3)
     assert all(a.grad is not None for a in alpha) and all(b.grad is not None for b in beta)
     assert all(op.expand.grad is not None for op in supernet.layers[3].ops)
+
+
+def test_activations_in_place_leave_every_gradient_as_it_was(small_space):
+    torch.manual_seed(0)
+    supernet = Supernet(small_space, num_classes=3)
+    alpha = [torch.randn(len(p.ops), requires_grad=True) for p in supernet.positions]
+    beta = [torch.randn(s.max_depth, requires_grad=True) for s in small_space.stages]
+    x, y = torch.randn(4, 3, 32, 32), torch.randint(0, 3, (4,))
+    path = [int(torch.randint(len(a), (1,))) for a in alpha]
+    leaves = [*supernet.parameters(), *alpha, *beta]
+
+    def gradients() -> list[torch.Tensor]:
+        for leaf in leaves:
+            leaf.grad = None
+        torch.nn.functional.cross_entropy(supernet(x, path_choice(path, alpha, beta)), y).backward()  # weight step
+        mixture = PathChoice(op_weights=[a.softmax(0) for a in alpha], depth_weights=[b.softmax(0) for b in beta])
+        with frozen(supernet):  # architecture step: the first layer's ops need no gradient at all
+            torch.nn.functional.cross_entropy(supernet(x, mixture), y).backward()
+        return [leaf.grad.clone() for leaf in leaves if leaf.grad is not None]
+
+    in_place = gradients()
+    ops = [m for m in supernet.modules() if isinstance(m, ElasticOp)]
+    assert any(op.output_backward for op in ops)  # ReLU stages run in place even under autograd
+    for op in ops:
+        op.act_in_place = op.act
+    out_of_place = gradients()
+    assert len(in_place) == len(out_of_place) > len(alpha) + len(beta)
+    assert all(torch.equal(a, b) for a, b in zip(in_place, out_of_place, strict=True))
 
 
 def test_search_batchnorm_has_no_affine_parameters_or_running_statistics(small_space):

@@ -23,6 +23,8 @@ class ScalingResult:
     target_ms: float
     feasible: bool
     message: str
+    # what the same ops and depths take at their narrowest and widest widths: the band widths can reach
+    band_ms: tuple[float, float] = (float("nan"), float("nan"))
 
     @property
     def gap(self) -> float:
@@ -38,6 +40,23 @@ def _largest(feasible: Callable[[float], bool], low: float, high: float, iterati
         middle = (low + high) / 2
         low, high = (middle, high) if feasible(middle) else (low, middle)
     return low
+
+
+def width_band(
+    table: LatencyTable, space: SearchSpace, depths: list[int], op_index: list[int]
+) -> tuple[float, float]:
+    """The latency of these depths and ops at their narrowest and at their widest widths: the band
+    elasticity-scaling can reach without changing them."""
+    space = space.at_resolution(table.meta.resolution)
+    fixed = table.fixed_ms + table.fixed_blocks_ms(space)
+    low = high = fixed
+    for j, p in enumerate(space.positions()):
+        if p.layer < depths[p.stage]:
+            name = p.ops[op_index[j]]
+            narrowest, widest = space.ops[name].mid_range(p.cin)
+            low += table.block_ms(space.block_spec(p, name, narrowest), p.input_hw)
+            high += table.block_ms(space.block_spec(p, name, widest), p.input_hw)
+    return low, high
 
 
 def elasticity_scale(
@@ -70,13 +89,13 @@ def elasticity_scale(
 
     mids = {j: clamp(j, widths[j][chosen[j]]) for j in active}
     narrowest = {j: bounds[j][0] for j in active}
-    if latency(narrowest) > target_ms:
-        result = {j: narrowest[j] for j in active}
+    band = width_band(table, space, depths, op_index)
+    if band[0] > target_ms:
         message = (
             f"target {target_ms:.3f} ms unreachable with the current ops and depths: even the narrowest "
-            f"widths take {latency(narrowest):.3f} ms"
+            f"widths take {band[0]:.3f} ms"
         )
-        return ScalingResult(_merge(widths, chosen, result), latency(narrowest), target_ms, False, message)
+        return ScalingResult(_merge(widths, chosen, narrowest), band[0], target_ms, False, message, band)
     if latency(mids) > target_ms:  # shrink everything together until under the target
         f = _largest(lambda x: latency(scaled(mids, active, x)) <= target_ms, 0.0, 1.0)
         mids = scaled(mids, active, f)
@@ -91,7 +110,7 @@ def elasticity_scale(
         mids[j] = int(w)
     final = latency(mids)
     message = f"{final:.3f} ms for a target of {target_ms:.3f} ms ({100 * (target_ms - final) / target_ms:.2f}% below)"
-    return ScalingResult(_merge(widths, chosen, mids), final, target_ms, final <= target_ms, message)
+    return ScalingResult(_merge(widths, chosen, mids), final, target_ms, final <= target_ms, message, band)
 
 
 def _merge(widths: list[dict[str, int]], chosen: dict[int, str], mids: dict[int, int]) -> list[dict[str, int]]:

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .arch import ArchDescription
 from .checkpoints import load_checkpoint, save_atomic
-from .elastic import ScalingResult, elasticity_scale
+from .elastic import ScalingResult, elasticity_scale, width_band
 from .latency import LatencyTable, expected_latency
 from .sampling import PathChoice, bi_sample, gumbel_path, mixture_choice, path_choice, uniform_path
 from .seeding import seed_everything
@@ -60,9 +60,10 @@ class SearchConfig(BaseModel):
     latency_lambda: float = Field(0.1, ge=0)
     bisampling: bool = True
     elasticity: bool = True
-    # steer the latency term's target by what elasticity-scaling cannot reach (see Searcher.steer)
+    # steer the latency term's target until the target sits inside what widths can reach for the
+    # derived ops and depths, ``feedback_margin`` of that band away from either end (Searcher.steer)
     latency_feedback: bool = False
-    feedback_tolerance: float = Field(0.01, gt=0, lt=1)
+    feedback_margin: float = Field(0.2, ge=0, lt=0.5)
     eval_batches: int | None = Field(None, ge=1)
     seed: int = 0
 
@@ -133,6 +134,7 @@ class Searcher:
                 "choose a target in that range"
             )
         self.space = space.at_resolution(table.meta.resolution)
+        self.reachable_ms = (low, high)
         self.table, self.config, self.device = table, config, device
         self.num_classes = num_classes
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
@@ -221,21 +223,33 @@ class Searcher:
         self.last_scaling = result
         return result, changed
 
-    def steer(self, scaling: ScalingResult) -> None:
-        """Move the latency term's target by what widths could not do.
+    def steer(self, band_ms: tuple[float, float], gain: float = 1.0) -> None:
+        """Move the latency term's target until widths have room on both sides of the target.
 
         The latency term pulls the *expected* latency of the op and depth distributions to its
         target, while the architecture derived from them is their *argmax*. While the distributions
-        are broad (a short search) the two differ: near the ends of the range the argmax is more
-        extreme than the expectation (every layer's cheapest op leads while the others still carry
-        weight), and elasticity-scaling cannot always close the gap with widths. When the scaled
-        derived architecture ends outside ``feedback_tolerance`` of the target, the latency term's
-        target is multiplied by ``target / derived`` (integral control); the expectation then moves
-        on until the argmax changes to depths and ops that widths can fit. On target, it stays put.
+        are broad (a short search) the two differ, and elasticity-scaling can only fit the target
+        when it lies in ``band_ms``, what the derived ops and depths reach between their narrowest
+        and widest widths. Landing just inside an end of that band is not enough: one op that flips
+        to a dearer (or cheaper) one, in the last epoch too, puts the target outside. So when the
+        target lies outside the band's middle part (``feedback_margin`` of the band kept free at
+        each end), the latency term's target is multiplied by ``(target / anchor) ** gain``,
+        ``anchor`` being the nearest point of that middle part (integral control); the expectation
+        then moves on until the argmax reaches ops and depths whose band has the target well
+        inside. Inside the middle part it stays put. It never leaves the space's reachable range.
         """
-        missed = not scaling.feasible or scaling.gap > self.config.feedback_tolerance
-        if missed:
-            self.loss_target_ms *= self.config.target_ms / scaling.latency_ms
+        low, high = band_ms
+        margin = self.config.feedback_margin * (high - low)
+        target = self.config.target_ms
+        anchor = min(max(target, low + margin), high - margin)
+        if anchor != target:
+            steered = self.loss_target_ms * (target / anchor) ** gain
+            self.loss_target_ms = min(max(steered, self.reachable_ms[0]), self.reachable_ms[1])
+
+    def derived_band(self) -> tuple[float, float]:
+        """:func:`~.elastic.width_band` of the ops and depths derived now (argmax alpha and beta)."""
+        depths, ops = strongest_choices(self.space, self.alpha, self.beta)
+        return width_band(self.table, self.space, depths, ops)
 
     @torch.no_grad()
     def evaluate(self, loader: Iterable) -> dict[str, float]:
@@ -275,6 +289,7 @@ class Searcher:
         if c.target_ms is None and until > c.warmup_epochs:
             raise SearchError(f"a search without a target can only run its {c.warmup_epochs} warm-up epochs")
         steps_per_epoch = len(weight_loader)
+        arch_steps_per_epoch = math.ceil(steps_per_epoch / c.arch_every)
         total_steps = c.epochs * steps_per_epoch
         while self.epoch < until:
             epoch, started = self.epoch, time.perf_counter()
@@ -310,9 +325,11 @@ class Searcher:
                     xa, ya = self._on_device(*next(arch_batches))
                     for key, value in self.arch_step(xa, ya, tau, sampler).items():
                         totals[key].append(value)
+                    if c.latency_feedback and c.elasticity:
+                        # after every architecture step, the argmax may have changed: steer at once,
+                        # with an epoch's worth of steps making up one full correction
+                        self.steer(self.derived_band(), gain=1.0 / arch_steps_per_epoch)
             scaling, repicked = self.scale_widths() if (c.elasticity and not warm) else (None, 0)
-            if scaling is not None and c.latency_feedback:
-                self.steer(scaling)
             self.epoch = epoch + 1
             row = self._history_row(
                 epoch, tau, totals, scaling, repicked, self.evaluate(val_loader), time.perf_counter() - started
@@ -351,6 +368,9 @@ class Searcher:
             "loss_target_ms": self.loss_target_ms,
             "scaled": scaling is not None,
             "scaling_feasible": None if scaling is None else scaling.feasible,
+            # what the derived ops and depths reach between their narrowest and widest widths
+            "band_low_ms": None if scaling is None else scaling.band_ms[0],
+            "band_high_ms": None if scaling is None else scaling.band_ms[1],
             "channels_repicked": repicked,
             "alpha_entropy": _mean_entropy(alpha),
             "beta_entropy": _mean_entropy(beta),

@@ -39,7 +39,11 @@ class ElasticOp(nn.Module):
         cin, cout = position.cin, position.cout
         max_mid = mid_range[1]
         self.kernel, self.stride, self.se_width, self.mid_range = kernel, position.stride, se, mid_range
-        self.act = make_activation(position.act, inplace=False)  # in place would copy the input for backward
+        self.act = make_activation(position.act, inplace=False)
+        self.act_in_place = make_activation(position.act, inplace=True)
+        # ReLU's backward needs only its output; SiLU's (and the others') needs the input, which an
+        # in-place version under autograd first copies
+        self.output_backward = position.act == "relu"
         self.expand = nn.Parameter(torch.empty(max_mid, cin, 1, 1))
         self.depthwise = nn.Parameter(torch.empty(max_mid, 1, kernel, kernel))
         self.project = nn.Parameter(torch.empty(cout, max_mid, 1, 1))
@@ -77,22 +81,32 @@ class ElasticOp(nn.Module):
             self.active = torch.empty_like(saved, device=self.active.device)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
+    def _activate(self, h: torch.Tensor) -> torch.Tensor:
+        """The activation of a BatchNorm output (which no backward keeps), in place where no backward
+        needs its input: a fresh tensor costs a write to new memory as large as ``h``, the largest
+        cost of an architecture step's first layer, whose eight ops run at 112 x 112 (224 px) with
+        no gradient."""
+        if self.output_backward or not (h.requires_grad and torch.is_grad_enabled()):
+            return self.act_in_place(h)
+        return self.act(h)
+
     def forward(self, x: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
         """The op at its active width; ``scale`` (a mixture weight) multiplies the output, folded
         into the last BatchNorm's affine weight so that it costs no extra pass over the output."""
         # index_select, not weight[channels]: advanced indexing costs about 5x more on the CPU
         channels, mid = self.active, self.active.numel()
-        h = self.act(_batch_norm(F.conv2d(x, self.expand.index_select(0, channels))))
+        h = self._activate(_batch_norm(F.conv2d(x, self.expand.index_select(0, channels))))
         depthwise = self.depthwise.index_select(0, channels)
         h = F.conv2d(h, depthwise, stride=self.stride, padding=self.kernel // 2, groups=mid)
-        h = self.act(_batch_norm(h))
+        h = self._activate(_batch_norm(h))
         if self.se_width:
             gate = h.mean((2, 3), keepdim=True)
             reduce = self.se_reduce.weight.index_select(1, channels)
             gate = self.act(F.conv2d(gate, reduce, self.se_reduce.bias))
             expand = self.se_expand.weight.index_select(0, channels)
             gate = F.conv2d(gate, expand, self.se_expand.bias.index_select(0, channels))
-            h = h * torch.sigmoid(gate)
+            gate = torch.sigmoid(gate)
+            h = h * gate if h.requires_grad and torch.is_grad_enabled() else h.mul_(gate)
         out = F.conv2d(h, self.project.index_select(1, channels))
         weight = None if scale is None else scale.repeat(out.shape[1])
         return F.batch_norm(out, None, None, weight, training=True, eps=BN_EPS)
@@ -119,14 +133,16 @@ class SearchLayer(nn.Module):
 
     def forward(self, x: torch.Tensor, op: int | None = None, weights: torch.Tensor | None = None) -> torch.Tensor:
         """One op (``op``) or the mixture of all ops weighted by ``weights``."""
+        # Sums accumulate in place (into outputs that no backward saves): a fresh tensor per sum
+        # costs an allocation, and on the CPU page faults, as large as the layer's output.
         if op is not None:
             out = self.ops[op](x)
         else:
             out = None  # not sum(): 0 + the first output would cost a pass over it
             for candidate, w in zip(self.ops, weights, strict=True):
                 y = candidate(x, scale=w)
-                out = y if out is None else out + y
-        return out + x if self.residual else out
+                out = y if out is None else out.add_(y)
+        return out.add_(x) if self.residual else out
 
 
 class Supernet(nn.Module):
@@ -179,7 +195,7 @@ class Supernet(nn.Module):
                     h = self.layers[j](h, weights=choice.op_weights[j])
                 if choice.depth_weights is not None:  # sink-connecting: every depth feeds the stage output
                     term = choice.depth_weights[s][d] * h
-                    sink = term if sink is None else sink + term
+                    sink = term if sink is None else sink.add_(term)
             x = h if choice.depths is not None else sink
             first += stage.max_depth
         x = torch.flatten(F.adaptive_avg_pool2d(self.head(x), 1), 1)

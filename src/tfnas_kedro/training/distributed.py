@@ -19,7 +19,7 @@ import torch.distributed as dist
 from torch.utils.data import Dataset
 
 from tfnas_kedro.nas import ArchDescription, build_network
-from tfnas_kedro.runtime import resolve_device
+from tfnas_kedro.runtime import keep_freed_memory, resolve_device
 
 from .config import DistributedConfig, TrainConfig
 from .trainer import Trainer
@@ -108,6 +108,7 @@ def _worker(job: TrainingJob, backend: str) -> dict:
     """Entry point of one launched worker: join the group (env:// from the launcher), train, leave."""
     rank = int(os.environ["RANK"])
     logging.basicConfig(level=logging.INFO if rank == 0 else logging.WARNING, format=f"[rank {rank}] %(message)s")
+    keep_freed_memory()  # a spawned process starts with glibc's defaults (see runtime.keep_freed_memory)
     if backend == "gloo" and not torch.cuda.is_available():  # share the cores instead of oversubscribing them
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", "1"))))
     dist.init_process_group(backend)
