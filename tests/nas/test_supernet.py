@@ -160,3 +160,13 @@ def test_active_channels_of_any_width_load_from_a_state_dict(small_space):
     target.load_state_dict(source.state_dict())
     assert target.widths() == source.widths()
     assert torch.equal(target.layers[2].ops[2].active, source.layers[2].ops[2].active)
+
+
+def test_the_convolution_cache_holds_every_shape_of_a_supernet_scaled_op_by_op(small_space):
+    import os
+
+    supernet = Supernet(small_space, num_classes=3)
+    ops = [op for layer in supernet.layers for op in layer.ops]
+    # every op at its own width: expand, depthwise, project and the SE convs, forward and both backwards
+    shapes = sum(3 + (2 if op.se_width else 0) for op in ops) * 3
+    assert int(os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"]) >= 2 * shapes
