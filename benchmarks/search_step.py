@@ -106,7 +106,7 @@ def _timed(steps: int, device, functions: dict) -> dict[str, float]:
     return {name: statistics.median(t) for name, t in times.items()}
 
 
-def _width_table(space, resolution: int, classes: int) -> LatencyTable:
+def width_table(space, resolution: int, classes: int) -> LatencyTable:
     """A table whose block latency is proportional to the expanded width: the steps' cost does not
     depend on the numbers, only the Searcher needs a table to exist."""
     rows = [(*key, m, 0.01 * m, 0.01 * m, 0.0) for key, mids in table_keys([space], 64).items() for m in mids]
@@ -124,7 +124,7 @@ def step_times(resolution: int, batch: int, device: torch.device, steps: int, ch
     clipping and checks), and per training step of the same two paths stand-alone."""
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     space, supernet, alpha, beta, paths, nets = _setup(resolution, 10, device, memory_format)
-    table = _width_table(space, resolution, 10)
+    table = width_table(space, resolution, 10)
     low, high = table.reachable_range(space)
     config = SearchConfig(target_ms=(low + high) / 2)
     searcher = Searcher(space, table, 10, config, device, channels_last=channels_last)

@@ -19,6 +19,18 @@ def resolve_device(name: str = "auto") -> torch.device:
     return device
 
 
+def autocast_dtype(amp: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for ``amp`` (auto | bf16 | fp16 | off) on ``device``: ``auto`` is bf16 on
+    CUDA (fp16 where the GPU lacks bf16) and none (fp32) on the CPU."""
+    if amp == "off" or (amp == "auto" and device.type != "cuda"):
+        return None
+    if amp == "fp16":
+        return torch.float16
+    if amp == "auto" and not torch.cuda.is_bf16_supported():
+        return torch.float16
+    return torch.bfloat16
+
+
 _M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4  # mallopt parameters (malloc.h)
 _freed_memory_kept = False
 

@@ -217,3 +217,24 @@ def test_the_latency_term_is_steered_until_the_target_sits_inside_what_widths_re
     restored = _searcher(setup, tmp_path / "other", latency_feedback=True)
     restored.load_state_dict({**searcher.state_dict(), "epoch": 2})  # past the warm-up: the steered target is kept
     assert restored.loss_target_ms == steered
+
+
+def test_autocast_runs_both_steps_in_bfloat16_while_alpha_beta_and_the_weights_stay_fp32(setup, tmp_path):
+    """What CUDA runs (``search.amp: auto``), checked on the CPU, where autocast to bf16 also exists."""
+    space, table, target = setup
+    config = SearchConfig(target_ms=target, epochs=3, warmup_epochs=1, seed=7)
+    x, y = next(iter(_loaders()[0]))
+
+    def steps(amp):
+        torch.manual_seed(0)
+        searcher = Searcher(space, table, CLASSES, config, torch.device("cpu"), amp=amp)
+        weight = searcher.weight_step(x, y, [[0] * len(searcher.alpha)], lr=0.01)
+        arch = searcher.arch_step(x, y, tau=1.0, generator=torch.Generator().manual_seed(0))
+        return weight[0], arch["arch_ce"], searcher
+
+    fp32_loss, fp32_ce, _ = steps(None)
+    bf16_loss, bf16_ce, searcher = steps(torch.bfloat16)
+    assert bf16_loss != fp32_loss and bf16_loss == pytest.approx(fp32_loss, rel=0.05)  # bf16 ran, and close
+    assert bf16_ce != fp32_ce and bf16_ce == pytest.approx(fp32_ce, rel=0.05)
+    assert all(p.dtype == torch.float32 for p in [*searcher.alpha, *searcher.beta, *searcher.supernet.parameters()])
+    assert all(torch.isfinite(a).all() and a.grad is not None for a in searcher.alpha)

@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from tfnas_kedro.nas import build_network
+from tfnas_kedro.nas.blocks import SearchBatchNorm
 from tfnas_kedro.nas.sampling import PathChoice, path_choice
 from tfnas_kedro.nas.search import frozen
 from tfnas_kedro.nas.supernet import ElasticOp, Supernet, derive_architecture
@@ -132,8 +133,11 @@ def test_activations_in_place_leave_every_gradient_as_it_was(small_space):
 
 def test_search_batchnorm_has_no_affine_parameters_or_running_statistics(small_space):
     supernet = Supernet(small_space, num_classes=3)
-    norms = [m for m in supernet.modules() if isinstance(m, torch.nn.BatchNorm2d)]
-    assert norms and all(not m.affine and m.running_mean is None for m in norms)
+    assert not any(isinstance(m, torch.nn.modules.batchnorm._NormBase) for m in supernet.modules())
+    norms = [m for m in supernet.modules() if isinstance(m, SearchBatchNorm)]
+    assert norms and all(not list(m.parameters()) and not list(m.buffers()) for m in norms)
+    out = norms[0](torch.randn(4, 5, 6, 6) * 3 + 2)  # normalised with the batch's own statistics
+    assert out.mean((0, 2, 3)).abs().max() < 1e-5 and (out.var((0, 2, 3), unbiased=False) - 1).abs().max() < 1e-3
 
 
 def test_an_unchanged_width_keeps_exactly_its_channel_set(small_space):

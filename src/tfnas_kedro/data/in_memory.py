@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from tfnas_kedro.nas.parallel import ONE_PROCESS, Ranks
+
 from .loaders import IMAGENET_MEAN, IMAGENET_STD, split_rows
 
 CROP_FRACTION = 0.875  # evaluation: resize to size / 0.875, take the centre size x size (as eval_transform)
@@ -63,14 +65,17 @@ def random_resized_crops(
     scale: tuple[float, float] = (0.08, 1.0),
     ratio: tuple[float, float] = (3 / 4, 4 / 3),
     flip: bool = True,
+    keep: slice = slice(None),
 ) -> torch.Tensor:
     """Random-resized crop (area share in ``scale``, aspect ratio in ``ratio``) and horizontal flip
     of every image of a batch, in one bilinear ``grid_sample``; normalised float32.
 
     The random numbers come from ``generator`` (on the CPU), so a seeded epoch replays exactly on any
-    device."""
+    device. ``keep``: crop only these images of the batch, drawing the numbers of all (a process's
+    share of a global batch is cropped as the whole batch would be)."""
+    u = torch.rand((images.shape[0], 5), generator=generator)[keep]
+    images = images[keep]
     n = images.shape[0]
-    u = torch.rand((n, 5), generator=generator)
     area = scale[0] + (scale[1] - scale[0]) * u[:, 0]
     log_ratio = math.log(ratio[0]) + (math.log(ratio[1]) - math.log(ratio[0])) * u[:, 1]
     aspect = torch.exp(log_ratio)
@@ -94,6 +99,8 @@ class InMemoryBatches:
     ``augment``: a random-resized crop and flip of the stored images per batch (training);
     otherwise the evaluation crop, computed once. ``shuffle`` draws the order from ``generator``
     (re-seeded by the caller per epoch, like a DataLoader's); ``drop_last`` keeps full batches.
+    ``ranks``: with several data-parallel processes each yields its share of every (global) batch,
+    the same order and crops as one process.
     """
 
     def __init__(
@@ -110,6 +117,7 @@ class InMemoryBatches:
         seed: int = 0,
         drop_last: bool | None = None,
         memory_format: torch.memory_format = torch.contiguous_format,
+        ranks: Ranks = ONE_PROCESS,
     ):
         if len(images) != len(targets):
             raise ValueError(f"{len(images)} images but {len(targets)} targets")
@@ -119,7 +127,7 @@ class InMemoryBatches:
         self.input_size, self.batch_size = input_size, batch_size
         self.augment, self.shuffle, self.min_scale = augment, shuffle, min_scale
         self.drop_last = (augment and len(images) > batch_size) if drop_last is None else drop_last
-        self.memory_format = memory_format
+        self.memory_format, self.ranks = memory_format, ranks
         self.generator = torch.Generator().manual_seed(seed)
         self.fixed = None if augment else centre_crops(self.images, input_size)
 
@@ -133,13 +141,14 @@ class InMemoryBatches:
         order = order.to(self.images.device)
         for b in range(len(self)):
             index = order[b * self.batch_size : (b + 1) * self.batch_size]
+            share = self.ranks.share(len(index))
             if self.augment:
                 x = random_resized_crops(
-                    self.images[index], self.input_size, self.generator, scale=(self.min_scale, 1.0)
+                    self.images[index], self.input_size, self.generator, scale=(self.min_scale, 1.0), keep=share
                 )
             else:
-                x = self.fixed[index]
-            yield x.contiguous(memory_format=self.memory_format), self.targets[index]
+                x = self.fixed[index[share]]
+            yield x.contiguous(memory_format=self.memory_format), self.targets[index[share]]
 
 
 def in_memory_loader(
@@ -154,6 +163,7 @@ def in_memory_loader(
     min_scale: float = 0.08,
     seed: int = 0,
     memory_format: torch.memory_format = torch.contiguous_format,
+    ranks: Ranks = ONE_PROCESS,
 ) -> InMemoryBatches:
     """:func:`~.loaders.make_loader`'s counterpart for data held in memory: the rows of ``split``
     decoded once at ``input_size / 0.875`` (the evaluation transform's resize), same defaults
@@ -171,4 +181,5 @@ def in_memory_loader(
         min_scale=min_scale,
         seed=seed,
         memory_format=memory_format,
+        ranks=ranks,
     )

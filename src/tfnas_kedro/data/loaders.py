@@ -7,8 +7,10 @@ from collections.abc import Sequence
 import pandas as pd
 import torch
 from PIL import Image
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
 from torchvision.transforms import v2 as T
+
+from tfnas_kedro.nas.parallel import ONE_PROCESS, Ranks
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -67,13 +69,15 @@ def make_loader(
     min_scale: float = 0.08,
     seed: int = 0,
     drop_last: bool | None = None,
+    ranks: Ranks = ONE_PROCESS,
 ) -> DataLoader:
     """A loader over the rows of ``table`` (columns ``path``, ``class_index``, ``split``) in ``split``.
 
     By default every split but ``val`` is shuffled with a seeded generator and augmented
     (random-resized crop from ``min_scale`` of the area, flip); ``augment=False`` resizes and
     centre-crops instead (the evaluation transform), whether shuffled or not. Augmented loaders
-    keep full batches only.
+    keep full batches only. ``ranks``: with several data-parallel processes each loads its share of
+    every (global) batch of the same order (each process draws its own crops).
     """
     rows = split_rows(table, split)
     shuffle = split != "val" if shuffle is None else shuffle
@@ -83,16 +87,30 @@ def make_loader(
     else:
         transform = eval_transform(input_size)
     dataset = IndexedImages(rows["path"].tolist(), rows["class_index"].tolist(), transform)
+    generator = torch.Generator().manual_seed(seed) if shuffle else None
+    drop_last = augment and len(dataset) > batch_size if drop_last is None else drop_last
+    common = {"num_workers": workers, "persistent_workers": workers > 0, "pin_memory": torch.cuda.is_available()}
+    if ranks.parallel:
+        order = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
+        batches = ShareOfBatches(BatchSampler(order, batch_size, drop_last), ranks)
+        return DataLoader(dataset, batch_sampler=batches, generator=generator, **common)
     return DataLoader(
-        dataset,
-        batch_size=batch_size,
-        shuffle=shuffle,
-        generator=torch.Generator().manual_seed(seed) if shuffle else None,
-        num_workers=workers,
-        persistent_workers=workers > 0,
-        pin_memory=torch.cuda.is_available(),
-        drop_last=augment and len(dataset) > batch_size if drop_last is None else drop_last,
+        dataset, batch_size=batch_size, shuffle=shuffle, generator=generator, drop_last=drop_last, **common
     )
+
+
+class ShareOfBatches:
+    """This process's share of each batch of ``batches`` (a batch sampler over the whole data set)."""
+
+    def __init__(self, batches: BatchSampler, ranks: Ranks):
+        self.batches, self.ranks = batches, ranks
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __iter__(self):
+        for batch in self.batches:
+            yield batch[self.ranks.share(len(batch))]
 
 
 def split_rows(table: pd.DataFrame, split: str) -> pd.DataFrame:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from . import parallel
 from .arch import BlockSpec
 
 _ACTIVATIONS = {"relu": nn.ReLU, "relu6": nn.ReLU6, "swish": nn.SiLU, "hswish": nn.Hardswish}
@@ -14,10 +15,22 @@ def make_activation(name: str, inplace: bool = True) -> nn.Module:
     return _ACTIVATIONS[name](inplace=inplace)
 
 
-def batch_norm(channels: int, search: bool = False) -> nn.BatchNorm2d:
-    """BatchNorm; during search without affine parameters or running statistics, because widths
-    and paths change from step to step and only the current batch's statistics are meaningful."""
-    return nn.BatchNorm2d(channels, affine=not search, track_running_stats=not search)
+class SearchBatchNorm(nn.Module):
+    """BatchNorm during search: without affine parameters or running statistics, because widths
+    and paths change from step to step and only the current batch's statistics are meaningful;
+    over the global batch when ``synchronised`` (data-parallel search)."""
+
+    def __init__(self):
+        super().__init__()
+        self.synchronised = False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return parallel.batch_norm(x, synchronised=self.synchronised)
+
+
+def batch_norm(channels: int, search: bool = False) -> nn.Module:
+    """BatchNorm of a stand-alone network, or :class:`SearchBatchNorm` in the supernet."""
+    return SearchBatchNorm() if search else nn.BatchNorm2d(channels)
 
 
 class ConvBNAct(nn.Sequential):

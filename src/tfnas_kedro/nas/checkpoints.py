@@ -23,3 +23,14 @@ def load_checkpoint(path: str | Path, error: type[Exception], map_location="cpu"
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:
         raise error(f"cannot read checkpoint {path}: {err}. Delete it (or set resume: false) to start afresh") from err
+
+
+def to_cpu(value):
+    """``value`` (tensors in dicts and lists) with every tensor on the CPU: what crosses processes."""
+    if isinstance(value, torch.Tensor):
+        return value.cpu()
+    if isinstance(value, dict):
+        return {k: to_cpu(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(to_cpu(v) for v in value)
+    return value

@@ -42,9 +42,7 @@ def _largest(feasible: Callable[[float], bool], low: float, high: float, iterati
     return low
 
 
-def width_band(
-    table: LatencyTable, space: SearchSpace, depths: list[int], op_index: list[int]
-) -> tuple[float, float]:
+def width_band(table: LatencyTable, space: SearchSpace, depths: list[int], op_index: list[int]) -> tuple[float, float]:
     """The latency of these depths and ops at their narrowest and at their widest widths: the band
     elasticity-scaling can reach without changing them."""
     space = space.at_resolution(table.meta.resolution)

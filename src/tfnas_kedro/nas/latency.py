@@ -189,7 +189,7 @@ def expected_latency(
     (:meth:`LatencyTable.layer_matrix`), ``op_probs[j]`` the op distribution of layer ``j`` and
     ``depth_probs[s]`` the depth distribution of stage ``s`` (index ``d`` = depth ``d + 1``).
     """
-    total = torch.as_tensor(fixed_ms, dtype=torch.float32)
+    total = torch.as_tensor(fixed_ms, dtype=torch.float32, device=op_probs[0].device)
     layer_costs = [(p * ms.to(p.device)).sum() for p, ms in zip(op_probs, layer_ms, strict=True)]
     for s, probs in enumerate(depth_probs):
         costs = torch.stack([c for c, stage in zip(layer_costs, stage_of_layer, strict=True) if stage == s])

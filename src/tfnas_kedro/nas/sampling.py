@@ -32,8 +32,10 @@ class PathChoice:
 
 
 def _gumbel(shape: torch.Size, generator: torch.Generator | None, device) -> torch.Tensor:
-    u = torch.rand(shape, generator=generator, device=device).clamp_(1e-10, 1.0 - 1e-10)
-    return -torch.log(-torch.log(u))
+    """Gumbel noise drawn where ``generator`` lives (a CPU generator replays on any device)."""
+    source = device if generator is None else generator.device
+    u = torch.rand(shape, generator=generator, device=source).clamp_(1e-10, 1.0 - 1e-10)
+    return (-torch.log(-torch.log(u))).to(device)
 
 
 def gumbel_max(logits: torch.Tensor, generator: torch.Generator | None = None) -> int:

@@ -13,7 +13,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Iterable
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +25,7 @@ from .arch import ArchDescription
 from .checkpoints import load_checkpoint, save_atomic
 from .elastic import ScalingResult, elasticity_scale, width_band
 from .latency import LatencyTable, expected_latency
+from .parallel import Ranks, all_sum, average_gradients, broadcast_object
 from .sampling import PathChoice, bi_sample, gumbel_path, mixture_choice, path_choice, uniform_path
 from .seeding import seed_everything
 from .space import SearchSpace
@@ -69,29 +70,50 @@ class SearchConfig(BaseModel):
 
 
 def backward_paths(
-    supernet: Supernet, x: torch.Tensor, y: torch.Tensor, paths: list[list[int]], alpha, beta
+    supernet: Supernet,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    paths: list[list[int]],
+    alpha,
+    beta,
+    scale=1.0,
+    autocast=nullcontext,
+    scaler: torch.amp.GradScaler | None = None,
 ) -> list[torch.Tensor]:
     """Cross-entropy of each single path, back-propagated one path at a time so that only one
-    path's activations are alive at once; gradients accumulate. Returns the (detached) losses."""
+    path's activations are alive at once; gradients accumulate. Returns the (detached) losses.
+    ``scale`` multiplies each loss (a process's share of a global batch, see ``Searcher._share``);
+    the forward runs in ``autocast()``, the backward of ``scaler.scale(loss)`` when given."""
     losses = []
     for path in paths:
-        loss = F.cross_entropy(supernet(x, path_choice(path, alpha, beta)), y)
-        loss.backward()
+        with autocast():
+            loss = F.cross_entropy(supernet(x, path_choice(path, alpha, beta)), y).float() * scale
+        (loss if scaler is None else scaler.scale(loss)).backward()
         losses.append(loss.detach())
     return losses
 
 
 def backward_architecture(
-    supernet: Supernet, x: torch.Tensor, y: torch.Tensor, choice: PathChoice, penalty: torch.Tensor, params
+    supernet: Supernet,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    choice: PathChoice,
+    penalty: torch.Tensor,
+    params,
+    scale=1.0,
+    autocast=nullcontext,
+    scaler: torch.amp.GradScaler | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Cross-entropy of the mixture ``choice`` plus ``penalty`` (the latency term), back-propagated
     into ``params`` (alpha and beta) only. The weights are frozen in an architecture step: with
     ``requires_grad`` off, autograd neither records their use nor keeps what their gradients would
-    need. Returns the (detached) cross-entropy and loss."""
+    need. Returns the (detached) cross-entropy and loss; ``scale``, ``autocast`` and ``scaler`` as
+    in :func:`backward_paths`."""
     with frozen(supernet):
-        ce = F.cross_entropy(supernet(x, choice), y)
+        with autocast():
+            ce = F.cross_entropy(supernet(x, choice), y).float() * scale
         loss = ce + penalty
-        loss.backward(inputs=list(params))
+        (loss if scaler is None else scaler.scale(loss)).backward(inputs=list(params))
     return ce.detach(), loss.detach()
 
 
@@ -113,7 +135,14 @@ def _seed_epoch(seed: int, epoch: int) -> int:
 
 
 class Searcher:
-    """Owns the supernet, ``alpha``/``beta``, both optimisers and the history of one search."""
+    """Owns the supernet, ``alpha``/``beta``, both optimisers and the history of one search.
+
+    Data-parallel: in a ``torch.distributed`` group of several processes, each process runs its own
+    Searcher on its share of every global batch; BatchNorm uses the global batch's statistics, the
+    gradients of the weights and of alpha/beta are averaged, and every process draws the same paths
+    from the same seeded sampler, so all of them hold the state one process would. Only rank 0
+    writes checkpoints; a resume reads rank 0's and hands it to the others.
+    """
 
     def __init__(
         self,
@@ -125,6 +154,7 @@ class Searcher:
         checkpoint_dir: str | Path | None = None,
         channels_last: bool = False,
         checkpoint_every: int = 1,
+        amp: torch.dtype | None = None,
     ):
         low, high = table.reachable_range(space)
         if config.target_ms is not None and not low <= config.target_ms <= high:
@@ -143,10 +173,18 @@ class Searcher:
         self.checkpoint_every = checkpoint_every
         torch.manual_seed(config.seed)
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        # mixed precision (CUDA: bf16, or fp16 with loss scaling); alpha, beta and the latency term stay fp32
+        self.amp = amp
+        self.weight_scaler = torch.amp.GradScaler(device.type, enabled=amp == torch.float16)
+        self.arch_scaler = torch.amp.GradScaler(device.type, enabled=amp == torch.float16)
         self.supernet = Supernet(self.space, num_classes).to(device, memory_format=self.memory_format)
+        self.ranks = Ranks.current()
+        if self.ranks.parallel:
+            self.supernet.synchronise_batch_norm()
         positions = self.space.positions()
-        self.alpha = [torch.zeros(len(p.ops), requires_grad=True) for p in positions]
-        self.beta = [torch.zeros(s.max_depth, requires_grad=True) for s in self.space.stages]
+        self.alpha = [torch.zeros(len(p.ops), device=device, requires_grad=True) for p in positions]
+        self.beta = [torch.zeros(s.max_depth, device=device, requires_grad=True) for s in self.space.stages]
+        self._refresh_host_copy()
         self.weight_optimizer = torch.optim.SGD(
             self.supernet.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
         )
@@ -154,11 +192,42 @@ class Searcher:
             self.alpha + self.beta, lr=config.arch_lr, betas=config.arch_betas, weight_decay=config.arch_weight_decay
         )
         self.fixed_ms = table.fixed_ms + table.fixed_blocks_ms(self.space)
-        self.layer_ms = table.layer_matrix(self.space, self.supernet.widths())
+        self.layer_ms = self._layer_ms()
         self.loss_target_ms = config.target_ms  # the latency term's T (steered; see steer())
         self.epoch = 0
         self.history: list[dict] = []
         self.last_scaling: ScalingResult | None = None
+
+    def _layer_ms(self) -> list[torch.Tensor]:
+        """The table's latency of every op at its current width, on the search device."""
+        return [ms.to(self.device) for ms in self.table.layer_matrix(self.space, self.supernet.widths())]
+
+    def _refresh_host_copy(self) -> None:
+        """alpha and beta on the CPU, for choosing paths and derived ops without a device round trip
+        per layer (one copy after each architecture step)."""
+        params = self.alpha + self.beta
+        flat = torch.cat([p.detach() for p in params]).cpu()
+        parts = list(flat.split([p.numel() for p in params]))
+        self.host_alpha, self.host_beta = parts[: len(self.alpha)], parts[len(self.alpha) :]
+
+    def _autocast(self):
+        return torch.autocast(self.device.type, dtype=self.amp or torch.float32, enabled=self.amp is not None)
+
+    def _share(self, n: int):
+        """What this process's ``n`` examples weigh against an even share of the global batch: the
+        mean over processes of ``loss * share`` is then the global batch's mean loss, however the
+        batch was split (a last, short batch may split unevenly). A device tensor: no host wait."""
+        if not self.ranks.parallel:
+            return 1.0
+        total = all_sum(torch.tensor(float(n), device=self.device))
+        return n * self.ranks.world_size / total
+
+    def _mean_over_ranks(self, values: list[torch.Tensor]) -> list[float]:
+        """Per-process values averaged over the processes, on the host (one wait per call)."""
+        stacked = torch.stack([v.float().reshape(()) for v in values])
+        if self.ranks.parallel:
+            stacked = all_sum(stacked) / self.ranks.world_size
+        return stacked.tolist()
 
     # --- schedules -----------------------------------------------------------------------------
     def temperature(self, epoch: int) -> float:
@@ -169,10 +238,10 @@ class Searcher:
         return 0.5 * self.config.lr * (1.0 + math.cos(math.pi * step / max(1, total)))
 
     # --- steps ---------------------------------------------------------------------------------
-    def _check(self, loss: torch.Tensor, what: str) -> None:
-        if not torch.isfinite(loss):
+    def _check(self, loss: float, what: str) -> None:
+        if not math.isfinite(loss):
             raise SearchError(
-                f"{what} loss is {loss.item()} at epoch {self.epoch}; the last good checkpoint "
+                f"{what} loss is {loss} at epoch {self.epoch}; the last good checkpoint "
                 f"(end of epoch {self.epoch - 1}) is kept in {self.checkpoint_dir}. Lower the learning rate or resume."
             )
 
@@ -181,12 +250,17 @@ class Searcher:
         for group in self.weight_optimizer.param_groups:
             group["lr"] = lr
         self.weight_optimizer.zero_grad(set_to_none=True)
-        losses = backward_paths(self.supernet, x, y, paths, self.alpha, self.beta)
+        share, scaler = self._share(len(y)), self.weight_scaler
+        losses = backward_paths(self.supernet, x, y, paths, self.alpha, self.beta, share, self._autocast, scaler)
+        average_gradients(self.supernet.parameters())
+        losses = self._mean_over_ranks(losses)  # the one host wait of a step: the NaN guard and the log
         for loss in losses:
             self._check(loss, "weight")  # before the step: a NaN never reaches the weights
+        scaler.unscale_(self.weight_optimizer)
         torch.nn.utils.clip_grad_norm_(self.supernet.parameters(), self.config.grad_clip)
-        self.weight_optimizer.step()
-        return [float(loss) for loss in losses]
+        scaler.step(self.weight_optimizer)  # skipped by an fp16 scaler when a gradient overflowed
+        scaler.update()
+        return losses
 
     def arch_step(self, x: torch.Tensor, y: torch.Tensor, tau: float, generator: torch.Generator) -> dict:
         """One Adam step on alpha and beta through the Gumbel-softmax mixture of every op and the
@@ -197,11 +271,20 @@ class Searcher:
         )
         penalty = self.config.latency_lambda * torch.abs(latency / self.loss_target_ms - 1.0)
         self.arch_optimizer.zero_grad(set_to_none=True)
-        ce, loss = backward_architecture(self.supernet, x, y, choice, penalty, self.alpha + self.beta)
+        params = self.alpha + self.beta
+        scaler = self.arch_scaler
+        ce, loss = backward_architecture(
+            self.supernet, x, y, choice, penalty, params, self._share(len(y)), self._autocast, scaler
+        )
+        average_gradients(params)
+        ce, loss, expected = self._mean_over_ranks([ce, loss, latency.detach()])
         self._check(loss, "architecture")  # before the step: a NaN never reaches alpha or beta
-        torch.nn.utils.clip_grad_norm_(self.alpha + self.beta, self.config.grad_clip)
-        self.arch_optimizer.step()
-        return {"arch_loss": float(loss), "arch_ce": float(ce), "expected_ms": float(latency.detach())}
+        scaler.unscale_(self.arch_optimizer)
+        torch.nn.utils.clip_grad_norm_(params, self.config.grad_clip)
+        scaler.step(self.arch_optimizer)
+        scaler.update()
+        self._refresh_host_copy()
+        return {"arch_loss": loss, "arch_ce": ce, "expected_ms": expected}
 
     def _on_device(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = x.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
@@ -216,10 +299,15 @@ class Searcher:
     def scale_widths(self) -> tuple[ScalingResult, int]:
         """Elasticity-scaling of the derived architecture's ops to the target; returns the result
         and how many ops re-picked their channels (only those whose width changed)."""
-        depths, ops = strongest_choices(self.space, self.alpha, self.beta)
+        depths, ops = strongest_choices(self.space, self.host_alpha, self.host_beta)
         result = elasticity_scale(self.table, self.space, depths, ops, self.supernet.widths(), self.config.target_ms)
+        if self.ranks.parallel and broadcast_object(result.widths) != result.widths:
+            raise SearchError(
+                f"rank {self.ranks.rank} derived other widths than rank 0 at epoch {self.epoch}: the processes "
+                "diverged (alpha and beta are no longer the same); resume from the last checkpoint"
+            )
         changed = self.supernet.set_widths(result.widths)
-        self.layer_ms = self.table.layer_matrix(self.space, self.supernet.widths())
+        self.layer_ms = self._layer_ms()
         self.last_scaling = result
         return result, changed
 
@@ -248,7 +336,7 @@ class Searcher:
 
     def derived_band(self) -> tuple[float, float]:
         """:func:`~.elastic.width_band` of the ops and depths derived now (argmax alpha and beta)."""
-        depths, ops = strongest_choices(self.space, self.alpha, self.beta)
+        depths, ops = strongest_choices(self.space, self.host_alpha, self.host_beta)
         return width_band(self.table, self.space, depths, ops)
 
     @torch.no_grad()
@@ -262,15 +350,17 @@ class Searcher:
             "val_top1": PathChoice(path=ops, depth_weights=[torch.softmax(b.detach(), 0) for b in self.beta]),
             "val_top1_single_depth": PathChoice(path=ops, depths=depths),
         }
-        correct, total = dict.fromkeys(choices, 0), 0
+        counts = torch.zeros(len(choices) + 1, device=self.device)  # correct per choice, then examples
         for i, (x, y) in enumerate(loader):
             if self.config.eval_batches is not None and i >= self.config.eval_batches:
                 break
             x, y = self._on_device(x, y)
-            for key, choice in choices.items():
-                correct[key] += int((self.supernet(x, choice).argmax(1) == y).sum())
-            total += len(y)
-        return {key: value / max(1, total) for key, value in correct.items()}
+            for k, choice in enumerate(choices.values()):
+                with self._autocast():
+                    counts[k] += (self.supernet(x, choice).argmax(1) == y).sum()
+            counts[-1] += len(y)
+        counts = all_sum(counts).tolist()  # every process's share of the validation batches
+        return {key: counts[k] / max(1, counts[-1]) for k, key in enumerate(choices)}
 
     # --- the loop ------------------------------------------------------------------------------
     def run(
@@ -310,11 +400,11 @@ class Searcher:
                     on_step(epoch, step)
                 x, y = self._on_device(x, y)
                 if warm:
-                    paths = [uniform_path(self.alpha, sampler)]
+                    paths = [uniform_path(self.host_alpha, sampler)]
                 elif c.bisampling:
-                    paths = list(bi_sample(self.alpha, sampler))
+                    paths = list(bi_sample(self.host_alpha, sampler))
                 else:
-                    paths = [gumbel_path(self.alpha, sampler)]
+                    paths = [gumbel_path(self.host_alpha, sampler)]
                 lr = self.learning_rate(epoch * steps_per_epoch + step, total_steps)
                 losses = self.weight_step(x, y, paths, lr)
                 totals["weight_loss"].append(sum(losses) / len(losses))
@@ -402,11 +492,12 @@ class Searcher:
             "identity": self.identity(),
             "supernet": self.supernet.state_dict(),
             "loss_target_ms": self.loss_target_ms,
-            "alpha": [a.detach().clone() for a in self.alpha],
-            "beta": [b.detach().clone() for b in self.beta],
+            "alpha": [a.detach().cpu().clone() for a in self.alpha],
+            "beta": [b.detach().cpu().clone() for b in self.beta],
             "widths": self.supernet.widths(),
             "weight_optimizer": self.weight_optimizer.state_dict(),
             "arch_optimizer": self.arch_optimizer.state_dict(),
+            "scalers": [self.weight_scaler.state_dict(), self.arch_scaler.state_dict()],
             "history": self.history,
             "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state()[1].tolist()},
         }
@@ -437,7 +528,11 @@ class Searcher:
         # copies: an optimiser keeps the tensors it is given, and a warm-up state may start several searches
         self.weight_optimizer.load_state_dict(copy.deepcopy(state["weight_optimizer"]))
         self.arch_optimizer.load_state_dict(copy.deepcopy(state["arch_optimizer"]))
-        self.layer_ms = self.table.layer_matrix(self.space, self.supernet.widths())
+        for scaler, saved in zip((self.weight_scaler, self.arch_scaler), state.get("scalers", ()), strict=False):
+            if saved:  # an fp16 search's loss scales (empty when saved without fp16)
+                scaler.load_state_dict(saved)
+        self._refresh_host_copy()
+        self.layer_ms = self._layer_ms()
         self.epoch = state["epoch"]
         self.loss_target_ms = self.config.target_ms if target_free else state["loss_target_ms"]
         self.history = [
@@ -450,16 +545,20 @@ class Searcher:
 
     def save_checkpoint(self) -> None:
         path = self.checkpoint_path()
-        if path is None:
+        if path is None or not self.ranks.is_main:
             return
         save_atomic(self.state_dict(), path)
 
     def resume(self) -> bool:
-        """Continue from the latest checkpoint if there is one; ``True`` when one was loaded."""
+        """Continue from the latest checkpoint if there is one; ``True`` when one was loaded. With
+        several processes rank 0 reads it (the others need not see its disk) and sends it on."""
         path = self.checkpoint_path()
-        if path is None or not path.exists():
+        state = None
+        if path is not None and path.exists() and self.ranks.is_main:
+            state = load_checkpoint(path, SearchError, map_location="cpu")
+        state = broadcast_object(state)
+        if state is None:
             return False
-        state = load_checkpoint(path, SearchError, map_location=self.device)
         self.load_state_dict(state, str(path))
         logger.info("resumed from %s at epoch %d", path, self.epoch)
         return True

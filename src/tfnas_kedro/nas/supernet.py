@@ -15,15 +15,9 @@ from torch import nn
 
 from .arch import ArchDescription
 from .blocks import ConvBNAct, MBInvRes, make_activation
+from .parallel import batch_norm
 from .sampling import PathChoice
 from .space import LayerPosition, SearchSpace
-
-BN_EPS = 1e-5
-
-
-def _batch_norm(x: torch.Tensor) -> torch.Tensor:
-    """Search-time BatchNorm of any width: batch statistics, no affine parameters, no running stats."""
-    return F.batch_norm(x, None, None, training=True, eps=BN_EPS)
 
 
 class ElasticOp(nn.Module):
@@ -53,6 +47,11 @@ class ElasticOp(nn.Module):
         for weight in (self.expand, self.depthwise, self.project):
             nn.init.kaiming_normal_(weight, mode="fan_out", nonlinearity="relu")
         self.register_buffer("active", torch.arange(init_mid))
+        self.synchronised = False  # BatchNorm over the global batch of data-parallel processes
+
+    def _batch_norm(self, x: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+        """Search-time BatchNorm of any width: batch statistics, no running statistics."""
+        return batch_norm(x, weight, self.synchronised)
 
     @property
     def width(self) -> int:
@@ -95,10 +94,10 @@ class ElasticOp(nn.Module):
         into the last BatchNorm's affine weight so that it costs no extra pass over the output."""
         # index_select, not weight[channels]: advanced indexing costs about 5x more on the CPU
         channels, mid = self.active, self.active.numel()
-        h = self._activate(_batch_norm(F.conv2d(x, self.expand.index_select(0, channels))))
+        h = self._activate(self._batch_norm(F.conv2d(x, self.expand.index_select(0, channels))))
         depthwise = self.depthwise.index_select(0, channels)
         h = F.conv2d(h, depthwise, stride=self.stride, padding=self.kernel // 2, groups=mid)
-        h = self._activate(_batch_norm(h))
+        h = self._activate(self._batch_norm(h))
         if self.se_width:
             gate = h.mean((2, 3), keepdim=True)
             reduce = self.se_reduce.weight.index_select(1, channels)
@@ -109,7 +108,7 @@ class ElasticOp(nn.Module):
             h = h * gate if h.requires_grad and torch.is_grad_enabled() else h.mul_(gate)
         out = F.conv2d(h, self.project.index_select(1, channels))
         weight = None if scale is None else scale.repeat(out.shape[1])
-        return F.batch_norm(out, None, None, weight, training=True, eps=BN_EPS)
+        return self._batch_norm(out, weight)
 
 
 class SearchLayer(nn.Module):
@@ -159,6 +158,13 @@ class Supernet(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(space.head.out, num_classes)
         self.stage_of_layer = [p.stage for p in self.positions]
+
+    def synchronise_batch_norm(self, enabled: bool = True) -> None:
+        """Normalise with the statistics of the global batch that data-parallel processes share
+        (each running ``forward`` on its part), instead of each process's part alone."""
+        for module in self.modules():
+            if hasattr(module, "synchronised"):
+                module.synchronised = enabled
 
     # --- widths --------------------------------------------------------------------------------
     def widths(self) -> list[dict[str, int]]:

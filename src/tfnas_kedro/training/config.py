@@ -1,4 +1,4 @@
-"""Settings of a training run and of its data-parallel launch (defaults: tfnas-method.md section 9)."""
+"""Settings of a training run (defaults: tfnas-method.md section 9)."""
 
 from __future__ import annotations
 
@@ -44,22 +44,3 @@ class TrainConfig(BaseModel):
         if self.warmup_epochs >= self.epochs:
             raise ValueError(f"warmup_epochs ({self.warmup_epochs}) must be less than epochs ({self.epochs})")
         return self
-
-
-class DistributedConfig(BaseModel):
-    """Data-parallel processes: ``nproc_per_node`` on each of ``nnodes`` machines, meeting at
-    ``rdzv_endpoint`` (host:port of any one of them, reachable by all) through torch's elastic launcher."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    nproc_per_node: int = Field(1, ge=1)
-    nnodes: int = Field(1, ge=1)
-    rdzv_endpoint: str = "localhost:29400"
-    rdzv_backend: str = "c10d"
-    run_id: str = "tfnas-train"
-    backend: Literal["auto", "nccl", "gloo"] = "auto"  # auto: nccl with CUDA, gloo on CPU
-    max_restarts: int = Field(0, ge=0)
-
-    @property
-    def world_size(self) -> int:
-        return self.nproc_per_node * self.nnodes

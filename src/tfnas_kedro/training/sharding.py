@@ -1,9 +1,7 @@
-"""Splitting evaluation data over processes and summing results across them."""
+"""Splitting evaluation data over processes."""
 
 from __future__ import annotations
 
-import torch
-import torch.distributed as dist
 from torch.utils.data import Sampler
 
 
@@ -19,11 +17,3 @@ class ShardSampler(Sampler[int]):
 
     def __len__(self) -> int:
         return len(self.indices)
-
-
-def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
-    """``tensor`` summed over all processes (itself when not distributed)."""
-    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-        tensor = tensor.clone()
-        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
-    return tensor

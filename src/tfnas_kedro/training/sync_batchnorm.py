@@ -13,22 +13,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-
-class _AllReduceSum(torch.autograd.Function):
-    """Sum over processes whose backward sums the gradients over processes too (each process's
-    statistics feed every process's output)."""
-
-    @staticmethod
-    def forward(ctx, tensor: torch.Tensor) -> torch.Tensor:
-        total = tensor.clone()
-        dist.all_reduce(total)
-        return total
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
-        total = grad.clone()
-        dist.all_reduce(total)
-        return total
+from tfnas_kedro.nas.parallel import differentiable_sum
 
 
 class GlobalBatchNorm2d(nn.BatchNorm2d):
@@ -39,7 +24,7 @@ class GlobalBatchNorm2d(nn.BatchNorm2d):
             return super().forward(x)
         channels = x.shape[1]
         local = torch.cat([x.sum(dim=(0, 2, 3)), (x * x).sum(dim=(0, 2, 3)), x.new_tensor([x.numel() / channels])])
-        total = _AllReduceSum.apply(local)
+        total = differentiable_sum(local)
         count = total[-1]
         mean = total[:channels] / count
         var = total[channels : 2 * channels] / count - mean * mean

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -26,12 +25,14 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tfnas_kedro.nas import ArchDescription, build_network
 from tfnas_kedro.nas.checkpoints import load_checkpoint, save_atomic
 from tfnas_kedro.nas.errors import ConfigError
+from tfnas_kedro.nas.parallel import Ranks, all_sum
 from tfnas_kedro.nas.seeding import seed_everything
+from tfnas_kedro.runtime import autocast_dtype
 
 from .config import TrainConfig
 from .ema import ModelEma
 from .progress import EpochProgress
-from .sharding import ShardSampler, all_reduce_sum
+from .sharding import ShardSampler
 from .sync_batchnorm import synchronise_batchnorm
 
 logger = logging.getLogger(__name__)
@@ -43,37 +44,11 @@ class TrainingError(RuntimeError):
     """Training cannot go on: NaN loss, or a checkpoint that is unreadable or belongs to another run."""
 
 
-@dataclass(frozen=True)
-class Ranks:
-    rank: int = 0
-    world_size: int = 1
-
-    @classmethod
-    def current(cls) -> Ranks:
-        if dist.is_available() and dist.is_initialized():
-            return cls(dist.get_rank(), dist.get_world_size())
-        return cls()
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-
 def learning_rate(step: int, total: int, warmup: int, base: float) -> float:
     """Linear warm-up over ``warmup`` steps, then cosine from ``base`` to 0 at ``total``."""
     if step < warmup:
         return base * (step + 1) / warmup
     return 0.5 * base * (1.0 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
-
-
-def autocast_dtype(amp: str, device: torch.device) -> torch.dtype | None:
-    if amp == "off" or (amp == "auto" and device.type != "cuda"):
-        return None
-    if amp == "fp16":
-        return torch.float16
-    if amp == "auto" and not torch.cuda.is_bf16_supported():
-        return torch.float16
-    return torch.bfloat16
 
 
 def _epoch_seed(seed: int, epoch: int, rank: int) -> int:
@@ -221,7 +196,7 @@ class Trainer:
         bar.close()
         self._check_finite(loss_sum)
         elapsed = time.perf_counter() - started
-        totals = all_reduce_sum(
+        totals = all_sum(
             torch.stack([loss_sum.float(), correct.float(), torch.tensor(float(seen), device=self.device)])
         )
         return {
@@ -264,7 +239,7 @@ class Trainer:
                     torch.tensor(float(len(y)), device=self.device),
                 ]
             )
-        sums = all_reduce_sum(sums)
+        sums = all_sum(sums)
         n = max(float(sums[3]), 1.0)
         return {"val_loss": float(sums[0]) / n, "val_top1": float(sums[1]) / n, "val_top5": float(sums[2]) / n}
 

@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 from pathlib import Path
+from typing import Literal
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -14,15 +15,18 @@ from pydantic import Field, model_validator
 
 from tfnas_kedro.data.in_memory import in_memory_loader
 from tfnas_kedro.data.loaders import make_loader
+from tfnas_kedro.launch import DistributedConfig, launch, rank_device
 from tfnas_kedro.nas import ArchDescription, count_macs, count_params, load_search_spaces
+from tfnas_kedro.nas.checkpoints import to_cpu
 from tfnas_kedro.nas.elastic import elasticity_scale, fit_to_target
 from tfnas_kedro.nas.latency import LatencyTable
+from tfnas_kedro.nas.parallel import ONE_PROCESS, Ranks
 from tfnas_kedro.nas.search import SearchConfig, Searcher, SearchError, describe_learning, learning_status
 from tfnas_kedro.nas.supernet import architecture_from_choices, strongest_choices
 from tfnas_kedro.params import Params, parse_params
 from tfnas_kedro.pipelines.latency.nodes import LatencyParams, measure_against_table
 from tfnas_kedro.reporting import architecture_drawing, search_latency, search_probabilities
-from tfnas_kedro.runtime import resolve_device
+from tfnas_kedro.runtime import autocast_dtype, resolve_device
 
 logger = logging.getLogger(__name__)
 
@@ -51,10 +55,22 @@ class SearchParams(SearchConfig):
     in_memory: bool = False  # decode the split once into memory and augment whole batches (small data sets)
     crop_min_scale: float = Field(0.08, gt=0, le=1)  # random-resized crop: smallest share of the image area
     channels_last: bool = True  # faster on the CPU too (measured: about 1.6x per weight step at 64 px)
+    amp: Literal["auto", "bf16", "fp16", "off"] = "auto"  # auto: bf16 autocast on CUDA (fp16 without bf16), CPU fp32
     checkpoint_dir: str = "data/06_models/search_checkpoints"
     resume: bool = True
     checkpoint_every: int = Field(1, ge=1)  # epochs between resume checkpoints (the last is always written)
     measure_latency: bool = True  # time the derived network on the table's device for the summary
+    # data-parallel search (README: "Searching on several GPUs and machines"); batch_size stays global
+    distributed: DistributedConfig = DistributedConfig()
+
+    @model_validator(mode="after")
+    def _batch_splits_evenly(self) -> SearchParams:
+        if self.batch_size % self.distributed.world_size:
+            raise ValueError(
+                f"batch_size {self.batch_size} is not divisible by the {self.distributed.world_size} processes "
+                "of distributed (nproc_per_node x nnodes); batch_size is global: choose a multiple"
+            )
+        return self
 
     def config(self, target_ms: float | None) -> SearchConfig:
         method = self.model_dump(include=set(SearchConfig.model_fields) - {"target_ms"})
@@ -109,7 +125,7 @@ def _num_classes(split: pd.DataFrame, table: LatencyTable) -> int:
 
 
 def _searcher(split, table, search_spaces, p: SearchParams, target_ms: float | None, folder: str) -> Searcher:
-    device = resolve_device(p.device)
+    device = rank_device(p.device)
     config = p.config(target_ms)
     # one folder per search: the same target and settings resume, other settings start afresh beside
     # them (more epochs continue the same search)
@@ -125,6 +141,7 @@ def _searcher(split, table, search_spaces, p: SearchParams, target_ms: float | N
         checkpoints,
         channels_last=p.channels_last,
         checkpoint_every=p.checkpoint_every,
+        amp=autocast_dtype(p.amp, device),
     )
 
 
@@ -132,12 +149,10 @@ def run_warmup(split: pd.DataFrame, table: LatencyTable, search: dict, search_sp
     """The warm-up epochs alone (weights only, uniformly random paths): they do not depend on the
     target, so one warm-up can start the searches of several targets (``run_search``'s ``warmup``)."""
     p = parse_params(SearchParams, search, "search")
-    searcher = _searcher(split, table, search_spaces, p, None, "warmup")
-    if p.resume:
-        searcher.resume()
-    searcher.run(*_loaders(split, p, searcher.device), until=p.warmup_epochs)
-    logger.info("warm-up: %d epochs, weight loss %.3f", searcher.epoch, searcher.history[-1]["weight_loss"])
-    return searcher.state_dict()
+    args = (split, table, search, search_spaces, None, "warmup", None, p.warmup_epochs)
+    state, history = launch(_search_job, args, p.distributed, "search")
+    logger.info("warm-up: %d epochs, weight loss %.3f", state["epoch"], history[-1]["weight_loss"])
+    return state
 
 
 def run_search(
@@ -149,23 +164,46 @@ def run_search(
     warmup: dict | None = None,
 ) -> tuple[dict, pd.DataFrame]:
     """Train the supernet and learn alpha/beta; resumes from ``checkpoint_dir`` when it holds a run,
-    else starts from ``warmup`` (a state from :func:`run_warmup`) when given."""
+    else starts from ``warmup`` (a state from :func:`run_warmup`) when given. With
+    ``search.distributed`` of several processes, they search data-parallel and rank 0's state
+    (the same on every rank) is the result."""
     p = parse_params(SearchParams, search, "search")
-    searcher = _searcher(split, table, search_spaces, p, target["target_ms"], f"{target['target_ms']:.4f}ms")
+    target_ms = target["target_ms"]
+    args = (split, table, search, search_spaces, target_ms, f"{target_ms:.4f}ms", warmup, None)
+    state, history = launch(_search_job, args, p.distributed, "search")
+    status = learning_status(history, state["identity"]["num_classes"])
+    (logger.info if status["learned"] else logger.warning)("search: %s", describe_learning(status))
+    return state, pd.DataFrame(history)
+
+
+def _search_job(
+    split: pd.DataFrame,
+    table: LatencyTable,
+    search: dict,
+    search_spaces: dict,
+    target_ms: float | None,
+    folder: str,
+    warmup: dict | None,
+    until: int | None,
+) -> tuple[dict, list[dict]]:
+    """One search (or warm-up, up to epoch ``until``) in this process: alone, or as one rank of a
+    data-parallel group. Returns its state on the CPU and its history."""
+    p = parse_params(SearchParams, search, "search")
+    searcher = _searcher(split, table, search_spaces, p, target_ms, folder)
     if not (p.resume and searcher.resume()) and warmup is not None:
         searcher.load_state_dict(warmup, "the shared warm-up")
         logger.info("starting from the shared warm-up (%d epochs)", searcher.epoch)
-    history = searcher.run(*_loaders(split, p, searcher.device))
-    status = learning_status(history, searcher.num_classes)
-    (logger.info if status["learned"] else logger.warning)("search: %s", describe_learning(status))
-    return searcher.state_dict(), pd.DataFrame(history)
+    history = searcher.run(*_loaders(split, p, searcher.device, searcher.ranks), until=until)
+    return to_cpu(searcher.state_dict()), history
 
 
-def _loaders(split: pd.DataFrame, p: SearchParams, device: torch.device) -> list:
+def _loaders(split: pd.DataFrame, p: SearchParams, device: torch.device, ranks: Ranks = ONE_PROCESS) -> list:
     """Weights (shuffled, augmented), architecture (shuffled, evaluation transform: alpha and beta
-    learn from the images as they are) and validation batches, from files or from memory."""
+    learn from the images as they are) and validation batches, from files or from memory; with
+    several processes, each process's share of every global batch."""
     kinds = {"weights": (True, True), "arch": (True, False), "val": (False, False)}  # shuffle, augment
-    common = {"input_size": p.input_size, "batch_size": p.batch_size, "min_scale": p.crop_min_scale, "seed": p.seed}
+    common = {"input_size": p.input_size, "batch_size": p.batch_size, "min_scale": p.crop_min_scale, "seed": p.seed,
+              "ranks": ranks}  # fmt: skip
     if p.in_memory:
         memory_format = torch.channels_last if p.channels_last else torch.contiguous_format
         return [
