@@ -1,5 +1,6 @@
 """The search data-parallel: two gloo processes compute what one process computes."""
 
+import functools
 import socket
 
 import numpy as np
@@ -59,10 +60,15 @@ def _colour_split(root) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+@functools.cache
+def _table():
+    """One table for every run: a checkpoint names the table it was searched on (its creation time too)."""
+    return synthetic_table(load_search_spaces(SPACES)["tiny"], resolution=32, num_classes=CLASSES, step=4)
+
+
 def _search(tmp_path, name: str, epochs: int = 3, **distributed):
     """The search node on the colour images, in one process or (``distributed``) several."""
-    space = load_search_spaces(SPACES)["tiny"]
-    table = synthetic_table(space, resolution=32, num_classes=CLASSES, step=4)
+    space, table = load_search_spaces(SPACES)["tiny"], _table()
     low, high = table.reachable_range(space)
     search = {
         "search_space": "tiny", "input_size": 32, "batch_size": 8, "epochs": epochs, "warmup_epochs": 1,
