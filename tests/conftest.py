@@ -1,4 +1,5 @@
 import os
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,13 @@ def project_root() -> Path:
 @pytest.fixture(scope="session")
 def spaces():
     return load_search_spaces(PROJECT_ROOT / "conf/base/parameters_search_spaces.yml")
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on now (rendezvous and servers started by tests)."""
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
 
 
 def synthetic_table(space, resolution=224, num_classes=1000, step=8, seed=0) -> LatencyTable:

@@ -1,7 +1,6 @@
 """The search data-parallel: two gloo processes compute what one process computes."""
 
 import functools
-import socket
 
 import numpy as np
 import pandas as pd
@@ -9,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.conftest import synthetic_table
+from tests.conftest import free_port, synthetic_table
 from tfnas_kedro.nas import load_search_spaces
 from tfnas_kedro.nas.supernet import derive_architecture
 from tfnas_kedro.pipelines.search.nodes import SearchParams, run_search
@@ -36,12 +35,6 @@ SPACES = {
         "head": {"out": 32, "act": "swish"},
     }
 }  # fmt: skip
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("localhost", 0))
-        return s.getsockname()[1]
 
 
 def _colour_split(root) -> pd.DataFrame:
@@ -76,7 +69,7 @@ def _search(tmp_path, name: str, epochs: int = 3, **distributed):
         "latency_feedback": True, "seed": 3, "checkpoint_dir": str(tmp_path / name), "measure_latency": False,
     }  # fmt: skip
     if distributed:
-        search["distributed"] = {"rdzv_endpoint": f"localhost:{_free_port()}", **distributed}
+        search["distributed"] = {"rdzv_endpoint": f"localhost:{free_port()}", **distributed}
     split = _colour_split(tmp_path / "images")
     state, history = run_search(split, table, {"target_ms": low + 0.5 * (high - low)}, search, SPACES)
     return space, state, history

@@ -1,17 +1,10 @@
-import socket
-
 import pytest
 import torch
 
+from tests.conftest import free_port
 from tfnas_kedro.training import DistributedConfig, TrainingJob, launch_training, load_trained_network
 
 from .conftest import colour_data, tiny_arch
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("localhost", 0))
-        return s.getsockname()[1]
 
 
 @pytest.mark.slow
@@ -26,7 +19,7 @@ def test_two_gloo_processes_match_one_process_with_the_same_global_batch(recipe)
         progress=False,
     )  # fmt: skip
     single = launch_training(job)
-    double = launch_training(job, DistributedConfig(nproc_per_node=2, rdzv_endpoint=f"localhost:{_free_port()}"))
+    double = launch_training(job, DistributedConfig(nproc_per_node=2, rdzv_endpoint=f"localhost:{free_port()}"))
     assert len(single["history"]) == len(double["history"]) == 2
     for name, weight in single["model"].items():
         if weight.is_floating_point():
