@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export KEDRO_DISABLE_TELEMETRY := 1
 
-.PHONY: install run test lint viz clean
+.PHONY: install run test lint viz clean clean-tracking
 
 install: $(VENV)/.installed
 
@@ -26,6 +26,12 @@ lint: install
 viz: install
 	$(BIN)/kedro viz run
 
-clean:  ## generated data (keeps the folder skeleton and the reference tables)
-	find data -type f ! -name .gitkeep ! -path "data/01_raw/reference/*" -delete
-	find data -mindepth 2 -type d -empty -delete
+# generated data, versions and the resume checkpoints (search.checkpoint_dir, train.checkpoint_dir
+# and transfer.checkpoint_dir are under data/06_models); keeps the folder skeleton, the reference
+# tables and the experiment-tracking store (data/09_tracking: `make clean-tracking` empties it)
+clean:
+	find data -type f ! -name .gitkeep ! -path "data/01_raw/reference/*" ! -path "data/09_tracking/*" -delete
+	find data -mindepth 2 -type d -empty ! -path "data/09_tracking/*" -delete
+
+clean-tracking:
+	find data/09_tracking -mindepth 1 ! -name .gitkeep -delete

@@ -1,4 +1,5 @@
-"""Project hooks: reproducible seeding, per-node progress with durations, the CPU allocator."""
+"""Project hooks: parameters checked before any node runs, where the configuration lives (for the
+pipeline registry), reproducible seeding, per-node progress with durations, the CPU allocator."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 from kedro.framework.hooks import hook_impl
 
 from tfnas_kedro.nas.seeding import seed_everything
+from tfnas_kedro.pipelines import _names
 from tfnas_kedro.runtime import keep_freed_memory
 
 logger = logging.getLogger(__name__)
@@ -20,6 +22,19 @@ def node_seed(seed: int, node_name: str) -> int:
     so a node draws the same numbers whether it runs in the full pipeline or on its own."""
     digest = hashlib.sha256(f"{seed}:{node_name}".encode()).digest()
     return int.from_bytes(digest[:4], "little")
+
+
+class ConfigurationHooks:
+    """When a context is made (``kedro run``, ``kedro ipython``, a notebook's session, a packaged
+    project with ``--conf-source``): tell the pipeline registry where the configuration is, then
+    check every parameter of the run, so a misspelt key stops the run before its first node."""
+
+    @hook_impl
+    def after_context_created(self, context) -> None:
+        _names.use_conf_source(context.config_loader.conf_source)
+        from tfnas_kedro.parameter_check import check_parameters  # imports every pipeline's nodes
+
+        check_parameters(context.config_loader["parameters"])  # --params merged in
 
 
 class SeedHooks:

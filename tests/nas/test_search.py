@@ -238,3 +238,16 @@ def test_autocast_runs_both_steps_in_bfloat16_while_alpha_beta_and_the_weights_s
     assert bf16_ce != fp32_ce and bf16_ce == pytest.approx(fp32_ce, rel=0.05)
     assert all(p.dtype == torch.float32 for p in [*searcher.alpha, *searcher.beta, *searcher.supernet.parameters()])
     assert all(torch.isfinite(a).all() and a.grad is not None for a in searcher.alpha)
+
+
+def test_a_search_epoch_reports_progress_within_the_epoch(setup, tmp_path, caplog):
+    """Off a terminal, every ``log_every`` weight steps: a paper-scale epoch is never silent."""
+    searcher = _searcher(setup, tmp_path, epochs=2, log_every=2, **SHORT)
+    with caplog.at_level("INFO", logger="tfnas_kedro.nas.progress"):
+        searcher.run(*_loaders())
+    lines = [r.getMessage() for r in caplog.records if r.name == "tfnas_kedro.nas.progress"]
+    assert [line.split(":")[0] for line in lines] == [
+        f"search epoch {e}/2 step {s}/4" for e in (1, 2) for s in (2, 4)
+    ]  # 4 weight steps of 8 images per epoch
+    assert "weight loss" in lines[0] and "arch loss" not in lines[0]  # the warm-up has no architecture step
+    assert "arch loss" in lines[-1] and lines[-1].endswith("img/s")

@@ -14,6 +14,8 @@ def kedro_project(tmp_path) -> Path:
     """A copy of the project's configuration with a data folder of its own (only the reference tables)."""
     shutil.copytree(PROJECT_ROOT / "conf", tmp_path / "conf", ignore=shutil.ignore_patterns("local"))
     (tmp_path / "conf" / "local").mkdir()
+    # tracking has its own tests (tests/test_tracking.py); the others need no MLflow store
+    (tmp_path / "conf" / "local" / "tracking.yml").write_text("enabled: false\n")
     shutil.copy(PROJECT_ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
     (tmp_path / "data").mkdir()
     shutil.copytree(PROJECT_ROOT / "data/01_raw/reference", tmp_path / "data/01_raw/reference")  # committed fixtures

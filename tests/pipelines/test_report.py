@@ -10,8 +10,8 @@ from .test_search import TINY, _prepare
 def test_report_on_a_fresh_project_leaves_every_missing_section_out_with_a_note(kedro_project, run_pipeline):
     run_pipeline("report")
     page = latest_version(kedro_project, "data/08_reporting/report.html").read_text()
-    for hint in ("kedro run --pipeline search", "kedro run --pipeline latency", "kedro run --pipeline train",
-                 "kedro run --pipeline transfer"):  # fmt: skip
+    for hint in ("kedro run --pipelines search", "kedro run --pipelines latency", "kedro run --pipelines train",
+                 "kedro run --pipelines transfer"):  # fmt: skip
         assert "Not available: no" in page and hint in page
     assert "<script type='text/javascript'>" in page  # plotly.js inlined: opens without a network
     # the paper's points are always there; nothing was measured without a latency table

@@ -1,10 +1,11 @@
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
 
-from tfnas_kedro.datasets import ArchitectureDataset, LatencyTableDataset
+from tfnas_kedro.datasets import ArchitectureDataset, LatencyTableDataset, TorchCheckpointDataset
 from tfnas_kedro.nas import build_network
 from tfnas_kedro.nas.search import SearchError
 
@@ -47,7 +48,16 @@ def test_search_pipeline_meets_the_target_and_writes_every_output(kedro_project,
     assert {"val_top1_single_depth", "alpha_entropy", "beta_entropy", "loss_target_ms"} <= set(history.columns)
     for plot in ("latency", "probabilities", "widths"):
         assert json.loads(latest_version(kedro_project, f"data/08_reporting/search_{plot}.json").read_text())["data"]
-    assert list((kedro_project / "ckpt").glob("*/last.pt"))
+    resume = list((kedro_project / "ckpt").glob("*/last.pt"))
+    assert len(resume) == 1
+    # the versioned result holds what derivation and the report read; the supernet and the
+    # optimisers stay in the resume checkpoint it names
+    result = load_latest(kedro_project, "data/06_models/search_result.pt", TorchCheckpointDataset)
+    assert {"alpha", "beta", "widths", "identity", "history"} <= set(result)
+    assert not {"supernet", "weight_optimizer", "arch_optimizer"} & set(result)
+    assert Path(result["checkpoint"]) == resume[0]
+    size = latest_version(kedro_project, "data/06_models/search_result.pt").stat().st_size
+    assert size < resume[0].stat().st_size / 20
 
     # the searched architecture goes on to retraining from scratch
     train = {
@@ -66,7 +76,7 @@ def test_search_pipeline_meets_the_target_and_writes_every_output(kedro_project,
     # the report picks up everything that ran, and says what did not
     run_pipeline("report", params=TINY)
     page = latest_version(kedro_project, "data/08_reporting/report.html").read_text()
-    assert "Not available: no transfer run (kedro run --pipeline transfer)" in page
+    assert "Not available: no transfer run (kedro run --pipelines transfer)" in page
     assert "the supernet has not learned yet" in page  # said plainly, as in the log
     assert "Not available: no search-quality study (kedro run --pipelines study_search_quality)" in page
     assert page.count("Not available") == 2 and summary["name"] in page and "TF-NAS-D" in page

@@ -39,6 +39,8 @@ def test_train_zoo_trains_exports_and_resumes(kedro_project, run_pipeline):
     arch = load_latest(kedro_project, "data/06_models/zoo/trained_architecture.json", ArchitectureDataset)
     assert arch.resolution == 32 and arch.num_classes == 4
     network = load_trained_network(checkpoint, arch)
+    # weights for inference and fine-tuning; the optimiser state stays with the resume checkpoints
+    assert {"model", "identity", "history"} <= set(checkpoint) and not {"optimizer", "scaler"} & set(checkpoint)
     onnx_bytes = load_latest(kedro_project, "data/06_models/zoo/trained_model.onnx", OnnxModelDataset)
     x = torch.randn(2, 3, 32, 32)
     (logits,) = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"]).run(None, {"images": x.numpy()})

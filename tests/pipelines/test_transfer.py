@@ -45,11 +45,11 @@ def test_transfer_fine_tunes_the_trained_model_on_both_sets(kedro_project, run_p
     run_pipeline("transfer", params=_params(kedro_project))
 
     for name, classes, train in (("cifar10", 10, 64), ("cifar100", 100, 64)):
-        metrics = _metrics(kedro_project, name)
+        metrics = _metrics(kedro_project, f"transfer.{name}")
         assert metrics["dataset"] == name and metrics["model"] == "TF-NAS-D" and metrics["train_images"] == train
         assert 0 <= metrics["top1"] <= metrics["top5"] <= 1 and metrics["epochs"] == 1
         model = TorchCheckpointDataset(
-            filepath=str(latest_version(kedro_project, f"data/06_models/{name}/finetuned_model.pt"))
+            filepath=str(latest_version(kedro_project, f"data/06_models/transfer.{name}/finetuned_model.pt"))
         ).load()
         assert model["model"]["classifier.weight"].shape == (classes, 1280)
         # everything but the classifier started from the trained model's weights
@@ -57,7 +57,7 @@ def test_transfer_fine_tunes_the_trained_model_on_both_sets(kedro_project, run_p
     table = pd.read_parquet(latest_version(kedro_project, "data/07_model_output/transfer_table.parquet"))
     ours = table[table["source"].str.startswith("this run")].set_index("model")
     assert ours.loc["TF-NAS-D", "cifar10_top1_percent"] == pytest.approx(
-        100 * _metrics(kedro_project, "cifar10")["top1"]
+        100 * _metrics(kedro_project, "transfer.cifar10")["top1"]
     )
     assert "published (paper, ImageNet-trained)" in set(table["source"])
     assert json.loads(latest_version(kedro_project, "data/08_reporting/transfer_table.json").read_text())["data"]

@@ -62,3 +62,29 @@ def test_kedro_run_from_the_command_line(kedro_project):
     assert "[1/2] collect_zoo_architectures" in log and "done in" in log  # progress hook
     table = pd.read_parquet(latest_version(kedro_project, "data/07_model_output/zoo_summary.parquet"))
     assert (table["resolution"] == 64).all() and len(table) == 12  # models: all survived the override
+
+
+def _kedro_run(project, *args) -> subprocess.CompletedProcess:
+    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "COLUMNS": "200"}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    command = [sys.executable, "-m", "kedro", "run", *args]
+    return subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.slow
+def test_a_plain_kedro_run_prints_no_warning(kedro_project):
+    (kedro_project / "conf/local/tracking.yml").unlink()  # tracked, as a user's run is
+    result = _kedro_run(kedro_project, "--pipelines", "zoo")
+    log = result.stdout + result.stderr
+    assert result.returncode == 0 and "Pipeline execution completed" in log, log[-3000:]
+    assert "warning" not in log.lower(), log[-3000:]
+    assert (kedro_project / "data/09_tracking/mlflow.db").exists()
+
+
+@pytest.mark.slow
+def test_a_misspelt_parameter_stops_the_run_before_any_node(kedro_project):
+    result = _kedro_run(kedro_project, "--pipelines", "zoo", "--params", "zoo.resolutoin=64")
+    log = result.stdout + result.stderr
+    assert result.returncode != 0 and "params:zoo.resolutoin: Extra inputs are not permitted" in log, log[-3000:]
+    assert "collect_zoo_architectures: started" not in log
+    assert not (kedro_project / "data/07_model_output").exists()

@@ -26,6 +26,7 @@ from .checkpoints import load_checkpoint, save_atomic
 from .elastic import ScalingResult, elasticity_scale, width_band
 from .latency import LatencyTable, expected_latency
 from .parallel import Ranks, all_sum, average_gradients, broadcast_object
+from .progress import EpochProgress
 from .sampling import PathChoice, bi_sample, gumbel_path, mixture_choice, path_choice, uniform_path
 from .seeding import seed_everything
 from .space import SearchSpace
@@ -66,6 +67,7 @@ class SearchConfig(BaseModel):
     latency_feedback: bool = False
     feedback_margin: float = Field(0.2, ge=0, lt=0.5)
     eval_batches: int | None = Field(None, ge=1)
+    log_every: int = Field(50, ge=1)  # weight steps between progress lines when the output is not a terminal
     seed: int = 0
 
 
@@ -370,6 +372,7 @@ class Searcher:
         val_loader,
         on_step: Callable[[int, int], None] | None = None,
         until: int | None = None,
+        progress: bool = True,
     ) -> list[dict]:
         """Run the remaining epochs (up to epoch ``until`` if given). The loaders' generators are
         re-seeded every epoch. Without a target only the warm-up can run: nothing before the first
@@ -395,6 +398,8 @@ class Searcher:
                 key: [] for key in ("weight_loss", "alpha_path_loss", "other_path_loss", "arch_loss", "arch_ce",
                                     "expected_ms")
             }  # fmt: skip
+            shown = progress and self.ranks.is_main
+            bar = EpochProgress(epoch, c.epochs, steps_per_epoch, c.log_every, shown, "search epoch")
             for step, (x, y) in enumerate(weight_loader):
                 if on_step is not None:
                     on_step(epoch, step)
@@ -419,6 +424,9 @@ class Searcher:
                         # after every architecture step, the argmax may have changed: steer at once,
                         # with an epoch's worth of steps making up one full correction
                         self.steer(self.derived_band(), gain=1.0 / arch_steps_per_epoch)
+                if bar.due(step):
+                    self._show_progress(bar, step, len(x), totals)
+            bar.close()
             scaling, repicked = self.scale_widths() if (c.elasticity and not warm) else (None, 0)
             self.epoch = epoch + 1
             row = self._history_row(
@@ -442,6 +450,13 @@ class Searcher:
             if self.epoch % self.checkpoint_every == 0 or self.epoch == until:
                 self.save_checkpoint()
         return self.history
+
+    def _show_progress(self, bar: EpochProgress, step: int, batch: int, totals: dict[str, list[float]]) -> None:
+        """The epoch's running means so far (the losses are already on the host: no extra wait)."""
+        stats = {"weight_loss": sum(totals["weight_loss"]) / len(totals["weight_loss"])}
+        if totals["arch_loss"]:
+            stats |= {"arch_loss": sum(totals["arch_loss"]) / len(totals["arch_loss"])}
+        bar.update(step, (step + 1) * batch * self.ranks.world_size, **stats)
 
     def _history_row(self, epoch, tau, totals, scaling, repicked, accuracy, seconds) -> dict:
         arch = self.derived()
@@ -502,6 +517,15 @@ class Searcher:
             "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state()[1].tolist()},
         }
 
+    def result(self) -> dict:
+        """What derivation, the report and a user need of a search (the ``search_result``
+        artifact): alpha, beta, widths, settings, identity and history; the supernet and the
+        optimisers stay in the resume checkpoint, whose path it names."""
+        state = self.state_dict()
+        kept = ("format", "epoch", "config", "identity", "loss_target_ms", "alpha", "beta", "widths", "history")
+        path = self.checkpoint_path()
+        return {**{k: state[k] for k in kept}, "checkpoint": None if path is None else str(path)}
+
     def load_state_dict(self, state: dict, source: str = "checkpoint") -> None:
         if state.get("format") != CHECKPOINT_FORMAT:
             raise SearchError(f"{source} is not a search checkpoint of this version (format {state.get('format')})")
@@ -517,7 +541,7 @@ class Searcher:
         target_free = state["epoch"] <= self.config.warmup_epochs
         for key, value in self.config.model_dump().items():
             saved = state["config"].get(key)
-            if key == "epochs" or (key == "target_ms" and target_free):
+            if key in ("epochs", "log_every") or (key == "target_ms" and target_free):
                 continue
             if plain(saved) != plain(value):
                 raise SearchError(f"{source} was made with {key}={saved!r}, this search has {value!r}")

@@ -1,12 +1,11 @@
 """The paper's studies as pipelines: the ``search`` pipeline once per run of a study, each run in
-its own namespace with its own settings (the search settings, the study's ``base`` and the run's
-overrides, merged), then one summary: a metric per epoch with mean/min/max bands over the seeds of
-each setting, and a table of every run's final numbers."""
+its own namespace (``study_<study>.<run>``) with its own settings (the search settings, the
+study's ``base`` and the run's overrides, merged), then one summary: a metric per epoch with
+mean/min/max bands over the seeds of each setting, and a table of every run's final numbers."""
 
 from __future__ import annotations
 
 import copy
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +20,7 @@ SHARED_INPUTS = {"search_split", "latency_table"}
 
 
 def run_names(study: str) -> list[str]:
-    return base_parameter_keys("parameters_studies.yml", f"studies.{study}.runs")
+    return base_parameter_keys(f"studies.{study}.runs")
 
 
 def merge_settings(search: dict, study: dict, run: str) -> dict:
@@ -66,39 +65,53 @@ def summarise_study(study_params: dict, metric: str, **outputs) -> tuple[pd.Data
     return pd.DataFrame(rows), figure
 
 
+def settings_of_run(run: str):
+    """The node function that merges the settings of ``run`` (a named function: Kedro reads its type hints)."""
+
+    def merge_run_settings(search: dict, study: dict) -> dict:
+        return merge_settings(search, study, run)
+
+    return merge_run_settings
+
+
+def summary_of(metric: str):
+    """The node function that summarises a study on ``metric``."""
+
+    def summarise(study_params: dict, **outputs) -> tuple[pd.DataFrame, go.Figure]:
+        return summarise_study(study_params, metric, **outputs)
+
+    return summarise
+
+
 def study_pipeline(study: str, metric: str) -> Pipeline:
-    """One namespaced search per run of ``studies.<study>.runs``, then the study's summary."""
-    runs = run_names(study)
-    copies = []
-    for run in runs:
-        settings = node(
-            partial(merge_settings, run=run),
-            ["params:search", f"params:studies.{study}"],
-            "search_settings",
-            name="merge_settings",
+    """One search per run of ``studies.<study>.runs`` in namespace ``study_<study>.<run>``, then the summary."""
+    runs, namespace = run_names(study), f"study_{study}"
+    parameters = {"params:search", f"params:studies.{study}", "params:target", "params:latency", "params:search_spaces"}
+    copies = [
+        pipeline(
+            [
+                node(settings_of_run(run), ["params:search", f"params:studies.{study}"], "search_settings",
+                     name="merge_settings"),
+                create_search_pipeline(settings="search_settings"),
+            ],
+            namespace=run,
+            inputs=SHARED_INPUTS,
+            parameters=parameters,
         )
-        copies.append(
-            pipeline(
-                [settings, create_search_pipeline(settings="search_settings")],
-                namespace=run,
-                inputs=SHARED_INPUTS,
-                parameters={
-                    "params:search",
-                    f"params:studies.{study}",
-                    "params:target",
-                    "params:latency",
-                    "params:search_spaces",
-                },
-            )  # fmt: skip
-        )
+        for run in runs
+    ]  # fmt: skip
     summary = node(
-        partial(summarise_study, metric=metric),
+        summary_of(metric),
         {
             "study_params": f"params:studies.{study}",
-            **{f"{run}_history": f"{run}.search_history" for run in runs},
-            **{f"{run}_summary": f"{run}.search_summary" for run in runs},
+            **{f"{run}_history": f"{namespace}.{run}.search_history" for run in runs},
+            **{f"{run}_summary": f"{namespace}.{run}.search_summary" for run in runs},
         },
         [f"study_{study}_table", f"study_{study}_plot"],
         name=f"summarise_{study}_study",
+        namespace=namespace,  # it reads the runs' namespaced outputs
     )
-    return sum(copies, start=Pipeline([])) + pipeline([summary])
+    runs_pipeline = pipeline(
+        sum(copies, start=Pipeline([])), namespace=namespace, inputs=SHARED_INPUTS, parameters=parameters
+    )
+    return runs_pipeline + pipeline([summary])

@@ -66,7 +66,7 @@ def prepare_model(arch: ArchDescription, job: TrainingJob) -> torch.nn.Module:
 
 def run_job(job: TrainingJob) -> dict:
     """Train ``job`` in this process (one rank of a group when ``torch.distributed`` is initialised);
-    returns the final checkpoint dict with tensors on the CPU."""
+    returns the trained model (weights, EMA, identity, history; no optimiser) on the CPU."""
     arch = job.arch
     if job.config.dropout is not None:
         arch = arch.model_copy(update={"dropout": job.config.dropout})
@@ -76,7 +76,7 @@ def run_job(job: TrainingJob) -> dict:
     if job.resume:
         trainer.resume()
     trainer.fit(job.train_data, job.val_data, progress=job.progress)
-    return to_cpu(trainer.state_dict())
+    return to_cpu(trainer.model_state())
 
 
 def launch_training(job: TrainingJob, distributed: DistributedConfig | None = None) -> dict:

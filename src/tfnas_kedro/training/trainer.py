@@ -26,12 +26,12 @@ from tfnas_kedro.nas import ArchDescription, build_network
 from tfnas_kedro.nas.checkpoints import load_checkpoint, save_atomic
 from tfnas_kedro.nas.errors import ConfigError
 from tfnas_kedro.nas.parallel import Ranks, all_sum
+from tfnas_kedro.nas.progress import EpochProgress
 from tfnas_kedro.nas.seeding import seed_everything
 from tfnas_kedro.runtime import autocast_dtype
 
 from .config import TrainConfig
 from .ema import ModelEma
-from .progress import EpochProgress
 from .sharding import ShardSampler
 from .sync_batchnorm import synchronise_batchnorm
 
@@ -192,7 +192,7 @@ class Trainer:
             seen += len(y)
             if bar.due(step):
                 self._check_finite(loss_sum)
-                bar.update(step, float(loss_sum) / seen, float(correct) / seen, seen * self.ranks.world_size)
+                bar.update(step, seen * self.ranks.world_size, loss=float(loss_sum) / seen, acc=float(correct) / seen)
         bar.close()
         self._check_finite(loss_sum)
         elapsed = time.perf_counter() - started
@@ -258,6 +258,13 @@ class Trainer:
             "rng": {"seed": self.config.seed, "torch": torch.get_rng_state()},  # epochs reseed from seed
             "history": self.history,
         }
+
+    def model_state(self) -> dict:
+        """What inference and fine-tuning need (the ``trained_model`` artifact): the weights, the
+        EMA, what they are and how they were trained; the optimiser state stays in the resume
+        checkpoints of ``checkpoint_dir``."""
+        state = self.state_dict()
+        return {k: v for k, v in state.items() if k not in ("optimizer", "scaler", "scheduler", "rng")}
 
     def load_state_dict(self, state: dict, source: str = "checkpoint") -> None:
         if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:

@@ -123,7 +123,7 @@ def build_report(
                 text="Target, table latency, latency measured on the table's device, gap to the target (own gap: the "
                      "search's own architecture, before any depth/op fallback), MACs, parameters, whether the "
                      "supernet learned, and top-1 of the retrained network where it was trained.",
-                missing=None if len(summary) else "no search has run (kedro run --pipeline search)")
+                missing=None if len(summary) else "no search has run (kedro run --pipelines search)")
     )  # fmt: skip
 
     warnings = []
@@ -138,14 +138,15 @@ def build_report(
     search_figures = ("search_learning", "search_latency", "search_probabilities")
     sections.append(
         Section("Search", figures=[figures[k] for k in search_figures if k in figures], warnings=warnings,
-                missing=None if "search_latency" in figures else "no search history (kedro run --pipeline search)")
+                missing=None if "search_latency" in figures else "no search history (kedro run --pipelines search)")
     )  # fmt: skip
 
     if searched_architecture is not None:
         figures["architecture"] = architecture_drawing(searched_architecture)
     sections.append(
         Section("The derived architecture", figures=[figures["architecture"]] if "architecture" in figures else [],
-                missing=None if "architecture" in figures else "no searched architecture (kedro run --pipeline search)")
+                missing=None if "architecture" in figures
+                else "no searched architecture (kedro run --pipelines search)")
     )  # fmt: skip
 
     fidelity = _fidelity_rows(latency_fidelity, search_summary, target_summaries)
@@ -161,7 +162,7 @@ def build_report(
         Section("Latency lookup table: predicted vs measured", text=text,
                 figures=[figures["latency_fidelity"]] if len(fidelity) else [],
                 tables=[fidelity.round(3)] if len(fidelity) else [],
-                missing=None if len(fidelity) else "no fidelity table (kedro run --pipeline latency)")
+                missing=None if len(fidelity) else "no fidelity table (kedro run --pipelines latency)")
     )  # fmt: skip
 
     points = _accuracy_points(reference_models, latency_fidelity, published_results, training_metrics)
@@ -180,14 +181,14 @@ def build_report(
         Section("Training", figures=[figures["training_curves"]] if "training_curves" in figures else [],
                 tables=[pd.DataFrame([{k: v for k, v in training_metrics.items() if not isinstance(v, dict)}])]
                 if training_metrics else [],
-                missing=None if training_history is not None else "no training run (kedro run --pipeline train)")
+                missing=None if training_history is not None else "no training run (kedro run --pipelines train)")
     )  # fmt: skip
 
     if transfer_table is not None:
         figures["transfer"] = transfer_figure(transfer_table)
     sections.append(
         Section("Transfer", figures=[figures["transfer"]] if "transfer" in figures else [],
-                missing=None if transfer_table is not None else "no transfer run (kedro run --pipeline transfer)")
+                missing=None if transfer_table is not None else "no transfer run (kedro run --pipelines transfer)")
     )  # fmt: skip
 
     sections.append(_search_quality_section(search_quality_table, figures))

@@ -44,9 +44,8 @@ class TargetParams(Params):
 
 class SearchParams(SearchConfig):
     """``params:search``: the method's settings (:class:`SearchConfig`) and how to run them. The
-    target comes from ``params:target`` through :func:`resolve_target`."""
+    target comes from ``params:target`` through :func:`resolve_target`, never from here."""
 
-    target_ms: float | None = None
     search_space: str = "tfnas"
     device: str = "auto"
     input_size: int = Field(224, ge=16)
@@ -62,6 +61,16 @@ class SearchParams(SearchConfig):
     measure_latency: bool = True  # time the derived network on the table's device for the summary
     # data-parallel search (README: "Searching on several GPUs and machines"); batch_size stays global
     distributed: DistributedConfig = DistributedConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_target(cls, data):
+        if isinstance(data, dict) and "target_ms" in data:
+            raise ValueError(
+                "target_ms is not a search setting: set the target in params:target (latency_ms or fraction), "
+                "or per search in latency_targets.<name>"
+            )
+        return data
 
     @model_validator(mode="after")
     def _batch_splits_evenly(self) -> SearchParams:
@@ -129,7 +138,7 @@ def _searcher(split, table, search_spaces, p: SearchParams, target_ms: float | N
     config = p.config(target_ms)
     # one folder per search: the same target and settings resume, other settings start afresh beside
     # them (more epochs continue the same search)
-    settings = json.dumps(config.model_dump(mode="json", exclude={"epochs", "target_ms"}), sort_keys=True)
+    settings = json.dumps(config.model_dump(mode="json", exclude={"epochs", "target_ms", "log_every"}), sort_keys=True)
     digest = hashlib.sha256(settings.encode()).hexdigest()[:8]
     checkpoints = Path(p.checkpoint_dir) / f"{p.search_space}-{folder}-{digest}-seed{p.seed}"
     return Searcher(
@@ -149,7 +158,7 @@ def run_warmup(split: pd.DataFrame, table: LatencyTable, search: dict, search_sp
     """The warm-up epochs alone (weights only, uniformly random paths): they do not depend on the
     target, so one warm-up can start the searches of several targets (``run_search``'s ``warmup``)."""
     p = parse_params(SearchParams, search, "search")
-    args = (split, table, search, search_spaces, None, "warmup", None, p.warmup_epochs)
+    args = (split, table, search, search_spaces, None, "warmup", None, p.warmup_epochs, True)
     state, history = launch(_search_job, args, p.distributed, "search")
     logger.info("warm-up: %d epochs, weight loss %.3f", state["epoch"], history[-1]["weight_loss"])
     return state
@@ -164,12 +173,13 @@ def run_search(
     warmup: dict | None = None,
 ) -> tuple[dict, pd.DataFrame]:
     """Train the supernet and learn alpha/beta; resumes from ``checkpoint_dir`` when it holds a run,
-    else starts from ``warmup`` (a state from :func:`run_warmup`) when given. With
-    ``search.distributed`` of several processes, they search data-parallel and rank 0's state
-    (the same on every rank) is the result."""
+    else starts from ``warmup`` (a state from :func:`run_warmup`) when given. Returns the search's
+    result (alpha, beta, widths, history; the supernet stays in the resume checkpoint it names).
+    With ``search.distributed`` of several processes, they search data-parallel and rank 0's
+    result (the same on every rank) is returned."""
     p = parse_params(SearchParams, search, "search")
     target_ms = target["target_ms"]
-    args = (split, table, search, search_spaces, target_ms, f"{target_ms:.4f}ms", warmup, None)
+    args = (split, table, search, search_spaces, target_ms, f"{target_ms:.4f}ms", warmup, None, False)
     state, history = launch(_search_job, args, p.distributed, "search")
     status = learning_status(history, state["identity"]["num_classes"])
     (logger.info if status["learned"] else logger.warning)("search: %s", describe_learning(status))
@@ -185,16 +195,18 @@ def _search_job(
     folder: str,
     warmup: dict | None,
     until: int | None,
+    whole_state: bool,
 ) -> tuple[dict, list[dict]]:
     """One search (or warm-up, up to epoch ``until``) in this process: alone, or as one rank of a
-    data-parallel group. Returns its state on the CPU and its history."""
+    data-parallel group. Returns, on the CPU, its whole state (a warm-up that searches start from)
+    or its result (:meth:`Searcher.result`), and its history."""
     p = parse_params(SearchParams, search, "search")
     searcher = _searcher(split, table, search_spaces, p, target_ms, folder)
     if not (p.resume and searcher.resume()) and warmup is not None:
         searcher.load_state_dict(warmup, "the shared warm-up")
         logger.info("starting from the shared warm-up (%d epochs)", searcher.epoch)
     history = searcher.run(*_loaders(split, p, searcher.device, searcher.ranks), until=until)
-    return to_cpu(searcher.state_dict()), history
+    return to_cpu(searcher.state_dict() if whole_state else searcher.result()), history
 
 
 def _loaders(split: pd.DataFrame, p: SearchParams, device: torch.device, ranks: Ranks = ONE_PROCESS) -> list:
@@ -218,13 +230,13 @@ def _loaders(split: pd.DataFrame, p: SearchParams, device: torch.device, ranks: 
 
 
 def derive_searched_architecture(
-    checkpoint: dict, table: LatencyTable, target: dict, search: dict, latency: dict, search_spaces: dict
+    result: dict, table: LatencyTable, target: dict, search: dict, latency: dict, search_spaces: dict
 ) -> tuple[ArchDescription, dict]:
     """The strongest op per layer and depth per stage at the widths that meet the target exactly."""
     p = parse_params(SearchParams, search, "search")
     space = _space(p, search_spaces).at_resolution(table.meta.resolution)
-    alpha, beta, widths = checkpoint["alpha"], checkpoint["beta"], checkpoint["widths"]
-    num_classes = checkpoint["identity"]["num_classes"]
+    alpha, beta, widths = result["alpha"], result["beta"], result["widths"]
+    num_classes = result["identity"]["num_classes"]
     target_ms = target["target_ms"]
     depths, ops = strongest_choices(space, alpha, beta)
     own = architecture_from_choices(space, depths, ops, widths, num_classes)  # as the search left it
@@ -251,14 +263,14 @@ def derive_searched_architecture(
         "own_gap": (target_ms - own_ms) / target_ms,
         "fallback_changes": notes,
         "fallback_count": len(notes),
-        "supernet": learning_status(checkpoint["history"], num_classes),
+        "supernet": learning_status(result["history"], num_classes),
         "macs_m": count_macs(arch) / 1e6,
         "params_m": count_params(arch) / 1e6,
         "blocks": len(arch.blocks),
         "device": table.meta.device,
         "device_name": table.meta.device_name,
         "reachable_ms": target["reachable_ms"],
-        "epochs": checkpoint["epoch"],
+        "epochs": result["epoch"],
     }
     if p.measure_latency:  # timed among the table's fidelity models, as the table's error was measured
         summary |= measure_against_table(table, arch, latency)

@@ -21,13 +21,13 @@ def create_pipeline(settings: str = "params:search", warmup: str | None = None, 
                 nodes.run_search,
                 ["search_split", "latency_table", "search_target", settings, "params:search_spaces"]
                 + ([warmup] if warmup else []),
-                ["search_checkpoint", "search_history"],
+                ["search_result", "search_history"],
                 name="run_search",
             ),
             node(
                 nodes.derive_searched_architecture,
                 [
-                    "search_checkpoint",
+                    "search_result",
                     "latency_table",
                     "search_target",
                     settings,

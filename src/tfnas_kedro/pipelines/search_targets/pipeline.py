@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from kedro.pipeline import Pipeline, pipeline
 
 from tfnas_kedro.pipelines._names import base_parameter_keys
@@ -13,9 +11,9 @@ SHARED_INPUTS = {"search_split", "latency_table"}
 SHARED_PARAMETERS = ("search", "latency", "search_spaces")
 
 
-def target_names(conf_root: Path | None = None) -> list[str]:
-    """Names of the per-target searches: the keys of ``latency_targets`` in conf/base."""
-    return base_parameter_keys("parameters_search.yml", "latency_targets", conf_root)
+def target_names() -> list[str]:
+    """Names of the per-target searches: the keys of ``latency_targets`` in the base parameters."""
+    return base_parameter_keys("latency_targets")
 
 
 def create_pipeline(names: list[str] | None = None, **kwargs) -> Pipeline:

@@ -1,4 +1,4 @@
-"""``kedro run --pipeline study_lambda``: one search per entry of ``studies.lambda.runs`` (several
+"""``kedro run --pipelines study_lambda``: one search per entry of ``studies.lambda.runs`` (several
 ``latency_lambda``, elasticity-scaling on and off, several seeds); the figure shows the derived
 architecture's latency per epoch with mean/min/max bands, as in the paper."""
 

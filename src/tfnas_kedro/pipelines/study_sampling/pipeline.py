@@ -1,4 +1,4 @@
-"""``kedro run --pipeline study_sampling``: one search per entry of ``studies.sampling.runs``
+"""``kedro run --pipelines study_sampling``: one search per entry of ``studies.sampling.runs``
 (bi-sampling on and off, several seeds); the figure shows the supernet's validation top-1 per
 epoch with mean/min/max bands."""
 

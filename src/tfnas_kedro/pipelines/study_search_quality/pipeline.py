@@ -1,4 +1,4 @@
-"""``kedro run --pipeline study_search_quality``: for each of ``studies.search_quality.targets``, a
+"""``kedro run --pipelines study_search_quality``: for each of ``studies.search_quality.targets``, a
 search (all of them starting from one shared warm-up, which does not depend on the target), then
 its searched architecture, ``random_architectures`` random ones scaled to the same table latency and
 the closest published model, each retrained with one recipe; one table and one figure at the end.
@@ -16,13 +16,12 @@ from tfnas_kedro.pipelines.train.pipeline import training_nodes
 from . import nodes
 
 STUDY = "params:studies.search_quality"
-FILE = "parameters_studies.yml"
 NS = "search_quality"
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    targets = base_parameter_keys(FILE, "studies.search_quality.targets")
-    candidates = nodes.candidate_keys(int(base_parameter(FILE, "studies.search_quality.random_architectures", 3)))
+    targets = base_parameter_keys("studies.search_quality.targets")
+    candidates = nodes.candidate_keys(int(base_parameter("studies.search_quality.random_architectures", 3)))
     shared = pipeline(
         [
             node(nodes.study_search_settings, ["params:search", STUDY], "search_settings", name="search_settings"),

@@ -1,5 +1,5 @@
 """The ``transfer`` pipeline: the trained model fine-tuned once per entry of ``transfer_sets``
-(CIFAR-10 and CIFAR-100), each in its own namespace, then one table across them."""
+(CIFAR-10 and CIFAR-100), each in its own namespace ``transfer.<set>``, then one table across them."""
 
 from __future__ import annotations
 
@@ -11,11 +11,13 @@ from . import nodes
 
 
 def set_names() -> list[str]:
-    return base_parameter_keys("parameters_transfer.yml", "transfer_sets")
+    return base_parameter_keys("transfer_sets")
 
 
-def fine_tuning(source: str, names: list[str], namespace: str | None = None) -> Pipeline:
-    """Fine-tune ``source`` (a training checkpoint in the catalog) on every set, then tabulate."""
+def fine_tuning(source: str, names: list[str], namespace: str) -> Pipeline:
+    """Fine-tune ``source`` (a training checkpoint in the catalog) on every set, in namespace
+    ``<namespace>.<set>``, then tabulate into ``transfer_table`` (``<namespace>.transfer_table``
+    unless the namespace is ``transfer``)."""
     template = pipeline(
         [
             node(
@@ -32,11 +34,11 @@ def fine_tuning(source: str, names: list[str], namespace: str | None = None) -> 
             ),
         ]
     )
-    prefix = f"{namespace}." if namespace else ""
+    prefix = "" if namespace == "transfer" else f"{namespace}."
     copies = [
         pipeline(
             template,
-            namespace=f"{prefix}{name}",
+            namespace=f"{namespace}.{name}",
             inputs={"source_model": source, "cifar_raw": "cifar_raw"},
             parameters={"params:transfer": "params:transfer", "params:transfer_set": f"params:transfer_sets.{name}"},
         )
@@ -44,9 +46,10 @@ def fine_tuning(source: str, names: list[str], namespace: str | None = None) -> 
     ]
     table = node(
         nodes.tabulate_transfer,
-        ["published_transfer", *[f"{prefix}{name}.transfer_metrics" for name in names]],
+        ["published_transfer", *[f"{namespace}.{name}.transfer_metrics" for name in names]],
         [f"{prefix}transfer_table", f"{prefix}transfer_table_plot"],
-        name=f"{prefix}tabulate_transfer",
+        name="tabulate_transfer",
+        namespace=namespace,  # it reads the sets' namespaced outputs
     )
     return sum(copies, start=Pipeline([])) + pipeline([table])
 
@@ -58,4 +61,4 @@ def demo_data() -> Pipeline:
 
 
 def create_pipeline(names: list[str] | None = None, **kwargs) -> Pipeline:
-    return demo_data() + fine_tuning("trained_model", set_names() if names is None else names)
+    return demo_data() + fine_tuning("trained_model", set_names() if names is None else names, namespace="transfer")

@@ -10,6 +10,10 @@ from tfnas_kedro.pipelines.transfer.pipeline import demo_data, fine_tuning, set_
 
 def create_pipeline(**kwargs) -> Pipeline:
     source = node(
-        nodes.zoo_source_model, ["zoo_weights", "params:transfer_zoo"], "zoo.source_model", name="zoo_source_model"
+        nodes.zoo_source_model,
+        ["zoo_weights", "params:transfer_zoo"],
+        "zoo.source_model",
+        name="zoo_source_model",
+        namespace="zoo",
     )
     return demo_data() + pipeline([source]) + fine_tuning("zoo.source_model", set_names(), namespace="zoo")

@@ -1,0 +1,156 @@
+"""Pipeline registration does not depend on where Kedro is started from."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import PROJECT_ROOT
+from tfnas_kedro.pipelines import _names
+
+ENV = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "MLFLOW_TRACKING_URI": ""}
+COUNTS = "print('COUNTS=' + json.dumps({k: len(v.nodes) for k, v in sorted(pipelines.items())}))"
+BOOTSTRAP = f"""
+import json
+from pathlib import Path
+from kedro.framework.startup import bootstrap_project
+bootstrap_project(Path({str(PROJECT_ROOT)!r}))
+from kedro.framework.project import pipelines
+"""
+SESSION = """
+from kedro.framework.session import KedroSession
+with KedroSession.create({args}) as session:
+    session.load_context()
+"""
+
+
+def _counts(output: str) -> dict[str, int]:
+    line = next(line for line in output.splitlines() if line.startswith("COUNTS="))
+    return json.loads(line.removeprefix("COUNTS="))
+
+
+def _python(code: str, cwd: Path, env=None) -> dict[str, int]:
+    result = subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env or ENV, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    return _counts(result.stdout)
+
+
+def _kedro(args: list[str], cwd: Path, **kwargs) -> subprocess.CompletedProcess:
+    kedro = Path(sys.executable).with_name("kedro")
+    result = subprocess.run([str(kedro), *args], cwd=cwd, env=ENV, capture_output=True, text=True, **kwargs)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    return result
+
+
+def _expected_copies() -> dict[str, int]:
+    """Node counts that follow from conf/base: a search is 4 nodes, a study run 5 (its settings)."""
+    params = {}
+    for path in (PROJECT_ROOT / "conf/base").glob("parameters*.yml"):
+        params |= yaml.safe_load(path.read_text()) or {}
+    studies = params["studies"]
+    return {
+        "search_targets": 4 * len(params["latency_targets"]),
+        "study_lambda": 5 * len(studies["lambda"]["runs"]) + 1,
+        "study_sampling": 5 * len(studies["sampling"]["runs"]) + 1,
+        "transfer": 2 * len(params["transfer_sets"]) + 2,
+    }
+
+
+@pytest.fixture(scope="module")
+def root_counts() -> dict[str, int]:
+    return _python(BOOTSTRAP + COUNTS, PROJECT_ROOT)
+
+
+def test_the_project_root_registers_one_copy_per_configured_name(root_counts):
+    assert {k: root_counts[k] for k in _expected_copies()} == _expected_copies()
+    assert root_counts["__default__"] > root_counts["search"] + root_counts["train"]
+
+
+@pytest.mark.slow
+def test_notebooks_folder_sees_the_same_pipelines_as_the_project_root(root_counts):
+    notebooks = PROJECT_ROOT / "notebooks"
+    before_session = _python(BOOTSTRAP + COUNTS, notebooks)
+    session = _python(BOOTSTRAP + SESSION.format(args=f"project_path=Path({str(PROJECT_ROOT)!r})") + COUNTS, notebooks)
+    ipython = _counts(_kedro(["ipython", "-c", "import json; " + COUNTS], notebooks, timeout=300).stdout)
+    assert before_session == session == ipython == root_counts
+    listed = _kedro(["registry", "list"], notebooks).stdout
+    assert {line.removeprefix("- ").strip() for line in listed.splitlines() if line.startswith("- ")} == set(
+        root_counts
+    )
+
+
+@pytest.mark.slow
+def test_a_packaged_project_run_with_conf_source_registers_the_same_pipelines(root_counts, tmp_path):
+    project = tmp_path / "project"
+    project.mkdir()
+    ignore = shutil.ignore_patterns("*.egg-info", "__pycache__", "*.yml")
+    shutil.copytree(PROJECT_ROOT / "src", project / "src", ignore=shutil.ignore_patterns("*.egg-info", "__pycache__"))
+    shutil.copytree(
+        PROJECT_ROOT / "conf",
+        project / "conf",
+        ignore=lambda folder, names: ignore(folder, names) if folder.endswith("local") else [],
+    )
+    for item in ("pyproject.toml", "README.md"):
+        shutil.copy(PROJECT_ROOT / item, project / item)
+    _kedro(["package"], project, timeout=600)
+    wheel, conf = next((project / "dist").glob("*.whl")), project / "dist/conf-tfnas_kedro.tar.gz"
+    site = tmp_path / "site"
+    pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(site), str(wheel)]
+    subprocess.run(pip, check=True, capture_output=True)
+    elsewhere = tmp_path / "elsewhere"  # no project above it: only the package and the conf archive
+    elsewhere.mkdir()
+    env = {**ENV, "PYTHONPATH": str(site)}
+    code = f"""
+import json, tfnas_kedro
+assert tfnas_kedro.__file__.startswith({str(site)!r}), tfnas_kedro.__file__
+from kedro.framework.project import configure_project, pipelines
+configure_project("tfnas_kedro")
+{SESSION.format(args=f"conf_source={str(conf)!r}")}
+{COUNTS}
+"""
+    assert _python(code, elsewhere, env) == root_counts
+    run = [sys.executable, "-m", "tfnas_kedro", f"--conf-source={conf}", "--pipelines", "zoo"]
+    result = subprocess.run(run, cwd=elsewhere, env={**env, "COLUMNS": "200"}, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    assert list((elsewhere / "data/07_model_output/zoo_summary.parquet").iterdir())
+
+
+def test_without_a_project_or_a_context_the_registry_fails_instead_of_registering_nothing(tmp_path, monkeypatch):
+    monkeypatch.setattr(_names, "_conf_source", None)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(_names.ConfigurationNotFound, match="no Kedro project contains"):
+        _names.base_parameter_keys("latency_targets")
+
+
+def test_a_missing_or_empty_name_mapping_is_an_error(tmp_path, monkeypatch):
+    (tmp_path / "base").mkdir(parents=True)
+    (tmp_path / "base" / "parameters.yml").write_text("latency_targets: {}\n")
+    monkeypatch.setattr(_names, "_conf_source", None)
+    _names.use_conf_source(tmp_path)
+    with pytest.raises(_names.ConfigurationNotFound, match="latency_targets .* must be a non-empty mapping"):
+        _names.base_parameter_keys("latency_targets")
+    with pytest.raises(_names.ConfigurationNotFound, match="transfer_sets is not in the base parameters"):
+        _names.base_parameter_keys("transfer_sets")
+
+
+def test_every_pipeline_registers_without_a_warning():
+    """Dotted dataset names outside their namespace, node functions Kedro cannot read type hints
+    from: each would print a warning on every run."""
+    code = BOOTSTRAP + "\n".join(
+        [
+            "import warnings, logging",
+            "warnings.simplefilter('error')",
+            "from kedro.validation.type_extractor import TypeExtractor",
+            "records = []",
+            "logging.getLogger('kedro.validation').addHandler(type('H', (logging.Handler,), {'emit': lambda s, r: records.append(r)})())",  # noqa: E501
+            "TypeExtractor(dict(pipelines)).extract_types_from_pipelines()",
+            "assert not [r.getMessage() for r in records if r.levelno >= logging.WARNING], records",
+            COUNTS,
+        ]
+    )
+    assert _python(code, PROJECT_ROOT)
