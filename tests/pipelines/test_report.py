@@ -41,6 +41,6 @@ def test_sampling_study_runs_every_setting_and_summarises_over_seeds(kedro_proje
     names = [trace["name"] for trace in figure["data"]]
     assert "bisampling=True (min-max, 2 seeds)" in names and "bisampling=False (mean)" in names
     # each run searched with its own settings, in its own checkpoint folder
-    histories = [pd.read_parquet(latest_version(kedro_project, f"data/07_model_output/{run}/search_history.parquet"))
-                 for run in runs]  # fmt: skip
+    outputs = kedro_project / "data/07_model_output"
+    histories = [pd.read_parquet(latest_version(outputs, f"study_sampling.{run}/search_history.parquet")) for run in runs]
     assert all(len(h) == 1 for h in histories)
