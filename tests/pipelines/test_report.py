@@ -42,5 +42,5 @@ def test_sampling_study_runs_every_setting_and_summarises_over_seeds(kedro_proje
     assert "bisampling=True (min-max, 2 seeds)" in names and "bisampling=False (mean)" in names
     # each run searched with its own settings, in its own checkpoint folder
     outputs = kedro_project / "data/07_model_output"
-    histories = [pd.read_parquet(latest_version(outputs, f"study_sampling.{run}/search_history.parquet")) for run in runs]
+    histories = [pd.read_parquet(latest_version(outputs, f"study_sampling.{r}/search_history.parquet")) for r in runs]
     assert all(len(h) == 1 for h in histories)
