@@ -13,7 +13,14 @@ import yaml
 from tests.conftest import PROJECT_ROOT
 from tfnas_kedro.pipelines import _names
 
-ENV = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "MLFLOW_TRACKING_URI": ""}
+# `kedro ipython` starts the `ipython` on PATH: the environment's own, as with an activated .venv
+BIN = str(Path(sys.executable).parent)
+ENV = {
+    **os.environ,
+    "KEDRO_DISABLE_TELEMETRY": "1",
+    "MLFLOW_TRACKING_URI": "",
+    "PATH": BIN + os.pathsep + os.environ["PATH"],
+}
 COUNTS = "print('COUNTS=' + json.dumps({k: len(v.nodes) for k, v in sorted(pipelines.items())}))"
 BOOTSTRAP = f"""
 import json
