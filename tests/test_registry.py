@@ -161,3 +161,15 @@ def test_every_pipeline_registers_without_a_warning():
         ]
     )
     assert _python(code, PROJECT_ROOT)
+
+
+def test_a_relative_parameter_path_is_taken_from_the_project_folder(tmp_path, monkeypatch):
+    from tfnas_kedro import project
+
+    monkeypatch.setattr(project, "_project_path", None)
+    monkeypatch.chdir(PROJECT_ROOT / "notebooks")
+    assert project.resolve("data/06_models/x") == str(PROJECT_ROOT / "data/06_models/x")
+    monkeypatch.chdir(tmp_path)  # outside any project: the working directory, as Kedro does
+    assert project.resolve("data/x") == str(tmp_path.resolve() / "data/x")
+    project.use_project_path(tmp_path / "p")  # a context's project wins
+    assert project.resolve("ckpt") == str(tmp_path / "p" / "ckpt") and project.resolve("/abs") == "/abs"

@@ -12,6 +12,7 @@ from kedro.framework.hooks import hook_impl
 
 from tfnas_kedro.nas.seeding import seed_everything
 from tfnas_kedro.pipelines import _names
+from tfnas_kedro.project import use_project_path
 from tfnas_kedro.runtime import keep_freed_memory
 
 logger = logging.getLogger(__name__)
@@ -26,12 +27,14 @@ def node_seed(seed: int, node_name: str) -> int:
 
 class ConfigurationHooks:
     """When a context is made (``kedro run``, ``kedro ipython``, a notebook's session, a packaged
-    project with ``--conf-source``): tell the pipeline registry where the configuration is, then
+    project with ``--conf-source``): tell the pipeline registry where the configuration is and the
+    nodes where the project is, then
     check every parameter of the run, so a misspelt key stops the run before its first node."""
 
     @hook_impl
     def after_context_created(self, context) -> None:
         _names.use_conf_source(context.config_loader.conf_source)
+        use_project_path(context.project_path)  # relative checkpoint folders, as the catalog's paths
         from tfnas_kedro.parameter_check import check_parameters  # imports every pipeline's nodes
 
         check_parameters(context.config_loader["parameters"])  # --params merged in

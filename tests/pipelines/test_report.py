@@ -44,3 +44,7 @@ def test_sampling_study_runs_every_setting_and_summarises_over_seeds(kedro_proje
     outputs = kedro_project / "data/07_model_output"
     histories = [pd.read_parquet(latest_version(outputs, f"study_sampling.{r}/search_history.parquet")) for r in runs]
     assert all(len(h) == 1 for h in histories)
+    # the default, relative checkpoint_dir is taken from the project's folder, as the catalog's paths
+    # are, not from the working directory of the process
+    folders = kedro_project / "data/06_models/search_checkpoints"
+    assert sorted(p.parent.parent.name for p in folders.glob("*/*/last.pt")) == sorted(runs)

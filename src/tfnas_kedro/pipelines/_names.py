@@ -15,7 +15,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import tomllib
+from tfnas_kedro.project import project_root
 
 _MISSING = object()
 _conf_source: str | None = None
@@ -44,15 +44,6 @@ def conf_source() -> str:
             "(with --conf-source for a packaged project) before reading its pipelines"
         )
     return str(root / "conf")
-
-
-def project_root(start: Path) -> Path | None:
-    """The nearest folder at or above ``start`` with a pyproject.toml that has a ``[tool.kedro]`` table."""
-    for folder in (start.resolve(), *start.resolve().parents):
-        pyproject = folder / "pyproject.toml"
-        if pyproject.is_file() and "kedro" in tomllib.loads(pyproject.read_text()).get("tool", {}):
-            return folder
-    return None
 
 
 @cache

@@ -25,6 +25,7 @@ from tfnas_kedro.nas.search import SearchConfig, Searcher, SearchError, describe
 from tfnas_kedro.nas.supernet import architecture_from_choices, strongest_choices
 from tfnas_kedro.params import Params, parse_params
 from tfnas_kedro.pipelines.latency.nodes import LatencyParams, measure_against_table
+from tfnas_kedro.project import resolve
 from tfnas_kedro.reporting import architecture_drawing, search_latency, search_probabilities
 from tfnas_kedro.runtime import autocast_dtype, resolve_device
 
@@ -140,7 +141,7 @@ def _searcher(split, table, search_spaces, p: SearchParams, target_ms: float | N
     # them (more epochs continue the same search)
     settings = json.dumps(config.model_dump(mode="json", exclude={"epochs", "target_ms", "log_every"}), sort_keys=True)
     digest = hashlib.sha256(settings.encode()).hexdigest()[:8]
-    checkpoints = Path(p.checkpoint_dir) / f"{p.search_space}-{folder}-{digest}-seed{p.seed}"
+    checkpoints = Path(resolve(p.checkpoint_dir)) / f"{p.search_space}-{folder}-{digest}-seed{p.seed}"
     return Searcher(
         _space(p, search_spaces),
         table,
@@ -158,6 +159,7 @@ def run_warmup(split: pd.DataFrame, table: LatencyTable, search: dict, search_sp
     """The warm-up epochs alone (weights only, uniformly random paths): they do not depend on the
     target, so one warm-up can start the searches of several targets (``run_search``'s ``warmup``)."""
     p = parse_params(SearchParams, search, "search")
+    search = {**dict(search), "checkpoint_dir": resolve(p.checkpoint_dir)}  # resolved here, not in the workers
     args = (split, table, search, search_spaces, None, "warmup", None, p.warmup_epochs, True)
     state, history = launch(_search_job, args, p.distributed, "search")
     logger.info("warm-up: %d epochs, weight loss %.3f", state["epoch"], history[-1]["weight_loss"])
@@ -179,6 +181,7 @@ def run_search(
     result (the same on every rank) is returned."""
     p = parse_params(SearchParams, search, "search")
     target_ms = target["target_ms"]
+    search = {**dict(search), "checkpoint_dir": resolve(p.checkpoint_dir)}  # resolved here, not in the workers
     args = (split, table, search, search_spaces, target_ms, f"{target_ms:.4f}ms", warmup, None, False)
     state, history = launch(_search_job, args, p.distributed, "search")
     status = learning_status(history, state["identity"]["num_classes"])

@@ -18,6 +18,7 @@ from tfnas_kedro.nas.calibration import measure_networks
 from tfnas_kedro.nas.latency import LatencyTable
 from tfnas_kedro.params import Params, parse_params
 from tfnas_kedro.pipelines.latency.nodes import LatencyParams, measure_against_table
+from tfnas_kedro.project import resolve
 from tfnas_kedro.reporting import training_curves
 from tfnas_kedro.training import DistributedConfig, TrainConfig, TrainingJob, export_onnx, launch_training
 from tfnas_kedro.training import load_trained_network as network_from_checkpoint
@@ -89,7 +90,7 @@ def train_network(
             val_rows["path"].tolist(), val_rows["class_index"].tolist(), eval_transform(p.input_size)
         ),
         device=p.device,
-        checkpoint_dir=str(Path(p.checkpoint_dir) / f"{arch.name or 'model'}-{digest[:10]}-seed{p.seed}"),
+        checkpoint_dir=str(Path(resolve(p.checkpoint_dir)) / f"{arch.name or 'model'}-{digest[:10]}-seed{p.seed}"),
         resume=p.resume,
         identity=identity,
     )

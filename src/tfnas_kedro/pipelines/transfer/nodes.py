@@ -21,6 +21,7 @@ from tfnas_kedro.data.loaders import cifar_transforms
 from tfnas_kedro.datasets import CifarRoot
 from tfnas_kedro.nas import ArchDescription, build_network, zoo_arch
 from tfnas_kedro.params import Params, parse_params
+from tfnas_kedro.project import resolve
 from tfnas_kedro.reporting import transfer_figure
 from tfnas_kedro.training import DistributedConfig, TrainConfig, TrainingError, TrainingJob, launch_training
 from tfnas_kedro.training.trainer import checkpoint_contents
@@ -137,7 +138,7 @@ def fine_tune(source_model: dict, cifar: CifarRoot, transfer: dict, transfer_set
         train_data=train_data,
         val_data=test_data,
         device=p.device,
-        checkpoint_dir=str(Path(p.checkpoint_dir) / f"{arch.name}-{source}-seed{p.seed}"),
+        checkpoint_dir=str(Path(resolve(p.checkpoint_dir)) / f"{arch.name}-{source}-seed{p.seed}"),
         resume=p.resume,
         identity=identity,
         initial_weights=weights,
