@@ -15,6 +15,8 @@ from tfnas_kedro.nas.latency import (
     build_latency_table,
     expected_latency,
     format_key,
+    meta_from_dict,
+    meta_to_dict,
     table_keys,
 )
 from tfnas_kedro.nas.profiler import ProfilerSettings
@@ -219,3 +221,22 @@ def test_tiny_table_built_end_to_end(spaces):
     assert table.meta.threads == 1 and table.meta.torch_version == torch.__version__ and table.meta.device_name
     for name in ("TF-NAS-D", "TF-NAS-D-wose"):  # one table prices both spaces' models
         assert table.predict(zoo_arch(name, resolution=32, num_classes=10)) > table.meta.base_ms
+
+
+def test_a_table_records_the_runtime_it_was_timed_in(spaces):
+    import onnxruntime
+
+    settings = ProfilerSettings(warmup=1, repeats=2, rounds=1, remeasure=0, runtime="onnxruntime")
+    table = build_latency_table([spaces["tfnas"]], resolution=32, num_classes=10, width_step=512, settings=settings)
+    assert table.meta.runtime == {
+        "name": "onnxruntime",
+        "version": onnxruntime.__version__,
+        "provider": "CPUExecutionProvider",
+        "options": {"intra_op_threads": 1, "inter_op_threads": 1, "graph_optimization": "all"},
+        "opset": 17,
+    }
+    assert (table.entries["ms"] > 0).all() and table.meta.profiler["runtime"] == "onnxruntime"
+    assert meta_from_dict(meta_to_dict(table.meta)).runtime == table.meta.runtime
+    assert meta_from_dict({k: v for k, v in meta_to_dict(table.meta).items() if k != "runtime"}).runtime == {
+        "name": "torch"
+    }  # a table from before the option was timed in eager torch

@@ -40,3 +40,39 @@ def test_a_given_reference_is_used_as_the_unit():
     # the same ratios in a unit twice as large read twice as long (up to timing noise)
     two = Profiler(settings, reference_ms=2.0).time_modules([module], [(16, 32, 32)])[0]
     assert 1.0 < two.ms / one.ms < 4.0
+
+
+def _block():
+    from tfnas_kedro.nas import BlockSpec
+    from tfnas_kedro.nas.blocks import MBInvRes
+
+    torch.manual_seed(0)
+    block = MBInvRes(BlockSpec(kernel=5, in_=24, mid=72, se=True, out=40, stride=2, act="swish")).eval()
+    with torch.no_grad():  # BatchNorm statistics that are not the identity, so the fusion shows
+        for module in block.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.5, 0.5)
+                module.running_var.uniform_(0.5, 2.0)
+    return block
+
+
+def test_one_harness_times_a_block_in_either_runtime_and_onnxruntime_runs_the_same_program():
+    block, shape = _block(), (24, 16, 16)
+    timings = {
+        runtime: Profiler(ProfilerSettings(**FAST, runtime=runtime)).time_modules([block], [shape])[0]
+        for runtime in ("torch", "onnxruntime")
+    }
+    assert all(t.ms > 0 and t.samples == 6 for t in timings.values())
+    from tfnas_kedro.nas.runtimes import OnnxRuntimeCall
+
+    x = torch.randn(1, *shape)
+    (exported,) = OnnxRuntimeCall(block, x, threads=1)(x)
+    with torch.no_grad():
+        torch.testing.assert_close(torch.from_numpy(exported), block(x), rtol=1e-4, atol=1e-5)
+
+
+def test_onnxruntime_times_on_the_cpu_only():
+    import pytest
+
+    with pytest.raises(RuntimeError, match="runtime onnxruntime times on the CPU .* set the device to cpu"):
+        Profiler(ProfilerSettings(device="cuda", runtime="onnxruntime"))

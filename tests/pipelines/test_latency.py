@@ -2,6 +2,7 @@ import json
 
 import pandas as pd
 import pytest
+import yaml
 
 from tfnas_kedro.datasets import LatencyTableDataset
 
@@ -54,3 +55,16 @@ def test_latency_pipeline_end_to_end(kedro_project, run_pipeline):
 def test_unknown_space_is_named(run_pipeline):
     with pytest.raises(ValueError, match=r"params:latency.spaces: unknown search space\(s\) \['resnet'\]"):
         run_pipeline("latency", params={"latency": {"spaces": ["resnet"]}})
+
+
+def test_a_search_refuses_a_table_of_another_runtime_naming_both(spaces):
+    from tests.conftest import PROJECT_ROOT, synthetic_table
+    from tfnas_kedro.pipelines.search.nodes import resolve_target
+
+    table = synthetic_table(spaces["tfnas"], resolution=32)  # timed in eager torch
+    search_spaces = yaml.safe_load((PROJECT_ROOT / "conf/base/parameters_search_spaces.yml").read_text())
+    search, target = {"input_size": 32}, {"fraction": 0.5}
+    resolved = resolve_target(table, search, target, {"runtime": "torch"}, search_spaces)
+    assert resolved["runtime"] == "torch"
+    with pytest.raises(ValueError, match="timed in torch .* params:latency.runtime is 'onnxruntime': rebuild the table"):
+        resolve_target(table, search, target, {"runtime": "onnxruntime"}, search_spaces)

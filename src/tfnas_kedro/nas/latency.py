@@ -24,6 +24,7 @@ from .arch import ArchDescription, BlockSpec, HeadSpec
 from .blocks import ConvBNAct, MBInvRes
 from .errors import ConfigError
 from .profiler import Profiler, ProfilerSettings, device_name
+from .runtimes import runtime_info
 from .space import SearchSpace
 
 logger = logging.getLogger(__name__)
@@ -60,6 +61,8 @@ class LatencyMeta:
     reference_ms: float = 0.0  # the profiler's reference workload latency all entries are expressed with
     build_seconds: float = 0.0
     calibration: dict = field(default_factory=lambda: {"scale": 1.0, "networks": 0})
+    # what the entries were timed in (runtimes.runtime_info); tables from before the option: eager torch
+    runtime: dict = field(default_factory=lambda: {"name": "torch"})
 
 
 class LatencyTable:
@@ -291,6 +294,7 @@ def build_latency_table(
         base_ms=base[0].ms + base[1].ms,
         reference_ms=profiler.reference_ms,
         build_seconds=time.perf_counter() - started,
+        runtime=runtime_info(settings.runtime, settings.threads),
     )
     logger.info("latency table: %d keys, %d widths, built in %.0f s", len(keys), len(entries), meta.build_seconds)
     return LatencyTable(meta, entries)

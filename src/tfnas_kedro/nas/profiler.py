@@ -1,4 +1,5 @@
-"""Timing harness for modules on a device: CPU (batch 1, fixed threads) or CUDA (synchronised).
+"""Timing harness for modules on a device: CPU (batch 1, fixed threads) or CUDA (synchronised),
+in eager PyTorch or, on the CPU, in onnxruntime (``runtimes``: how a module is called).
 
 One harness times both the lookup table's blocks and whole networks, with the same statistic,
 so that their numbers are comparable. Shared machines are noisy, and their speed drifts over
@@ -25,6 +26,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .runtimes import Runtime, runtime_callables
+
 
 @dataclass(frozen=True)
 class ProfilerSettings:
@@ -38,6 +41,7 @@ class ProfilerSettings:
     normalize: bool = True  # time a fixed reference next to every module and divide out machine drift
     max_spread: float = 0.25  # (q75 - q25) / statistic above this counts as noisy...
     remeasure: int = 2  # ...and is timed again up to this many times
+    runtime: Runtime = "torch"  # torch (eager) | onnxruntime (each module exported to ONNX, CPU)
 
     def describe(self) -> dict:
         return asdict(self)
@@ -90,6 +94,11 @@ class Profiler:
     def __init__(self, settings: ProfilerSettings, reference_ms: float | None = None):
         self.settings = settings
         self.device = torch.device(settings.device)
+        if settings.runtime == "onnxruntime" and self.device.type != "cpu":
+            raise RuntimeError(
+                f"runtime onnxruntime times on the CPU (its {settings.device!r} provider is not installed): "
+                "set the device to cpu, or the runtime to torch"
+            )
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise RuntimeError(f"latency device {settings.device!r} requested but CUDA is not available")
         reference, shape = reference_workload()
@@ -139,7 +148,7 @@ class Profiler:
         return Timing(stat, float(np.median(values)), spread, len(values), float(np.quantile(raw, s.quantile)))
 
     @torch.inference_mode()
-    def _rounds(self, modules: Sequence[nn.Module], inputs: Sequence[torch.Tensor]):
+    def _rounds(self, modules: Sequence[Callable], inputs: Sequence[torch.Tensor]):
         """Per module: samples (ratios to the reference when normalising, else ms) and raw ms."""
         s, timer = self.settings, self._timer()
         ratios: list[list[float]] = [[] for _ in modules]
@@ -160,10 +169,12 @@ class Profiler:
         return ratios, raw
 
     def time_modules(self, modules: Sequence[nn.Module], input_shapes: Sequence[tuple[int, ...]]) -> list[Timing]:
-        """Time every module on its own input shape (without batch dimension), interleaved."""
+        """Time every module on its own input shape (without batch dimension), interleaved, in the
+        settings' runtime."""
         s = self.settings
         modules = [m.to(self.device).eval() for m in modules]
         inputs = [torch.randn(s.batch_size, *shape, device=self.device) for shape in input_shapes]
+        modules = runtime_callables(s.runtime, modules, inputs, s.threads)
         with self._threads():
             ratios, raw = self._rounds(modules, inputs)
             timings = [self._summarise(r, w) for r, w in zip(ratios, raw, strict=True)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from typing import Literal
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -24,6 +25,7 @@ class LatencyParams(Params):
     device: str = "cpu"  # cpu | cuda | cuda:N | auto
     batch_size: int | None = Field(None, ge=1, description="default: 1 on CPU, 32 on CUDA (the paper)")
     threads: int = Field(1, ge=1)
+    runtime: Literal["torch", "onnxruntime"] = "torch"  # what blocks and networks are timed in (nas/runtimes.py)
     resolution: int = Field(224, ge=32)
     num_classes: int = Field(1000, ge=1)
     width_step: int = Field(8, ge=1)
@@ -46,6 +48,7 @@ class LatencyParams(Params):
         return ProfilerSettings(
             device=str(device), batch_size=batch, threads=self.threads, warmup=self.warmup, repeats=self.repeats,
             rounds=self.rounds, quantile=self.quantile, max_spread=self.max_spread, remeasure=self.remeasure,
+            runtime=self.runtime,
         )  # fmt: skip
 
     def fidelity_archs(self, table: LatencyTable) -> list[ArchDescription]:
@@ -58,6 +61,16 @@ class LatencyParams(Params):
                 f"params:latency.fidelity_models: no zoo model lies in the table's spaces {table.meta.spaces}"
             )
         return archs
+
+    def check_runtime(self, table: LatencyTable) -> None:
+        """A table prices one runtime's program: refuse one timed in another than configured."""
+        timed_in = table.meta.runtime.get("name", "torch")
+        if timed_in != self.runtime:
+            raise ValueError(
+                f"the latency table was timed in {timed_in} ({table.meta.runtime}), but params:latency.runtime is "
+                f"{self.runtime!r}: rebuild the table (kedro run --pipelines latency) "
+                f"or set latency.runtime: {timed_in}"
+            )
 
     def network_settings(self) -> ProfilerSettings:
         """Whole networks: the same statistic, spread over more rounds (they are few and slow)."""

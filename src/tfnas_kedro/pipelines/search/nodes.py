@@ -97,13 +97,14 @@ def _space(p: SearchParams, search_spaces: dict):
 def resolve_target(table: LatencyTable, search: dict, target: dict, latency: dict, search_spaces: dict) -> dict:
     """The target in ms, checked against what the space can reach on this table, before any training.
 
-    The table must be the one the configuration asks for: measured on ``latency.device``, at the
-    search's input size, for the search's space; otherwise the mismatch is named.
+    The table must be the one the configuration asks for: measured on ``latency.device`` in
+    ``latency.runtime``, at the search's input size, for the search's space; otherwise the
+    mismatch is named.
     """
     p, t = parse_params(SearchParams, search, "search"), parse_params(TargetParams, target, "target")
-    space = _space(p, search_spaces)
-    device = str(resolve_device(parse_params(LatencyParams, latency, "latency").device))
-    table.check_device(device, resolution=p.input_size, space=space.name)
+    space, lat = _space(p, search_spaces), parse_params(LatencyParams, latency, "latency")
+    table.check_device(str(resolve_device(lat.device)), resolution=p.input_size, space=space.name)
+    lat.check_runtime(table)
     low, high = table.reachable_range(space)
     target_ms = t.latency_ms if t.latency_ms is not None else low + t.fraction * (high - low)
     if not low <= target_ms <= high:
@@ -119,6 +120,7 @@ def resolve_target(table: LatencyTable, search: dict, target: dict, latency: dic
         "space": space.name,
         "device": table.meta.device,
         "device_name": table.meta.device_name,
+        "runtime": table.meta.runtime.get("name", "torch"),
     }
     logger.info("latency target %.3f ms (reachable %.3f..%.3f ms)", target_ms, low, high)
     return resolved
