@@ -48,3 +48,32 @@ def test_sampling_study_runs_every_setting_and_summarises_over_seeds(kedro_proje
     # are, not from the working directory of the process
     folders = kedro_project / "data/06_models/search_checkpoints"
     assert sorted(p.parent.parent.name for p in folders.glob("*/*/last.pt")) == sorted(runs)
+
+
+def test_accuracy_vs_latency_keeps_what_is_measured_here_apart_from_each_published_hardware():
+    from tfnas_kedro.reporting import accuracy_vs_latency
+
+    points = pd.DataFrame(
+        [
+            ("mobilenet_v3_large", "torchvision, measured here", "here", 9.0, 75.2),
+            ("TF-NAS-C", "TF-NAS published models, measured here", "here", 10.0, 75.2),
+            ("searched-10.00ms", "searched + retrained here (this run's data)", "here", 9.9, 41.0),
+            ("DARTS", "published by the paper (gpu_titan_rtx_bs32)", "gpu_titan_rtx_bs32", 17.5, 73.3),
+            ("TF-NAS-A", "published by the paper (gpu_titan_rtx_bs32)", "gpu_titan_rtx_bs32", 18.0, 76.9),
+            ("TF-NAS-CPU-A", "published by the paper (cpu)", "cpu_xeon_gold_6130_bs1_1thread", 80.0, 75.8),
+        ],
+        columns=["name", "group", "panel", "latency_ms", "top1_percent"],
+    )
+    figure = accuracy_vs_latency(points, "Xeon (cpu, onnxruntime), batch 1, input 224")
+    titles = [a.text for a in figure.layout.annotations]
+    assert titles == [
+        "Measured here: Xeon (cpu, onnxruntime), batch 1, input 224",
+        "Published by the paper: GPU: Titan RTX, batch 32",
+        "Published by the paper: CPU: Xeon Gold 6130, batch 1, 1 thread",
+    ]
+    axes = {trace.name: trace.xaxis for trace in figure.data}
+    assert {axes[g] for g in points[points["panel"] == "here"]["group"]} == {"x"}  # one panel, shared axes
+    assert axes["published by the paper (gpu_titan_rtx_bs32)"] == "x2" and axes["published by the paper (cpu)"] == "x3"
+    labels = {name for trace in figure.data for name in trace.text if name}
+    assert labels == {"TF-NAS-C", "searched-10.00ms", "TF-NAS-A", "TF-NAS-CPU-A"}  # the rest: hover text only
+    assert {name for trace in figure.data for name in trace.hovertext} == set(points["name"])

@@ -178,6 +178,7 @@ def calibrate_and_check(
         "batch_size": m.batch_size,
         "threads": m.threads,
         "resolution": m.resolution,
+        "runtime": m.runtime.get("name", "torch"),
         "models": len(held_out),
         "median_abs_error": float(np.median(np.abs(errors))),
         "max_abs_error": float(np.max(np.abs(errors))),

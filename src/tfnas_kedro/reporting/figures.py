@@ -187,12 +187,35 @@ def latency_fidelity_scatter(rows: pd.DataFrame) -> go.Figure:
     return figure
 
 
-def accuracy_vs_latency(points: pd.DataFrame) -> go.Figure:
-    """Top-1 against latency, one trace per ``group`` (ours, measured here; published, on the
-    paper's hardware). ``points``: name, group, latency_ms, top1_percent."""
-    figure = labelled_points(points, "latency_ms", "top1_percent", "group")
-    figure.update_layout(title="Accuracy vs latency", xaxis_title="latency (ms)", yaxis_title="top-1 (%)",
-                         template=TEMPLATE, height=650)  # fmt: skip
+HARDWARE = {  # the paper's latency settings, as a reader names them
+    "gpu_titan_rtx_bs32": "GPU: Titan RTX, batch 32",
+    "cpu_xeon_gold_6130_bs1_1thread": "CPU: Xeon Gold 6130, batch 1, 1 thread",
+}
+
+
+def accuracy_vs_latency(points: pd.DataFrame, here: str) -> go.Figure:
+    """Top-1 against latency with what is comparable on shared axes only: one panel of everything
+    measured here (``here``: device, runtime, input size), and one panel per hardware setting of
+    the paper's published numbers (ImageNet top-1 at the paper's latency). Names are hover text;
+    only the searched model and the TF-NAS models carry a label, so labels do not pile up.
+    ``points``: name, group, panel (``here`` or the paper's setting), latency_ms, top1_percent."""
+    panels = ["here", *[p for p in points["panel"].unique() if p != "here"]]
+    titles = [f"Measured here: {here}", *[f"Published by the paper: {HARDWARE.get(p, p)}" for p in panels[1:]]]
+    figure = make_subplots(rows=1, cols=len(panels), subplot_titles=titles, horizontal_spacing=0.06)
+    hover = "%{hovertext}<br>%{x:.2f} ms<br>top-1 %{y:.1f}%<extra>%{fullData.name}</extra>"
+    for col, panel in enumerate(panels, start=1):
+        for group, rows in points[points["panel"] == panel].groupby("group", sort=False):
+            labelled = rows["name"].str.startswith(("TF-NAS", "searched"))
+            figure.add_trace(
+                go.Scatter(x=rows["latency_ms"], y=rows["top1_percent"], mode="markers+text", name=group,
+                           hovertext=rows["name"], hovertemplate=hover, text=rows["name"].where(labelled, ""),
+                           textposition="top center", textfont={"size": 10}, marker={"size": 9}),
+                row=1, col=col,
+            )  # fmt: skip
+        figure.update_xaxes(title_text="latency (ms)", row=1, col=col)
+    figure.update_yaxes(title_text="top-1 (%)", row=1, col=1)
+    figure.update_layout(title="Accuracy vs latency: comparable only within a panel", template=TEMPLATE,
+                         height=600, legend={"orientation": "h", "y": -0.18})  # fmt: skip
     return figure
 
 

@@ -166,13 +166,14 @@ def build_report(
     )  # fmt: skip
 
     points = _accuracy_points(reference_models, latency_fidelity, published_results, training_metrics)
-    figures["accuracy_vs_latency"] = accuracy_vs_latency(points)
+    figures["accuracy_vs_latency"] = accuracy_vs_latency(points, _measured_here(latency_fidelity_summary))
     sections.append(
         Section("Accuracy vs latency", figures=[figures["accuracy_vs_latency"]],
-                text="Measured here: latency on this project's table device (same harness), with ImageNet top-1 as "
-                     "published (TF-NAS models: the paper; torchvision models: their weights' metadata). Published: "
-                     "accuracy and latency as the paper reports them, on its hardware (setting in the name). The "
-                     "searched model's top-1 is on this run's data, not ImageNet.")
+                text="Left, measured here: latency with this project's harness on the table's device and runtime "
+                     "at its input size, with ImageNet top-1 as published (TF-NAS models: the paper; torchvision "
+                     "models: their weights' metadata); the searched model's top-1 is on this run's data, not "
+                     "ImageNet. Right, one panel per hardware: accuracy and latency as the paper reports them. "
+                     "Latencies are comparable within a panel only.")
     )  # fmt: skip
 
     if training_history is not None:
@@ -279,22 +280,30 @@ def _fidelity_rows(fidelity: pd.DataFrame | None, search_summary: dict | None, t
     return frame
 
 
+def _measured_here(summary: dict | None) -> str:
+    if summary is None:
+        return "no latency table yet"
+    return (f"{summary['device_name']} ({summary['device']}, {summary.get('runtime', 'torch')}), "
+            f"batch {summary['batch_size']}, input {summary['resolution']}")  # fmt: skip
+
+
 def _accuracy_points(
     reference: pd.DataFrame, fidelity: pd.DataFrame | None, published: pd.DataFrame, metrics: dict | None
 ) -> pd.DataFrame:
     top1 = dict(zip(published["architecture"], published["top1_percent"], strict=True))
-    points = [{"name": r.name, "group": "torchvision, measured here", "latency_ms": r.measured_ms,
+    points = [{"name": r.name, "group": "torchvision, measured here", "panel": "here", "latency_ms": r.measured_ms,
                "top1_percent": r.top1_percent} for r in reference.itertuples()]  # fmt: skip
     if fidelity is not None:
-        points += [{"name": r.name, "group": "TF-NAS published models, measured here", "latency_ms": r.measured_ms,
-                    "top1_percent": top1.get(r.name)} for r in fidelity.itertuples() if r.name in top1]  # fmt: skip
+        points += [{"name": r.name, "group": "TF-NAS published models, measured here", "panel": "here",
+                    "latency_ms": r.measured_ms, "top1_percent": top1.get(r.name)}
+                   for r in fidelity.itertuples() if r.name in top1]  # fmt: skip
     if metrics is not None and metrics.get("measured_ms") is not None:
-        points.append({"name": metrics["name"], "group": "searched + retrained here (this run's data)",
+        points.append({"name": metrics["name"], "group": "searched + retrained here (this run's data)", "panel": "here",
                        "latency_ms": metrics["measured_ms"], "top1_percent": 100 * metrics["top1"]})  # fmt: skip
     for setting, rows in published.groupby("latency_setting", sort=False):
-        points += [{"name": r.architecture, "group": f"published by the paper ({setting})", "latency_ms": r.latency_ms,
-                    "top1_percent": r.top1_percent} for r in rows.itertuples()]  # fmt: skip
-    return pd.DataFrame(points, columns=["name", "group", "latency_ms", "top1_percent"])
+        points += [{"name": r.architecture, "group": f"published by the paper ({setting})", "panel": setting,
+                    "latency_ms": r.latency_ms, "top1_percent": r.top1_percent} for r in rows.itertuples()]  # fmt: skip
+    return pd.DataFrame(points, columns=["name", "group", "panel", "latency_ms", "top1_percent"])
 
 
 def collect_target_summaries(**summaries: dict | None) -> dict:
