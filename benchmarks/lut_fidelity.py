@@ -38,6 +38,7 @@ def main() -> None:
     parser.add_argument("--network-rounds", type=int, default=40)
     parser.add_argument("--noise-repeats", type=int, default=5)
     parser.add_argument("--runtime", choices=["torch", "onnxruntime"], default="torch")
+    parser.add_argument("--channel-block", type=int, default=0, help="16: widths on multiples of 16 priced apart")
     parser.add_argument("--save", help="folder to write the calibrated table and the fidelity table to")
     args = parser.parse_args()
     begun = time.perf_counter()
@@ -52,6 +53,7 @@ def main() -> None:
         num_classes=1000,
         width_step=args.width_step,
         settings=settings,
+        channel_block=args.channel_block,
     )
     archs = [zoo_arch(name, resolution=args.resolution) for name in MODELS]
     started = time.perf_counter()

@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -240,3 +242,36 @@ def test_a_table_records_the_runtime_it_was_timed_in(spaces):
     assert meta_from_dict({k: v for k, v in meta_to_dict(table.meta).items() if k != "runtime"}).runtime == {
         "name": "torch"
     }  # a table from before the option was timed in eager torch
+
+
+def test_widths_on_the_channel_block_are_measured_and_priced_apart(spaces):
+    from tfnas_kedro.nas.latency import aligned_grid
+
+    grid = aligned_grid(83, 200, 32, 16)
+    assert grid[0] == 83 and grid[-1] == 200 and {96, 128, 160, 192} <= set(grid) and {88, 120, 152, 184} <= set(grid)
+    assert all(m % 16 in (0, 8) for m in grid[1:-1])  # on the block, or halfway between two multiples
+    table = synthetic_table(spaces["tfnas"], resolution=32, step=64)
+    key = tuple(table.entries[table.entries["cin"] <= 32].iloc[0][KEY_COLUMNS])  # expands to any of the widths
+    mids = aligned_grid(32, 192, 32, 16)
+    # one block priced with a cliff: a width on a multiple of 16 runs 20% faster than one off it
+    rows = [(*key, m, 1.0 + m / 100 * (0.8 if m % 16 == 0 else 1.0)) for m in mids]
+    entries = pd.DataFrame(rows, columns=[*KEY_COLUMNS, "mid", "ms"]).assign(median_ms=lambda f: f["ms"], spread=0.0)
+    aligned = LatencyTable(replace(table.meta, channel_block=16), entries)
+    one_grid = LatencyTable(table.meta, entries)
+
+    def block(mid: int) -> BlockSpec:
+        return BlockSpec(kernel=key[5], in_=key[1], mid=mid, se=key[6], out=key[2], stride=key[3], act=key[4])
+
+    for mid in (80, 112, 144):  # on the block, between measured widths
+        assert aligned.raw_block_ms(block(mid), key[0]) == pytest.approx(1.0 + mid / 100 * 0.8)
+    for mid in (83, 101, 150):  # off it
+        assert aligned.raw_block_ms(block(mid), key[0]) == pytest.approx(1.0 + mid / 100)
+    # one grid mixes the two kinds of width and prices neither right
+    assert one_grid.raw_block_ms(block(80), key[0]) > 1.0 + 80 / 100 * 0.8 + 0.01
+    assert one_grid.raw_block_ms(block(101), key[0]) < 1.0 + 101 / 100 - 0.01
+
+
+def test_every_other_calibration_network_has_its_widths_on_the_channel_block(spaces):
+    archs = sample_architectures(spaces["tfnas"].at_resolution(224), 6, 0, 1000, channel_block=16)
+    snapped = [sum(b.mid % 16 == 0 for b in a.blocks[1:]) / len(a.blocks[1:]) for a in archs]
+    assert all(share > 0.9 for share in snapped[1::2]) and all(share < 0.5 for share in snapped[0::2])

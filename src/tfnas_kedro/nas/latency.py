@@ -63,6 +63,9 @@ class LatencyMeta:
     calibration: dict = field(default_factory=lambda: {"scale": 1.0, "networks": 0})
     # what the entries were timed in (runtimes.runtime_info); tables from before the option: eager torch
     runtime: dict = field(default_factory=lambda: {"name": "torch"})
+    # widths that are multiples of this run on the libraries' blocked layouts (oneDNN, onnxruntime's
+    # NCHWc): measured and interpolated apart from the others; 0: one grid (tables before the option)
+    channel_block: int = 0
 
 
 class LatencyTable:
@@ -88,6 +91,11 @@ class LatencyTable:
         mids, ms = self._grid[key]
         if not mids[0] <= block.mid <= mids[-1]:
             raise KeyError(f"mid {block.mid} outside the measured range [{mids[0]}, {mids[-1]}] of {format_key(key)}")
+        b = self.meta.channel_block
+        if b:  # a width on the blocked layout or off it is priced from widths of its own kind
+            same = (mids % b == 0) == (block.mid % b == 0)
+            if same.any() and mids[same][0] <= block.mid <= mids[same][-1]:  # ...where they bracket it
+                mids, ms = mids[same], ms[same]
         return float(np.interp(block.mid, mids, ms))
 
     def block_scale(self, input_hw: int) -> float:
@@ -218,8 +226,22 @@ def _grid(lo: int, hi: int, step: int) -> list[int]:
     return points if points[-1] == hi else [*points, hi]
 
 
-def table_keys(spaces: list[SearchSpace], width_step: int) -> dict[tuple, list[int]]:
-    """Every block key the spaces can produce, with the widths to measure for each."""
+def aligned_grid(lo: int, hi: int, step: int, block: int) -> list[int]:
+    """Widths in ``[lo, hi]`` to measure for a table that prices multiples of ``block`` apart: the
+    ends, multiples of ``block`` about every ``step`` channels, and as many widths halfway between
+    multiples (``block / 2`` past one), which stand for every width off the blocked layout."""
+    stride = max(block, step - step % block)
+    first = -(-lo // block) * block
+    aligned = list(range(first, hi + 1, stride))
+    if aligned and aligned[-1] != hi // block * block:
+        aligned.append(hi // block * block)
+    off = [m + block // 2 for m in range(first - block, hi + 1, stride) if lo <= m + block // 2 <= hi]
+    return sorted({lo, hi, *aligned, *off})
+
+
+def table_keys(spaces: list[SearchSpace], width_step: int, channel_block: int = 0) -> dict[tuple, list[int]]:
+    """Every block key the spaces can produce, with the widths to measure for each (on and off the
+    multiples of ``channel_block`` when it is set)."""
     keys: dict[tuple, set[int]] = {}
     for space in spaces:
         for block, hw in space.fixed_block_inputs():
@@ -227,9 +249,8 @@ def table_keys(spaces: list[SearchSpace], width_step: int) -> dict[tuple, list[i
         for pos in space.positions():
             for name in pos.ops:
                 lo, hi = space.ops[name].mid_range(pos.cin)
-                keys.setdefault(block_key(space.block_spec(pos, name, lo), pos.input_hw), set()).update(
-                    _grid(lo, hi, width_step)
-                )
+                grid = aligned_grid(lo, hi, width_step, channel_block) if channel_block else _grid(lo, hi, width_step)
+                keys.setdefault(block_key(space.block_spec(pos, name, lo), pos.input_hw), set()).update(grid)
     return {k: sorted(v) for k, v in keys.items()}
 
 
@@ -240,8 +261,10 @@ def build_latency_table(
     num_classes: int,
     width_step: int,
     settings: ProfilerSettings,
+    channel_block: int = 0,
 ) -> LatencyTable:
-    """Measure every block the spaces can produce at ``resolution`` on ``settings.device``."""
+    """Measure every block the spaces can produce at ``resolution`` on ``settings.device``; with
+    ``channel_block``, widths on and off its multiples are measured and priced apart."""
     started = time.perf_counter()
     spaces = [s.at_resolution(resolution) for s in spaces]
     first = spaces[0]
@@ -255,7 +278,7 @@ def build_latency_table(
     base = profiler.time_modules(
         [stem, head], [(first.in_channels, resolution, resolution), (first.stages[-1].out, final, final)]
     )
-    keys = table_keys(spaces, width_step)
+    keys = table_keys(spaces, width_step, channel_block)
     rows, points, total_points = [], 0, sum(len(v) for v in keys.values())
     next_report = 0.1
     for key, mids in keys.items():
@@ -295,6 +318,7 @@ def build_latency_table(
         reference_ms=profiler.reference_ms,
         build_seconds=time.perf_counter() - started,
         runtime=runtime_info(settings.runtime, settings.threads),
+        channel_block=channel_block,
     )
     logger.info("latency table: %d keys, %d widths, built in %.0f s", len(keys), len(entries), meta.build_seconds)
     return LatencyTable(meta, entries)

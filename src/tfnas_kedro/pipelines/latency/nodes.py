@@ -29,6 +29,9 @@ class LatencyParams(Params):
     resolution: int = Field(224, ge=32)
     num_classes: int = Field(1000, ge=1)
     width_step: int = Field(8, ge=1)
+    # widths on multiples of this run on blocked layouts (oneDNN and onnxruntime: 16 channels with
+    # AVX-512, 8 with AVX2) and are measured and priced apart; 0: one grid
+    channel_block: int = Field(0, ge=0)
     warmup: int = Field(3, ge=0)
     repeats: int = Field(5, ge=1)
     rounds: int = Field(3, ge=1)
@@ -99,6 +102,7 @@ def measure_latency_table(params: dict, search_spaces: dict) -> LatencyTable:
         num_classes=p.num_classes,
         width_step=p.width_step,
         settings=p.profiler_settings(),
+        channel_block=p.channel_block,
     )
 
 
