@@ -40,7 +40,8 @@ class TFNASNet(nn.Module):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Pooled features before dropout and the classifier, shape ``(N, head.out)``."""
-        if min(x.shape[-2:]) < self.arch.total_stride:
+        # (not while the ONNX exporter traces: the trace fixes the input's shape anyway)
+        if not torch.jit.is_tracing() and min(x.shape[-2:]) < self.arch.total_stride:
             raise ValueError(
                 f"input {tuple(x.shape[-2:])} is smaller than the network's total stride {self.arch.total_stride}"
             )
