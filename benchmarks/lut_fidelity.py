@@ -72,7 +72,7 @@ def main() -> None:
         f"calibration and check ({c['networks']} sampled + {len(archs)} held-out networks) "
         f"in {calibration_seconds:.0f} s"
     )
-    scales = ", ".join(f"{s:.2f} at {hw}x{hw}" for hw, s in c["scales"].items())
+    scales = ", ".join(f"{s:.2f} at {key}" for key, s in c["scales"].items())
     print(f"calibration: base x{c['base_scale']:.2f}; blocks x {scales} (common scale {c['scale']:.2f})")
     print(
         f"calibration residuals on its {c['networks']} sampled networks: median "

@@ -271,7 +271,32 @@ def test_widths_on_the_channel_block_are_measured_and_priced_apart(spaces):
     assert one_grid.raw_block_ms(block(101), key[0]) < 1.0 + 101 / 100 - 0.01
 
 
-def test_every_other_calibration_network_has_its_widths_on_the_channel_block(spaces):
-    archs = sample_architectures(spaces["tfnas"].at_resolution(224), 6, 0, 1000, channel_block=16)
-    snapped = [sum(b.mid % 16 == 0 for b in a.blocks[1:]) / len(a.blocks[1:]) for a in archs]
-    assert all(share > 0.9 for share in snapped[1::2]) and all(share < 0.5 for share in snapped[0::2])
+def test_calibration_networks_range_from_none_to_all_widths_on_the_channel_block(spaces):
+    archs = sample_architectures(spaces["tfnas"].at_resolution(224), 8, 0, 1000, channel_block=16)
+    shares = [sum(b.mid % 16 == 0 for b in a.blocks[1:]) / len(a.blocks[1:]) for a in archs]
+    assert shares[0] < 0.3 and shares[-1] > 0.8 and np.corrcoef(shares, range(8))[0, 1] > 0.8
+
+
+def test_with_a_channel_block_the_calibration_fits_blocks_on_and_off_it_apart(spaces):
+    """In a network, blocks off the block's multiples cost more than their isolated time (layout
+    reorders) and blocks on them do not: one scale per size cannot fit it, one per size and kind can."""
+    space = spaces["tfnas"]
+    table = synthetic_table(space)
+    table = LatencyTable(replace(table.meta, channel_block=16), table.entries)
+    truth = {"on": 1.0, "off": 2.0}
+
+    def measure(a):
+        blocks = zip(a.blocks, a.feature_sizes(), strict=False)
+        return 3.0 + sum(truth["on" if b.mid % 16 == 0 else "off"] * table.raw_block_ms(b, hw) for b, hw in blocks)
+
+    fit = sample_architectures(space, 24, seed=2, num_classes=1000, channel_block=16)
+    held_out = [zoo_arch(n) for n in ("TF-NAS-A", "TF-NAS-C", "TF-NAS-D")]  # few, all and some widths on 16
+    exact, _ = calibrate(table, fit, [measure(a) for a in fit], ridge=0.0)
+    scales = exact.meta.calibration["scales"]
+    assert {k.split(":")[1] for k in scales} == {"on", "off"}
+    assert all(v == pytest.approx(truth[k.split(":")[1]]) for k, v in scales.items())
+    for a in held_out:
+        assert exact.predict(a) == pytest.approx(measure(a), rel=1e-9)
+    one_kind = LatencyTable(replace(table.meta, channel_block=0), table.entries)
+    single, _ = calibrate(one_kind, fit, [measure(a) for a in fit])
+    assert max(abs(single.predict(a) / measure(a) - 1) for a in held_out) > 0.05

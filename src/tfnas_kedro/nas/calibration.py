@@ -34,9 +34,10 @@ def sample_architectures(
     space: SearchSpace, count: int, seed: int, num_classes: int, channel_block: int = 0
 ) -> list[ArchDescription]:
     """``count`` random architectures of ``space``: random depths, ops and widths (seeded). With
-    ``channel_block``, every other one has its widths on multiples of it, as published and searched
-    models often do: a calibration that saw only random widths, which are almost all off the
-    multiples, over-predicts networks on them (they run faster on blocked layouts)."""
+    ``channel_block``, network ``n`` has each width moved onto a multiple of it with probability
+    about ``n / count``, from none to all, as published and searched models have some or all of
+    theirs: a calibration that saw only random widths, which are almost all off the multiples,
+    over-predicts networks on them (they run faster on blocked layouts)."""
     rng = np.random.default_rng(seed)
     positions = space.stage_positions()
     archs = []
@@ -48,8 +49,10 @@ def sample_architectures(
             ranges = [space.ops[name].mid_range(stage_positions[d].cin) for d, name in enumerate(names)]
             ops.append(names)
             widths = [int(rng.integers(lo, hi + 1)) for lo, hi in ranges]
-            if channel_block and n % 2:
-                widths = [_on_block(m, lo, hi, channel_block) for m, (lo, hi) in zip(widths, ranges, strict=True)]
+            if channel_block:
+                share = (n + 0.5) / count
+                widths = [_on_block(m, lo, hi, channel_block) if rng.random() < share else m
+                          for m, (lo, hi) in zip(widths, ranges, strict=True)]  # fmt: skip
             mids.append(widths)
         archs.append(space.build_arch(depths, ops, mids, name=f"sample-{n:02d}", num_classes=num_classes))
     return archs
@@ -65,29 +68,39 @@ def measure_networks(
     return Profiler(settings, reference_ms).time_modules(nets, shapes)
 
 
-def _design(table: LatencyTable, archs: list[ArchDescription]) -> tuple[list[int], np.ndarray]:
-    """Per network: the base, then the raw latency of its blocks summed per input size (one column
-    per feature-map size, largest first)."""
-    sizes = sorted({hw for a in archs for hw in a.feature_sizes()[: len(a.blocks)]}, reverse=True)
+def _design(table: LatencyTable, archs: list[ArchDescription]) -> tuple[list[str], np.ndarray]:
+    """Per network: the base, then the raw latency of its blocks summed per calibration scale (one
+    column per feature-map size, largest first; with a channel block, per size and whether the
+    width is on it: a runtime's blocked layout makes such blocks cheaper in a network)."""
+    keys = {
+        table.scale_key(block, hw): hw for a in archs for block, hw in zip(a.blocks, a.feature_sizes(), strict=False)
+    }
+    columns = sorted(keys, key=lambda k: (-keys[k], k))
     rows = []
     for a in archs:
-        per_size = dict.fromkeys(sizes, 0.0)
+        per_key = dict.fromkeys(columns, 0.0)
         for block, hw in zip(a.blocks, a.feature_sizes(), strict=False):
-            per_size[hw] += table.raw_block_ms(block, hw)
-        rows.append([table.meta.base_ms, *per_size.values()])
-    return sizes, np.asarray(rows)
+            per_key[table.scale_key(block, hw)] += table.raw_block_ms(block, hw)
+        rows.append([table.meta.base_ms, *per_key.values()])
+    return columns, np.asarray(rows)
 
 
 def calibrate(
     table: LatencyTable, archs: list[ArchDescription], measured_ms: list[float], *, ridge: float = 0.01
 ) -> tuple[LatencyTable, pd.DataFrame]:
-    """Fit ``measured = base_scale * base + sum_hw scale_hw * sum(blocks at input size hw)`` on whole
-    networks, minimising relative errors.
+    """Fit ``measured = base_scale * base + sum_k scale_k * sum(blocks of scale k)`` on whole networks,
+    minimising relative errors; ``k`` is a block's input size (and, with a channel block, whether
+    its width is on it: :meth:`LatencyTable.scale_key`).
 
     Why one scale per feature-map size: a block timed alone keeps its activations in cache, and how
     much that flatters it depends on how large the activations are; on this project's CPU the
     112x112 blocks ran at a fraction of their isolated time in a network while the 14x14 ones took
-    longer. The fit is a ridge regression (``ridge``) that shrinks each size's scale toward the
+    longer. With a channel block, blocks whose width is on it get scales of their own: in
+    onnxruntime at 224 here, blocks off it took about twice their isolated time in a network and
+    blocks on it about their isolated time (its blocked layout reorders tensors only around the
+    former), which one scale per size cannot fit (17% median residual against 3%).
+
+    The fit is a ridge regression (``ridge``) that shrinks each size's scale toward the
     common scale (the median ratio of the networks), so a size the samples barely vary stays
     sensible, and it is robust: networks timed in a noisy moment get zero weight (Tukey's
     biweight on the residuals).
@@ -96,11 +109,11 @@ def calibrate(
     latency, the relative residual (the calibration's own error, reported next to fidelity) and the
     weight the robust fit gave it.
     """
-    sizes, design = _design(table, archs)
+    columns, design = _design(table, archs)
     measured = np.asarray(measured_ms, dtype=float)
     blocks = design[:, 1:].sum(1)
     common = float(np.median((measured - table.meta.base_ms) / blocks))
-    prior = np.array([1.0] + [common] * len(sizes))
+    prior = np.array([1.0] + [common] * len(columns))
     relative = design / measured[:, None]  # residuals in relative terms: every network counts alike
     weights = np.ones(len(archs))
     for _ in range(8):
@@ -114,7 +127,7 @@ def calibrate(
     residual = (predicted - measured) / measured
     calibration = {
         "base_scale": float(coef[0]),
-        "scales": {str(hw): float(c) for hw, c in zip(sizes, coef[1:], strict=True)},
+        "scales": {key: float(c) for key, c in zip(columns, coef[1:], strict=True)},
         "scale": common,  # for input sizes the samples did not contain
         "ridge": ridge,
         "networks": len(archs),
@@ -136,7 +149,7 @@ def calibrate(
         "calibration on %d networks: base x%.2f, blocks x %s by input size; median |residual| %.1f%%",
         len(archs),
         coef[0],
-        ", ".join(f"{c:.2f} @{hw}" for hw, c in zip(sizes, coef[1:], strict=True)),
+        ", ".join(f"{c:.2f} @{key}" for key, c in zip(columns, coef[1:], strict=True)),
         100 * calibration["median_abs_residual"],
     )
     return LatencyTable(replace(table.meta, calibration=calibration), table.entries), report

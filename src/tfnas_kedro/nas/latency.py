@@ -98,14 +98,20 @@ class LatencyTable:
                 mids, ms = mids[same], ms[same]
         return float(np.interp(block.mid, mids, ms))
 
-    def block_scale(self, input_hw: int) -> float:
-        """The calibration's factor for blocks at this input size (1 before calibration)."""
+    def scale_key(self, block: BlockSpec, input_hw: int) -> str:
+        """Which calibration scale a block takes: its input size, and with a channel block whether its
+        width is on it (``56`` or ``56:on`` / ``56:off``)."""
+        b = self.meta.channel_block
+        return f"{int(input_hw)}:{'on' if block.mid % b == 0 else 'off'}" if b else str(int(input_hw))
+
+    def block_scale(self, block: BlockSpec, input_hw: int) -> float:
+        """The calibration's factor for this block (1 before calibration)."""
         c = self.meta.calibration
-        return float(c.get("scales", {}).get(str(int(input_hw)), c.get("scale", 1.0)))
+        return float(c.get("scales", {}).get(self.scale_key(block, input_hw), c.get("scale", 1.0)))
 
     def block_ms(self, block: BlockSpec, input_hw: int) -> float:
         """The block's latency in a whole network (calibration applied)."""
-        return self.block_scale(input_hw) * self.raw_block_ms(block, input_hw)
+        return self.block_scale(block, input_hw) * self.raw_block_ms(block, input_hw)
 
     @property
     def fixed_ms(self) -> float:
