@@ -17,13 +17,18 @@ from pydantic import Field
 from tfnas_kedro.nas import load_search_spaces
 from tfnas_kedro.nas.errors import ConfigError, validate_model
 from tfnas_kedro.params import Params, parse_params
+from tfnas_kedro.pipelines._study import merge_settings
 from tfnas_kedro.pipelines.data_selection.nodes import DataParams, DemoDataParams, RankingParams, SelectionParams
 from tfnas_kedro.pipelines.latency.nodes import LatencyParams
 from tfnas_kedro.pipelines.report.nodes import ReportParams
 from tfnas_kedro.pipelines.search.nodes import SearchParams, TargetParams
-from tfnas_kedro.pipelines.study_search_quality.nodes import SearchQualityParams
+from tfnas_kedro.pipelines.study_search_quality.nodes import (
+    SearchQualityParams,
+    study_search_settings,
+    study_train_settings,
+)
 from tfnas_kedro.pipelines.train.nodes import TrainParams, ZooTrainParams
-from tfnas_kedro.pipelines.transfer.nodes import DemoCifarParams, TransferParams, ZooTransferParams
+from tfnas_kedro.pipelines.transfer.nodes import DemoCifarParams, TransferParams, ZooTransferParams, transfer_params
 from tfnas_kedro.pipelines.zoo.nodes import ZooParams
 
 
@@ -81,7 +86,7 @@ def check_parameters(params: Mapping[str, Any]) -> ProjectParams:
 
 
 def _check_combinations(params: Mapping[str, Any]) -> None:
-    """The settings nodes merge at run time, merged the same way here."""
+    """The settings nodes merge at run time, merged by the nodes' own functions."""
     search, train, transfer = (dict(params.get(k) or {}) for k in ("search", "train", "transfer"))
     if params.get("search_spaces"):
         try:
@@ -91,13 +96,16 @@ def _check_combinations(params: Mapping[str, Any]) -> None:
     studies = params.get("studies") or {}
     for study in ("lambda", "sampling"):
         for run, overrides in (studies.get(study) or {}).get("runs", {}).items():
-            merged = {**search, **studies[study].get("base", {}), **overrides}
+            merged = merge_settings(search, studies[study], run)
             parse_params(SearchParams, merged, f"studies.{study}.runs.{run} (over search and base)")
     quality = studies.get("search_quality")
     if quality:
-        parse_params(SearchParams, {**search, **quality.get("search", {})}, "studies.search_quality.search")
-        parse_params(TrainParams, {**train, **quality.get("train", {})}, "studies.search_quality.train")
+        parse_params(SearchParams, study_search_settings(search, quality), "studies.search_quality.search")
+        parse_params(TrainParams, study_train_settings(train, quality), "studies.search_quality.train")
         for name, target in quality.get("targets", {}).items():
             parse_params(TargetParams, target, f"studies.search_quality.targets.{name}")
     for name, overrides in (params.get("transfer_sets") or {}).items():
-        parse_params(TransferParams, {**transfer, **overrides}, f"transfer_sets.{name} (over transfer)")
+        try:
+            transfer_params(transfer, overrides)
+        except ConfigError as err:
+            raise ConfigError(f"params:transfer_sets.{name} (over transfer): {err}") from None

@@ -120,7 +120,6 @@ class TrackingHooks:
         self._config: TrackingConfig | None = None
         self._project_path = Path.cwd()
         self._mlflow = None  # the module, while a run is active
-        self._params: dict[str, Any] = {}
 
     @hook_impl
     def after_context_created(self, context) -> None:
@@ -130,10 +129,9 @@ class TrackingHooks:
             raw = {}
         self._config = validate_model(TrackingConfig, dict(raw or {}), prefix="tracking.yml")
         self._project_path = Path(context.project_path)
-        self._params = dict(context.config_loader["parameters"])
 
     @hook_impl
-    def before_pipeline_run(self, run_params: dict[str, Any], pipeline) -> None:
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:
         if self._config is None or not self._config.enabled:
             return
         import mlflow
@@ -144,7 +142,7 @@ class TrackingHooks:
         mlflow.start_run(run_name="+".join(names))
         self._mlflow = mlflow
         used = {name.split(":", 1)[1].split(".")[0] for name in pipeline.inputs() if name.startswith("params:")}
-        params = {k: v for k, v in self._params.items() if k in used or k == "seed"}
+        params = {k: v for k, v in catalog.load("parameters").items() if k in used or k == "seed"}
         flat = {k: v for k, v in flatten(params).items() if len(str(v)) <= MAX_PARAM_CHARS}
         for start in range(0, len(flat), 100):  # MLflow takes at most 100 parameters per call
             mlflow.log_params(dict(list(flat.items())[start : start + 100]))

@@ -148,8 +148,11 @@ class LatencyTable:
         """Sum of the measured (uncalibrated) latencies of ``arch``'s blocks."""
         return sum(self.raw_block_ms(b, hw) for b, hw in zip(arch.blocks, arch.feature_sizes(), strict=False))
 
-    def check_device(self, device: str, resolution: int | None = None, space: str | None = None) -> None:
-        """Stop with the mismatch named when this table was built for another device/resolution/space."""
+    def check_device(
+        self, device: str, resolution: int | None = None, space: str | None = None, runtime: str | None = None
+    ) -> None:
+        """Stop with the mismatch named when this table was built for another device, resolution,
+        space or runtime (a table prices one runtime's program)."""
         m = self.meta
         if device != m.device:
             raise ConfigError(
@@ -159,6 +162,12 @@ class LatencyTable:
             raise ConfigError(f"latency table measured at resolution {m.resolution}, but {resolution} is configured")
         if space is not None and space not in m.spaces:
             raise ConfigError(f"latency table built for search spaces {m.spaces}, but {space!r} is configured")
+        timed_in = m.runtime.get("name", "torch")
+        if runtime is not None and runtime != timed_in:
+            raise ConfigError(
+                f"latency table timed in {timed_in} ({m.runtime}), but runtime {runtime!r} is configured: "
+                f"rebuild the table in {runtime}, or configure runtime {timed_in}"
+            )
 
     # --- search -----------------------------------------------------------------------------------
     def layer_matrix(self, space: SearchSpace, widths: list[dict[str, int]] | None = None) -> list[torch.Tensor]:

@@ -65,16 +65,6 @@ class LatencyParams(Params):
             )
         return archs
 
-    def check_runtime(self, table: LatencyTable) -> None:
-        """A table prices one runtime's program: refuse one timed in another than configured."""
-        timed_in = table.meta.runtime.get("name", "torch")
-        if timed_in != self.runtime:
-            raise ValueError(
-                f"the latency table was timed in {timed_in} ({table.meta.runtime}), but params:latency.runtime is "
-                f"{self.runtime!r}: rebuild the table (kedro run --pipelines latency) "
-                f"or set latency.runtime: {timed_in}"
-            )
-
     def network_settings(self) -> ProfilerSettings:
         """Whole networks: the same statistic, spread over more rounds (they are few and slow)."""
         return replace(

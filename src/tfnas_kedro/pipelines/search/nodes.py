@@ -103,8 +103,7 @@ def resolve_target(table: LatencyTable, search: dict, target: dict, latency: dic
     """
     p, t = parse_params(SearchParams, search, "search"), parse_params(TargetParams, target, "target")
     space, lat = _space(p, search_spaces), parse_params(LatencyParams, latency, "latency")
-    table.check_device(str(resolve_device(lat.device)), resolution=p.input_size, space=space.name)
-    lat.check_runtime(table)
+    table.check_device(str(resolve_device(lat.device)), p.input_size, space.name, runtime=lat.runtime)
     low, high = table.reachable_range(space)
     target_ms = t.latency_ms if t.latency_ms is not None else low + t.fraction * (high - low)
     if not low <= target_ms <= high:
@@ -143,7 +142,7 @@ def _searcher(split, table, search_spaces, p: SearchParams, target_ms: float | N
     # them (more epochs continue the same search)
     settings = json.dumps(config.model_dump(mode="json", exclude={"epochs", "target_ms", "log_every"}), sort_keys=True)
     digest = hashlib.sha256(settings.encode()).hexdigest()[:8]
-    checkpoints = Path(resolve(p.checkpoint_dir)) / f"{p.search_space}-{folder}-{digest}-seed{p.seed}"
+    checkpoints = Path(p.checkpoint_dir) / f"{p.search_space}-{folder}-{digest}-seed{p.seed}"
     return Searcher(
         _space(p, search_spaces),
         table,
@@ -161,7 +160,7 @@ def run_warmup(split: pd.DataFrame, table: LatencyTable, search: dict, search_sp
     """The warm-up epochs alone (weights only, uniformly random paths): they do not depend on the
     target, so one warm-up can start the searches of several targets (``run_search``'s ``warmup``)."""
     p = parse_params(SearchParams, search, "search")
-    search = {**dict(search), "checkpoint_dir": resolve(p.checkpoint_dir)}  # resolved here, not in the workers
+    search = _in_project(search, p)
     args = (split, table, search, search_spaces, None, "warmup", None, p.warmup_epochs, True)
     state, history = launch(_search_job, args, p.distributed, "search")
     logger.info("warm-up: %d epochs, weight loss %.3f", state["epoch"], history[-1]["weight_loss"])
@@ -183,12 +182,18 @@ def run_search(
     result (the same on every rank) is returned."""
     p = parse_params(SearchParams, search, "search")
     target_ms = target["target_ms"]
-    search = {**dict(search), "checkpoint_dir": resolve(p.checkpoint_dir)}  # resolved here, not in the workers
+    search = _in_project(search, p)
     args = (split, table, search, search_spaces, target_ms, f"{target_ms:.4f}ms", warmup, None, False)
     state, history = launch(_search_job, args, p.distributed, "search")
     status = learning_status(history, state["identity"]["num_classes"])
     (logger.info if status["learned"] else logger.warning)("search: %s", describe_learning(status))
     return state, pd.DataFrame(history)
+
+
+def _in_project(search: dict, p: SearchParams) -> dict:
+    """``search`` with its checkpoint folder taken from the project's folder, here: the launched
+    workers do not know the Kedro context."""
+    return {**dict(search), "checkpoint_dir": resolve(p.checkpoint_dir)}
 
 
 def _search_job(
