@@ -95,7 +95,7 @@ def _check_combinations(params: Mapping[str, Any]) -> None:
             raise ConfigError(f"params:search_spaces: {err}") from None
     studies = params.get("studies") or {}
     for study in ("lambda", "sampling"):
-        for run, overrides in (studies.get(study) or {}).get("runs", {}).items():
+        for run in (studies.get(study) or {}).get("runs", {}):
             merged = merge_settings(search, studies[study], run)
             parse_params(SearchParams, merged, f"studies.{study}.runs.{run} (over search and base)")
     quality = studies.get("search_quality")
