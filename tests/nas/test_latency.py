@@ -8,7 +8,7 @@ import torch
 from tests.conftest import synthetic_table
 from tfnas_kedro.nas import ConfigError, zoo_arch
 from tfnas_kedro.nas.arch import BlockSpec
-from tfnas_kedro.nas.calibration import calibrate, sample_architectures
+from tfnas_kedro.nas.calibration import calibrate, sample_architectures, sample_covering
 from tfnas_kedro.nas.latency import (
     KEY_COLUMNS,
     LatencyMeta,
@@ -300,3 +300,47 @@ def test_with_a_channel_block_the_calibration_fits_blocks_on_and_off_it_apart(sp
     one_kind = LatencyTable(replace(table.meta, channel_block=0), table.entries)
     single, _ = calibrate(one_kind, fit, [measure(a) for a in fit])
     assert max(abs(single.predict(a) / measure(a) - 1) for a in held_out) > 0.05
+
+
+def test_a_slow_moment_while_building_lands_on_scattered_widths_not_on_one_blocks_curve(spaces, monkeypatch):
+    """Entries are timed in shuffled groups: a slow period of the machine (here one group timed
+    50% slow) shifts a few widths of many blocks, never the whole curve of one block, whose error
+    every network using that block would share."""
+    from tfnas_kedro.nas.latency import timing_groups
+    from tfnas_kedro.nas.profiler import Profiler, Timing
+
+    groups_timed = []
+
+    def fake_time_modules(self, modules, shapes):
+        groups_timed.append(len(modules))
+        slow = 1.5 if len(groups_timed) == 4 else 1.0  # the first call times the base
+        costs = [slow * sum(p.numel() for p in m.parameters()) / 1e4 for m in modules]
+        return [Timing(c, c, 0.0, 1, c) for c in costs]
+
+    monkeypatch.setattr(Profiler, "time_modules", fake_time_modules)
+    monkeypatch.setattr(Profiler, "_measure_reference", lambda self: 1.0)
+    space = spaces["tfnas"]
+    keys = table_keys([space.at_resolution(64)], 16)
+    groups = timing_groups(keys, 16)
+    assert sorted(e for g in groups for e in g) == sorted((k, m) for k, mids in keys.items() for m in mids)
+    table = build_latency_table([space], resolution=64, num_classes=10, width_step=16, settings=ProfilerSettings(),
+                                group_size=16)  # fmt: skip
+    truth = build_latency_table(
+        [space], resolution=64, num_classes=10, width_step=16, settings=ProfilerSettings(), group_size=10**6
+    )  # fmt: skip  (timed after the slow moment)
+    assert len(groups_timed) == 1 + len(groups) + 2  # base and groups, then base and all entries at once
+    slowed = table.entries["ms"] / truth.entries["ms"] > 1.25
+    per_key = slowed.groupby([table.entries[c] for c in KEY_COLUMNS]).agg(["sum", "size"])
+    assert slowed.sum() == 16  # one group's worth of widths...
+    assert (per_key["sum"] > 0).sum() >= 8  # ...spread over many blocks
+    assert not ((per_key["sum"] == per_key["size"]) & (per_key["size"] >= 3)).any()  # no whole curve shifted
+
+
+def test_calibration_networks_come_from_every_space_the_table_prices(spaces):
+    """A table for the SE and the no-SE space fitted on one space's networks alone is fitted on
+    a mix of blocks the other space's models do not have."""
+    both = [spaces["tfnas"], spaces["tfnas_wose"]]
+    archs = sample_covering(both, 7, seed=0, num_classes=1000)
+    assert [a.space for a in archs] == ["tfnas"] * 4 + ["tfnas_wose"] * 3
+    assert len({a.name for a in archs}) == 7
+    assert all(b.se == 0 for a in archs[4:] for b in a.blocks) and any(b.se for a in archs[:4] for b in a.blocks)

@@ -99,14 +99,13 @@ def measure_latency_table(params: dict, search_spaces: dict) -> LatencyTable:
 def calibrate_latency_table(
     table: LatencyTable, params: dict, search_spaces: dict
 ) -> tuple[LatencyTable, pd.DataFrame, pd.DataFrame, dict]:
-    """Fit the table to networks sampled from the first space and check it on the zoo models it can
-    price, all timed in one session; the published models are held out of the fit."""
+    """Fit the table to networks sampled from every space it covers and check it on the zoo models
+    it can price, all timed in one session; the published models are held out of the fit."""
     p = parse_params(LatencyParams, params, "latency")
     archs = p.fidelity_archs(table)
-    space = _spaces(p, search_spaces)[0]
     return calibrate_and_check(
         table,
-        space,
+        _spaces(p, search_spaces),
         archs,
         p.network_settings(),
         samples=p.calibration_networks,
