@@ -207,7 +207,7 @@ def calibrate_and_check(
     the spread of the first held-out network's latency as measured in the session and in
     ``noise_repeats`` separate measurements after it. Repeats alone, timed back to back, agree
     more than the machine does over the session: in one onnxruntime run here they spanned 4% while
-    the in-session measurement lay 35% above them, so the floor includes it.
+    the in-session measurement lay 40% above them, so the floor includes it.
     """
     if not held_out:
         raise ValueError("calibrate_and_check needs at least one held-out network")
