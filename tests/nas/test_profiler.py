@@ -76,3 +76,16 @@ def test_onnxruntime_times_on_the_cpu_only():
 
     with pytest.raises(RuntimeError, match="runtime onnxruntime times on the CPU .* set the device to cpu"):
         Profiler(ProfilerSettings(device="cuda", runtime="onnxruntime"))
+
+
+def test_a_profiler_given_a_tables_unit_warms_its_reference_before_timing_with_it(monkeypatch):
+    """The reference is the yardstick every sample is divided by; its first calls are slow, and a
+    profiler handed a table's ``reference_ms`` never measured it, so it must be run first."""
+    import tfnas_kedro.nas.profiler as profiler_module
+
+    calls = []
+    module, shape = reference_workload()
+    module.register_forward_hook(lambda *_: calls.append(1))
+    monkeypatch.setattr(profiler_module, "reference_workload", lambda: (module, shape))
+    profiler = Profiler(ProfilerSettings(**FAST), reference_ms=1.0)
+    assert len(calls) >= 10 and profiler.reference_ms == 1.0
