@@ -85,11 +85,15 @@ def main() -> None:
         f"{100 * c['median_abs_residual']:.1f}%, max {100 * c['max_abs_residual']:.1f}% "
         f"({c['outliers']} given zero weight)\n"
     )
-    # the share of a model's expanded widths on multiples of 16 (the blocked layouts of AVX-512):
-    # in onnxruntime the error grows with the share off them (README, "Latency in onnxruntime")
-    print(f"{'model':<16}{'on 16':>6}{'raw sum ms':>11}{'predicted':>11}{'measured':>10}{'wall clock':>11}{'error':>8}")
+    # the share of a model's expanded widths on the channel block (16 when none is set: the blocked
+    # layouts of AVX-512): in onnxruntime the error grows with the share off it (README)
+    block = args.channel_block or 16
+    print(
+        f"{'model':<16}{f'on {block}':>6}{'raw sum ms':>11}{'predicted':>11}{'measured':>10}"
+        f"{'wall clock':>11}{'error':>8}"
+    )
     for row, arch in zip(fidelity.itertuples(), archs, strict=True):
-        on_block = sum(b.mid % 16 == 0 for b in arch.blocks) / len(arch.blocks)
+        on_block = sum(b.mid % block == 0 for b in arch.blocks) / len(arch.blocks)
         print(
             f"{row.name:<16}{on_block:>6.0%}{row.raw_predicted_ms:>11.2f}{row.predicted_ms:>11.2f}"
             f"{row.measured_ms:>10.2f}{row.raw_measured_ms:>11.2f}{100 * row.relative_error:>+7.1f}%"

@@ -344,3 +344,28 @@ def test_calibration_networks_come_from_every_space_the_table_prices(spaces):
     assert [a.space for a in archs] == ["tfnas"] * 4 + ["tfnas_wose"] * 3
     assert len({a.name for a in archs}) == 7
     assert all(b.se == 0 for a in archs[4:] for b in a.blocks) and any(b.se for a in archs[:4] for b in a.blocks)
+
+
+def test_in_onnxruntime_se_blocks_are_calibrated_apart(spaces):
+    """A known bias: SE blocks cost 1.5x their isolated time in a network, the rest 1x. One scale
+    per size leaves the SE-heavy and SE-free models biased in opposite directions; scales per size
+    and SE (the default for onnxruntime tables) remove it."""
+    space = spaces["tfnas"]
+    table = synthetic_table(space)
+    table = LatencyTable(replace(table.meta, runtime={"name": "onnxruntime"}), table.entries)
+
+    def measure(a):
+        blocks = zip(a.blocks, a.feature_sizes(), strict=False)
+        return 3.0 + sum((1.5 if b.se else 1.0) * table.raw_block_ms(b, hw) for b, hw in blocks)
+
+    fit = sample_architectures(space, 24, seed=2, num_classes=1000)
+    held_out = [zoo_arch(f"TF-NAS-{x}") for x in "ABCD"] + sample_architectures(space, 8, seed=9, num_classes=1000)
+    by_se, _ = calibrate(table, fit, [measure(a) for a in fit], ridge=0.0)
+    assert by_se.meta.calibration["by_se"] and any(k.endswith(":se") for k in by_se.meta.calibration["scales"])
+    errors = [by_se.predict(a) / measure(a) - 1 for a in held_out]
+    assert max(abs(e) for e in errors) < 1e-9
+    one, _ = calibrate(table, fit, [measure(a) for a in fit], ridge=0.0, by_se=False)
+    errors = [one.predict(a) / measure(a) - 1 for a in held_out]
+    se_share = [sum(bool(b.se) for b in a.blocks) / len(a.blocks) for a in held_out]
+    assert max(abs(e) for e in errors) > 0.03
+    assert np.corrcoef(se_share, errors)[0, 1] < -0.6  # the more SE, the more under-predicted

@@ -104,11 +104,14 @@ class LatencyTable:
                 mids, ms = mids[same], ms[same]
         return float(np.interp(block.mid, mids, ms))
 
-    def scale_key(self, block: BlockSpec, input_hw: int) -> str:
-        """Which calibration scale a block takes: its input size, and with a channel block whether its
-        width is on it (``56`` or ``56:on`` / ``56:off``)."""
+    def scale_key(self, block: BlockSpec, input_hw: int, by_se: bool | None = None) -> str:
+        """Which calibration scale a block takes: its input size; with a channel block whether its
+        width is on it; with ``by_se`` (as calibrated, by default) whether it has SE: ``56``,
+        ``56:on`` / ``56:off``, ``56:on:se``."""
         b = self.meta.channel_block
-        return f"{int(input_hw)}:{'on' if block.mid % b == 0 else 'off'}" if b else str(int(input_hw))
+        key = f"{int(input_hw)}:{'on' if block.mid % b == 0 else 'off'}" if b else str(int(input_hw))
+        by_se = self.meta.calibration.get("by_se", False) if by_se is None else by_se
+        return f"{key}:se" if by_se and block.se else key
 
     def block_scale(self, block: BlockSpec, input_hw: int) -> float:
         """The calibration's factor for this block (1 before calibration)."""
