@@ -52,11 +52,11 @@ def main() -> None:
     args = parser.parse_args()
     profiler = Profiler(ProfilerSettings(runtime=args.runtime, rounds=5, repeats=3))
     print(f"runtime {args.runtime}: median latency of each width class against a line through all widths")
-    print(f"{'block':<28}" + "".join(f"{name:>16}" for name in CLASSES))
+    print(f"{'block':<36}" + "".join(f"{name:>16}" for name in CLASSES))
     for hw, cin, cout, kernel, se, mids in BLOCKS:
         residuals = class_residuals(profiler, hw, cin, cout, kernel, se, mids)
         label = f"{hw}x{hw} {cin}->[{mids.start}..{mids.stop - 1}]->{cout} k{kernel} se{se}"
-        print(f"{label:<28}" + "".join(f"{100 * r:>+15.1f}%" for r in residuals.values()))
+        print(f"{label:<36}" + "".join(f"{100 * r:>+15.1f}%" for r in residuals.values()))
 
 
 if __name__ == "__main__":

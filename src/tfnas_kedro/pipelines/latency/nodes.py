@@ -29,8 +29,9 @@ class LatencyParams(Params):
     resolution: int = Field(224, ge=32)
     num_classes: int = Field(1000, ge=1)
     width_step: int = Field(8, ge=1)
-    # widths on multiples of this run on blocked layouts (oneDNN and onnxruntime: 16 channels with
-    # AVX-512, 8 with AVX2) and are measured and priced apart; 0: one grid
+    # widths on multiples of this run on the runtime's fast paths and are measured and priced apart
+    # (on this AVX-512 CPU: 16 in eager PyTorch, 4 in onnxruntime; benchmarks/channel_alignment.py
+    # finds it for a machine); 0: one grid
     channel_block: int = Field(0, ge=0)
     warmup: int = Field(3, ge=0)
     repeats: int = Field(5, ge=1)
