@@ -132,9 +132,10 @@ class Profiler:
 
     @torch.inference_mode()
     def _warm_reference(self, calls: int = 10) -> None:
-        """Run the reference before it serves as the yardstick: its first calls are slow (kernel
-        selection, cold caches), and a profiler given a table's ``reference_ms`` never measures it,
-        so a lone network timed with one divided its time by a slow reference: 36% low here."""
+        """Run the reference before it serves as the yardstick: its first call takes about five times
+        as long (kernel selection, cold caches), and a profiler given a table's ``reference_ms``
+        never measures it, so its first samples were divided by a cold reference. A lone
+        onnxruntime network timed that way read 36% below its time among others here, 11% after."""
         with self._threads():
             for _ in range(calls):
                 self._reference(self._reference_input)
