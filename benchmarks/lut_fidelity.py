@@ -112,7 +112,7 @@ def main() -> None:
         f"{max(floor['ms']):.2f} ms, spread {100 * floor['spread']:.1f}% of the median"
     )
     if args.runtime == "onnxruntime":
-        eager = measure_networks(archs, replace(networks, runtime="torch"), m.reference_ms)
+        eager = measure_networks(archs, replace(networks, runtime="torch"))  # its own (eager) reference
         print("\neager PyTorch / onnxruntime latency, the same networks on this machine:")
         for row, timing in zip(fidelity.itertuples(), eager, strict=True):
             ratio = timing.ms / row.measured_ms
