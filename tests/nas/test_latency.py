@@ -14,6 +14,7 @@ from tfnas_kedro.nas.latency import (
     LatencyMeta,
     LatencyTable,
     block_key,
+    block_spec,
     build_latency_table,
     expected_latency,
     format_key,
@@ -259,16 +260,13 @@ def test_widths_on_the_channel_block_are_measured_and_priced_apart(spaces):
     aligned = LatencyTable(replace(table.meta, channel_block=16), entries)
     one_grid = LatencyTable(table.meta, entries)
 
-    def block(mid: int) -> BlockSpec:
-        return BlockSpec(kernel=key[5], in_=key[1], mid=mid, se=key[6], out=key[2], stride=key[3], act=key[4])
-
     for mid in (80, 112, 144):  # on the block, between measured widths
-        assert aligned.raw_block_ms(block(mid), key[0]) == pytest.approx(1.0 + mid / 100 * 0.8)
+        assert aligned.raw_block_ms(block_spec(key, mid), key[0]) == pytest.approx(1.0 + mid / 100 * 0.8)
     for mid in (83, 101, 150):  # off it
-        assert aligned.raw_block_ms(block(mid), key[0]) == pytest.approx(1.0 + mid / 100)
+        assert aligned.raw_block_ms(block_spec(key, mid), key[0]) == pytest.approx(1.0 + mid / 100)
     # one grid mixes the two kinds of width and prices neither right
-    assert one_grid.raw_block_ms(block(80), key[0]) > 1.0 + 80 / 100 * 0.8 + 0.01
-    assert one_grid.raw_block_ms(block(101), key[0]) < 1.0 + 101 / 100 - 0.01
+    assert one_grid.raw_block_ms(block_spec(key, 80), key[0]) > 1.0 + 80 / 100 * 0.8 + 0.01
+    assert one_grid.raw_block_ms(block_spec(key, 101), key[0]) < 1.0 + 101 / 100 - 0.01
 
 
 def test_calibration_networks_range_from_none_to_all_widths_on_the_channel_block(spaces):

@@ -321,8 +321,8 @@ def build_latency_table(
         [stem, head], [(first.in_channels, resolution, resolution), (first.stages[-1].out, final, final)]
     )
     keys = table_keys(spaces, width_step, channel_block)
-    rows = []
-    groups = timing_groups(keys, group_size)
+    rows, groups = [], timing_groups(keys, group_size)
+    total = sum(len(group) for group in groups)
     for n, group in enumerate(groups, start=1):
         modules = [MBInvRes(block_spec(key, mid)) for key, mid in group]
         timings = profiler.time_modules(modules, [(key[1], key[0], key[0]) for key, _ in group])
@@ -331,7 +331,7 @@ def build_latency_table(
             elapsed = time.perf_counter() - started
             logger.info(
                 "latency table: %d/%d widths measured (%.0f%%, %.0f s, ~%.0f s left)",
-                len(rows), sum(len(g) for g in groups), 100 * n / len(groups), elapsed, elapsed * (len(groups) / n - 1),
+                len(rows), total, 100 * n / len(groups), elapsed, elapsed * (len(groups) / n - 1),
             )  # fmt: skip
     entries = pd.DataFrame(rows, columns=[*KEY_COLUMNS, "mid", "ms", "median_ms", "spread"])
     device = profiler.device

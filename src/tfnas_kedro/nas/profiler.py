@@ -108,8 +108,11 @@ class Profiler:
         self._reference = runtime_callables(
             settings.runtime, [reference.to(self.device)], [self._reference_input], settings.threads
         )[0]
-        self.reference_ms = reference_ms if reference_ms is not None else self._measure_reference()
-        self._warm_reference()
+        if reference_ms is None:
+            self.reference_ms = self._measure_reference()  # warms it, then measures it
+        else:
+            self._warm_reference()
+            self.reference_ms = reference_ms
 
     def _threads(self):
         return torch_threads(self.settings.threads) if self.device.type == "cpu" else contextlib.nullcontext()
@@ -148,9 +151,8 @@ class Profiler:
     def _measure_reference(self, calls: int = 60) -> float:
         """The reference's latency: a low quantile of many calls, so a quiet moment sets the unit."""
         timer = self._timer()
+        self._warm_reference()
         with self._threads():
-            for _ in range(10):
-                self._reference(self._reference_input)
             samples = [timer(lambda: self._reference(self._reference_input)) for _ in range(calls)]
         return float(np.quantile(samples, 0.1))
 
