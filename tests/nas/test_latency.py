@@ -269,6 +269,24 @@ def test_widths_on_the_channel_block_are_measured_and_priced_apart(spaces):
     assert one_grid.raw_block_ms(block_spec(key, 101), key[0]) < 1.0 + 101 / 100 - 0.01
 
 
+def test_a_width_off_the_channel_block_next_to_an_end_on_it_is_priced_as_off(spaces):
+    """TF-NAS-D's 65 in 64..128: with only ``lo`` measured below the first halfway width, it was
+    interpolated between an on-width and an off-width and priced at half its kind."""
+    from tfnas_kedro.nas.latency import aligned_grid
+
+    mids = aligned_grid(64, 128, 16, 4)
+    assert {65, 127} <= set(mids)  # both kinds measured at both ends
+    table = synthetic_table(spaces["tfnas"], resolution=32, step=64)
+    key = tuple(table.entries[table.entries["cin"] <= 32].iloc[0][KEY_COLUMNS])
+    rows = [(*key, m, 1.0 + m / 100 * (0.4 if m % 4 == 0 else 1.0)) for m in mids]
+    entries = pd.DataFrame(rows, columns=[*KEY_COLUMNS, "mid", "ms"]).assign(median_ms=lambda f: f["ms"], spread=0.0)
+    aligned = LatencyTable(replace(table.meta, channel_block=4), entries)
+    for mid in (65, 66, 67, 125, 127):
+        assert aligned.raw_block_ms(block_spec(key, mid), key[0]) == pytest.approx(1.0 + mid / 100)
+    for mid in (64, 68, 124, 128):
+        assert aligned.raw_block_ms(block_spec(key, mid), key[0]) == pytest.approx(1.0 + mid / 100 * 0.4)
+
+
 def test_calibration_networks_range_from_none_to_all_widths_on_the_channel_block(spaces):
     archs = sample_architectures(spaces["tfnas"].at_resolution(224), 8, 0, 1000, channel_block=16)
     shares = [sum(b.mid % 16 == 0 for b in a.blocks[1:]) / len(a.blocks[1:]) for a in archs]
