@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from .arch import ArchDescription
+from .arch import ArchDescription, BlockSpec
 
 
 def _conv_macs(cin: int, cout: int, kernel: int, groups: int, out_side: int) -> int:
@@ -36,21 +36,24 @@ def count_macs(arch: ArchDescription, resolution: int | None = None) -> int:
     return macs
 
 
+def _conv_bn_params(cin: int, cout: int, kernel: int, groups: int = 1) -> int:
+    return cout * (cin // groups) * kernel * kernel + 2 * cout
+
+
+def block_params(b: BlockSpec) -> int:
+    """Trainable parameters of one block: what a network streams from memory to run it."""
+    params = _conv_bn_params(b.in_, b.mid, 1) if b.has_expansion else 0
+    params += _conv_bn_params(b.mid, b.mid, b.kernel, b.mid)
+    if b.se:
+        params += (b.mid * b.se + b.se) + (b.se * b.mid + b.mid)
+    return params + _conv_bn_params(b.mid, b.out, 1)
+
+
 def count_params(arch: ArchDescription) -> int:
     """Trainable parameters (conv weights, BatchNorm scale and shift, SE and classifier biases)."""
-
-    def conv_bn(cin: int, cout: int, kernel: int, groups: int = 1) -> int:
-        return cout * (cin // groups) * kernel * kernel + 2 * cout
-
-    params = conv_bn(arch.in_channels, arch.stem.out, arch.stem.kernel)
-    for b in arch.blocks:
-        if b.has_expansion:
-            params += conv_bn(b.in_, b.mid, 1)
-        params += conv_bn(b.mid, b.mid, b.kernel, b.mid)
-        if b.se:
-            params += (b.mid * b.se + b.se) + (b.se * b.mid + b.mid)
-        params += conv_bn(b.mid, b.out, 1)
-    params += conv_bn(arch.blocks[-1].out, arch.head.out, 1)
+    params = _conv_bn_params(arch.in_channels, arch.stem.out, arch.stem.kernel)
+    params += sum(block_params(b) for b in arch.blocks)
+    params += _conv_bn_params(arch.blocks[-1].out, arch.head.out, 1)
     params += arch.head.out * arch.num_classes + arch.num_classes
     return params
 
