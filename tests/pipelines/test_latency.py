@@ -44,6 +44,13 @@ def test_latency_pipeline_end_to_end(kedro_project, run_pipeline):
         latest_version(kedro_project, "data/07_model_output/latency_fidelity_summary.json").read_text()
     )
     assert summary["models"] == 2 and len(summary["noise_floor"]["ms"]) == 1 + 2 and summary["threads"] == 1
+    # the table carries its own check: what a network it prices is held to
+    assert table.meta.calibration["held_out"]["max_abs_error"] == pytest.approx(summary["max_abs_error"])
+    fitted = table.meta.calibration["max_abs_residual_fitted"]
+    assert table.fidelity_bound == pytest.approx(
+        max(summary["max_abs_error"], summary["noise_floor"]["spread"], fitted)
+    )
+    assert raw.fidelity_bound is None
     figure = json.loads(latest_version(kedro_project, "data/08_reporting/latency_fidelity.json").read_text())
     assert [trace["name"] for trace in figure["data"]] == [
         "y = x",

@@ -39,9 +39,11 @@ class LatencyParams(Params):
     quantile: float = Field(0.25, gt=0.0, lt=1.0)
     max_spread: float = Field(0.25, gt=0.0)
     remeasure: int = Field(2, ge=0)
+    # widths more than this share off the line through their neighbours are timed again (None: never)
+    curve_tolerance: float | None = Field(0.2, gt=0.0)
     network_rounds: int = Field(30, ge=1, description="interleaved rounds when timing whole networks")
     network_repeats: int = Field(1, ge=1)
-    calibration_networks: int = Field(16, ge=2)
+    calibration_networks: int = Field(48, ge=2)
     fidelity_models: list[str] | str = "all"
     noise_repeats: int = Field(3, ge=2)
     seed: int = 0
@@ -94,6 +96,7 @@ def measure_latency_table(params: dict, search_spaces: dict) -> LatencyTable:
         width_step=p.width_step,
         settings=p.profiler_settings(),
         channel_block=p.channel_block,
+        curve_tolerance=p.curve_tolerance,
     )
 
 
@@ -170,12 +173,23 @@ def measure_against_table(table: LatencyTable, arch: ArchDescription, latency: d
     The relative error divides out how the whole session differs from the table (``session_drift``,
     the fidelity models' median measured/predicted ratio): on a shared machine the speed drifts by
     more than the table's error between the table's build and a later check, and the drift moves
-    every network alike.
+    every network alike. ``within_fidelity_bound``: that relative error lies within the table's
+    :attr:`~LatencyTable.fidelity_bound` (None for a table that was never checked).
     """
     p = parse_params(LatencyParams, latency, "latency")
     frame = check_against_table(table, [arch], p.fidelity_archs(table), p.network_settings())
     checked, anchors = frame.iloc[0], frame[frame["role"] == "anchor"]
     drift = float((anchors["measured_ms"] / anchors["predicted_ms"]).median())
+    relative = float(checked["predicted_ms"] * drift / checked["measured_ms"] - 1.0)
+    bound = table.fidelity_bound
+    if bound is not None:
+        within = abs(relative) <= bound
+        (logger.info if within else logger.warning)(
+            "%s timed in %s: %.3f ms, table %.3f ms; error %+.1f%% after the session's drift (x%.3f), %s the "
+            "table's bound of %.1f%% (its largest error when checked, or its noise floor)",
+            arch.name, p.runtime, checked["measured_ms"], checked["predicted_ms"], 100 * relative, drift,
+            "within" if within else "OUTSIDE", 100 * bound,
+        )  # fmt: skip
     return {
         "measured_ms": float(checked["measured_ms"]),
         "raw_measured_ms": float(checked["raw_measured_ms"]),
@@ -185,6 +199,9 @@ def measure_against_table(table: LatencyTable, arch: ArchDescription, latency: d
             "median_abs_error": float(anchors["relative_error"].abs().median()),
             "max_abs_error": float(anchors["relative_error"].abs().max()),
             "session_drift": drift,
-            "relative_error": float(checked["predicted_ms"] * drift / checked["measured_ms"] - 1.0),
+            "relative_error": relative,
         },
+        "timed_in": p.runtime,
+        "fidelity_bound": bound,
+        "within_fidelity_bound": None if bound is None else abs(relative) <= bound,
     }

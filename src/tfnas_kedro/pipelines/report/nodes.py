@@ -88,6 +88,8 @@ def _summary_row(name: str, summary: dict | None, metrics: dict | None) -> dict 
         "fallback_changes": len(summary.get("fallback_changes", [])),
         "supernet_learned": summary["supernet"]["learned"] if "supernet" in summary else None,
         "measured_error_percent": 100 * summary["measured_error"] if "measured_error" in summary else None,
+        # the session-drift-corrected error within the table's held-out error and noise floor
+        "within_table_bound": summary.get("within_fidelity_bound"),
         "macs_m": summary["macs_m"],
         "params_m": summary["params_m"],
         "top1": None if metrics is None else metrics["top1"],
