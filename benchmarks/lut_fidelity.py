@@ -40,6 +40,11 @@ def main() -> None:
     parser.add_argument("--noise-repeats", type=int, default=5)
     parser.add_argument("--runtime", choices=["torch", "onnxruntime"], default="torch")
     parser.add_argument("--channel-block", type=int, default=0, help="16: widths on multiples of 16 priced apart")
+    parser.add_argument(
+        "--cold-caches",
+        action="store_true",
+        help="time every call after the other modules of its group (warmup 0, repeats 1, rounds 15): small inputs",
+    )
     parser.add_argument("--save", help="folder to write the calibrated table and the fidelity table to")
     args = parser.parse_args()
     begun = time.perf_counter()
@@ -47,7 +52,9 @@ def main() -> None:
 
     spaces = load_search_spaces(ROOT / "conf/base/parameters_search_spaces.yml")
     settings = ProfilerSettings(device="cpu", batch_size=1, threads=1, runtime=args.runtime)
-    networks = replace(settings, rounds=args.network_rounds, repeats=1, warmup=2)
+    if args.cold_caches:
+        settings = replace(settings, warmup=0, repeats=1, rounds=15)
+    networks = replace(settings, rounds=args.network_rounds, repeats=1, warmup=min(settings.warmup, 2))
     table = build_latency_table(
         [spaces["tfnas"], spaces["tfnas_wose"]],
         resolution=args.resolution,
@@ -74,12 +81,16 @@ def main() -> None:
         f"runtime {m.runtime['name']} {m.runtime['version']}"
     )
     print(
-        f"table: {len(table.entries)} widths, step {m.width_step}, built in {m.build_seconds:.0f} s; "
+        f"table: {len(table.entries)} widths, step {m.width_step}, built in {m.build_seconds:.0f} s "
+        f"({m.curve_retimed} replaced by a second timing nearer their curve); "
         f"calibration and check ({c['networks']} sampled + {len(archs)} held-out networks) "
         f"in {calibration_seconds:.0f} s"
     )
     scales = ", ".join(f"{s:.2f} at {key}" for key, s in c["scales"].items())
-    print(f"calibration: base x{c['base_scale']:.2f}; blocks x {scales} (common scale {c['scale']:.2f})")
+    print(
+        f"calibration: base x{c['base_scale']:.2f}; blocks x {scales} (common scale {c['scale']:.2f}); "
+        f"{c['ms_per_mparam']:.3f} ms per million weights"
+    )
     print(
         f"calibration residuals on its {c['networks']} sampled networks: median "
         f"{100 * c['median_abs_residual']:.1f}%, max {100 * c['max_abs_residual']:.1f}% "

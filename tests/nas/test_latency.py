@@ -447,6 +447,9 @@ def test_the_calibration_prices_fetching_weights_a_network_finds_out_of_cache(sp
     unpriced, _ = calibrate(table, fit, [measure(a) for a in fit], ridge=0.0, weight_fetch=False)
     errors = [unpriced.predict(a) / measure(a) - 1 for a in held_out]
     assert max(abs(e) for e in errors) > 0.01
+    # a "saving" per weight is not physical: the term is dropped rather than fitted negative
+    saving = [2 * 3.0 + 2 * table.blocks_ms(a) - measure(a) for a in fit]
+    assert calibrate(table, fit, saving, ridge=0.0)[0].meta.calibration["ms_per_mparam"] == 0.0
 
 
 def test_calibration_networks_come_from_every_space_the_table_prices(spaces):

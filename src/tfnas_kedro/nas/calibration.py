@@ -118,6 +118,20 @@ def _block_mparams(archs: list[ArchDescription]) -> np.ndarray:
     return np.asarray([sum(block_params(b) for b in a.blocks) / 1e6 for a in archs])
 
 
+def _robust_fit(relative: np.ndarray, prior: np.ndarray, ridge: float) -> tuple[np.ndarray, np.ndarray]:
+    """Ridge regression of ``relative @ coef = 1`` toward ``prior``, reweighted by Tukey's biweight
+    on the residuals; the coefficients and each row's final weight."""
+    weights = np.ones(len(relative))
+    for _ in range(8):
+        weighted = relative * weights[:, None]
+        lhs = weighted.T @ relative + ridge * np.eye(len(prior))
+        coef = np.linalg.solve(lhs, weighted.T @ np.ones(len(relative)) + ridge * prior)
+        residual = relative @ coef - 1.0
+        cutoff = 4.685 * max(1.4826 * float(np.median(np.abs(residual))), 0.01)
+        weights = np.where(np.abs(residual) < cutoff, (1 - (residual / cutoff) ** 2) ** 2, 0.0)
+    return coef, weights
+
+
 def calibrate(
     table: LatencyTable,
     archs: list[ArchDescription],
@@ -181,14 +195,10 @@ def calibrate(
             len(archs), len(prior), len(columns), ", weights" if weight_fetch else "", 2 * len(prior),
         )  # fmt: skip
     relative = design / measured[:, None]  # residuals in relative terms: every network counts alike
-    weights = np.ones(len(archs))
-    for _ in range(8):
-        weighted = relative * weights[:, None]
-        lhs = weighted.T @ relative + ridge * np.eye(len(prior))
-        coef = np.linalg.solve(lhs, weighted.T @ np.ones(len(archs)) + ridge * prior)
-        residual = relative @ coef - 1.0
-        cutoff = 4.685 * max(1.4826 * float(np.median(np.abs(residual))), 0.01)
-        weights = np.where(np.abs(residual) < cutoff, (1 - (residual / cutoff) ** 2) ** 2, 0.0)
+    coef, weights = _robust_fit(relative, prior, ridge)
+    if weight_fetch and coef[-1] < 0:  # fetching weights cannot save time: what it fitted was noise
+        coef, weights = _robust_fit(relative[:, :-1], prior[:-1], ridge)
+        coef = np.r_[coef, 0.0]
     predicted = design @ coef
     residual = (predicted - measured) / measured
     calibration = {
