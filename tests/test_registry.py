@@ -173,3 +173,15 @@ def test_a_relative_parameter_path_is_taken_from_the_project_folder(tmp_path, mo
     assert project.resolve("data/x") == str(tmp_path.resolve() / "data/x")
     project.use_project_path(tmp_path / "p")  # a context's project wins
     assert project.resolve("ckpt") == str(tmp_path / "p" / "ckpt") and project.resolve("/abs") == "/abs"
+
+
+def test_no_pipelines_nodes_import_another_pipeline():
+    """A pipeline's nodes call libraries (nas, params, reporting ...), as in Kedro's starters:
+    what two pipelines share lives in a library, not in one of them."""
+    offenders = [
+        f"{path.relative_to(PROJECT_ROOT)}: {line.strip()}"
+        for path in sorted((PROJECT_ROOT / "src/tfnas_kedro/pipelines").glob("*/nodes.py"))
+        for line in path.read_text().splitlines()
+        if line.lstrip().startswith(("from tfnas_kedro.pipelines", "import tfnas_kedro.pipelines"))
+    ]
+    assert offenders == []

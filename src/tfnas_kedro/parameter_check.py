@@ -16,10 +16,9 @@ from pydantic import Field
 
 from tfnas_kedro.nas import load_search_spaces
 from tfnas_kedro.nas.errors import ConfigError, validate_model
-from tfnas_kedro.params import Params, parse_params
+from tfnas_kedro.params import LatencyParams, Params, parse_params
 from tfnas_kedro.pipelines._study import merge_settings
 from tfnas_kedro.pipelines.data_selection.nodes import DataParams, DemoDataParams, RankingParams, SelectionParams
-from tfnas_kedro.pipelines.latency.nodes import LatencyParams
 from tfnas_kedro.pipelines.report.nodes import ReportParams
 from tfnas_kedro.pipelines.search.nodes import SearchParams, TargetParams
 from tfnas_kedro.pipelines.study_search_quality.nodes import (

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
+from tfnas_kedro.nas import ArchDescription, zoo_arch, zoo_names
 from tfnas_kedro.nas.errors import validate_model
+from tfnas_kedro.nas.latency import LatencyTable
+from tfnas_kedro.nas.profiler import ProfilerSettings
+from tfnas_kedro.runtime import resolve_device
 
 P = TypeVar("P", bound=BaseModel)
 
@@ -23,3 +27,60 @@ def parse_params(model_cls: type[P], raw: Mapping[str, Any] | P, key: str) -> P:
     if isinstance(raw, model_cls):
         return raw
     return validate_model(model_cls, dict(raw), prefix=f"params:{key}")
+
+
+# --- parameter groups that more than one pipeline reads --------------------------------------------
+class LatencyParams(Params):
+    """``params:latency``: the lookup table's device, harness and calibration; read by the latency
+    pipeline, and by search, train and report to time networks the way the table was checked."""
+
+    spaces: list[str] = Field(["tfnas"], min_length=1, description="spaces the table covers (same stem/head)")
+    device: str = "cpu"  # cpu | cuda | cuda:N | auto
+    batch_size: int | None = Field(None, ge=1, description="default: 1 on CPU, 32 on CUDA (the paper)")
+    threads: int = Field(1, ge=1)
+    runtime: Literal["torch", "onnxruntime"] = "torch"  # what blocks and networks are timed in (nas/runtimes.py)
+    resolution: int = Field(224, ge=32)
+    num_classes: int = Field(1000, ge=1)
+    width_step: int = Field(8, ge=1)
+    # widths on multiples of this run on the runtime's fast paths and are measured and priced apart
+    # (on this AVX-512 CPU: 16 in eager PyTorch, 4 in onnxruntime; benchmarks/channel_alignment.py
+    # finds it for a machine); 0: one grid
+    channel_block: int = Field(0, ge=0)
+    warmup: int = Field(3, ge=0)
+    repeats: int = Field(5, ge=1)
+    rounds: int = Field(3, ge=1)
+    quantile: float = Field(0.25, gt=0.0, lt=1.0)
+    max_spread: float = Field(0.25, gt=0.0)
+    remeasure: int = Field(2, ge=0)
+    # widths more than this share off the line through their neighbours are timed again (None: never)
+    curve_tolerance: float | None = Field(0.2, gt=0.0)
+    network_rounds: int = Field(30, ge=1, description="interleaved rounds when timing whole networks")
+    network_repeats: int = Field(1, ge=1)
+    calibration_networks: int = Field(48, ge=2)
+    fidelity_models: list[str] | str = "all"
+    noise_repeats: int = Field(3, ge=2)
+    seed: int = 0
+
+    def profiler_settings(self) -> ProfilerSettings:
+        device = resolve_device(self.device)
+        batch = self.batch_size or (32 if device.type == "cuda" else 1)
+        return ProfilerSettings(
+            device=str(device), batch_size=batch, threads=self.threads, warmup=self.warmup, repeats=self.repeats,
+            rounds=self.rounds, quantile=self.quantile, max_spread=self.max_spread, remeasure=self.remeasure,
+            runtime=self.runtime,
+        )  # fmt: skip
+
+    def fidelity_archs(self, table: LatencyTable) -> list[ArchDescription]:
+        """The published models the table is checked on: ``fidelity_models`` that lie in its spaces."""
+        names = zoo_names() if self.fidelity_models == "all" else list(self.fidelity_models)
+        archs = [zoo_arch(n, num_classes=table.meta.num_classes, resolution=table.meta.resolution) for n in names]
+        archs = [a for a in archs if a.space in table.meta.spaces]
+        if not archs:
+            raise ValueError(
+                f"params:latency.fidelity_models: no zoo model lies in the table's spaces {table.meta.spaces}"
+            )
+        return archs
+
+    def network_settings(self) -> ProfilerSettings:
+        """Whole networks: the same statistic, spread over more rounds (they are few and slow)."""
+        return self.profiler_settings().for_networks(self.network_rounds, self.network_repeats)

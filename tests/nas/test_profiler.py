@@ -126,3 +126,11 @@ def test_on_the_cpu_blocks_are_timed_without_page_faults_from_the_allocator():
     3-4x their time: freed activation buffers went back to the OS and were faulted in again."""
     out = subprocess.run([sys.executable, "-c", ALLOCATOR_PROBE], capture_output=True, text=True, check=True)
     assert float(out.stdout.strip().splitlines()[-1]) < 50
+
+
+def test_networks_are_timed_with_the_blocks_statistic_over_more_rounds():
+    blocks = ProfilerSettings(warmup=3, repeats=5, rounds=3, quantile=0.3, runtime="onnxruntime")
+    networks = blocks.for_networks(30)
+    assert (networks.rounds, networks.repeats, networks.warmup) == (30, 1, 2)
+    assert (networks.quantile, networks.runtime) == (0.3, "onnxruntime")
+    assert ProfilerSettings(warmup=0).for_networks(15).warmup == 0  # cold caches stay cold

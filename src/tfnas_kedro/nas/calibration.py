@@ -346,5 +346,49 @@ def check_against_table(
     return frame
 
 
+def check_in_session(
+    table: LatencyTable, arch: ArchDescription, anchors: list[ArchDescription], settings: ProfilerSettings
+) -> dict:
+    """``arch``'s latency measured with ``settings``, interleaved with ``anchors`` (the published
+    models the table's fidelity was checked on, :func:`check_against_table`): measured ms and its
+    error against the table, the anchors' errors in the same session, and the error relative to
+    them.
+
+    The relative error divides out how the whole session differs from the table (``session_drift``,
+    the anchors' median measured/predicted ratio): on a shared machine the speed drifts by more
+    than the table's error between the table's build and a later check, and the drift moves every
+    network alike. ``within_fidelity_bound``: that relative error lies within the table's
+    :attr:`~LatencyTable.fidelity_bound` (None for a table that was never checked).
+    """
+    frame = check_against_table(table, [arch], anchors, settings)
+    checked, anchored = frame.iloc[0], frame[frame["role"] == "anchor"]
+    drift = float((anchored["measured_ms"] / anchored["predicted_ms"]).median())
+    relative = float(checked["predicted_ms"] * drift / checked["measured_ms"] - 1.0)
+    bound = table.fidelity_bound
+    if bound is not None:
+        within = abs(relative) <= bound
+        (logger.info if within else logger.warning)(
+            "%s timed in %s: %.3f ms, table %.3f ms; error %+.1f%% after the session's drift (x%.3f), %s the "
+            "table's bound of %.1f%% (its largest error when checked, or its noise floor)",
+            arch.name, settings.runtime, checked["measured_ms"], checked["predicted_ms"], 100 * relative, drift,
+            "within" if within else "OUTSIDE", 100 * bound,
+        )  # fmt: skip
+    return {
+        "measured_ms": float(checked["measured_ms"]),
+        "raw_measured_ms": float(checked["raw_measured_ms"]),
+        "measured_error": float(checked["relative_error"]),
+        "session_fidelity": {
+            "models": len(anchored),
+            "median_abs_error": float(anchored["relative_error"].abs().median()),
+            "max_abs_error": float(anchored["relative_error"].abs().max()),
+            "session_drift": drift,
+            "relative_error": relative,
+        },
+        "timed_in": settings.runtime,
+        "fidelity_bound": bound,
+        "within_fidelity_bound": None if bound is None else abs(relative) <= bound,
+    }
+
+
 def relative_errors(predicted, measured) -> np.ndarray:
     return (np.asarray(predicted) - np.asarray(measured)) / np.asarray(measured)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import torch
@@ -47,6 +47,10 @@ class ProfilerSettings:
 
     def describe(self) -> dict:
         return asdict(self)
+
+    def for_networks(self, rounds: int, repeats: int = 1) -> ProfilerSettings:
+        """Whole networks: the same statistic, spread over more rounds (they are few and slow)."""
+        return replace(self, rounds=rounds, repeats=repeats, warmup=min(self.warmup, 2))
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,7 @@ from tfnas_kedro.nas import ArchDescription
 from tfnas_kedro.nas.latency import LatencyTable
 from tfnas_kedro.nas.profiler import Profiler
 from tfnas_kedro.nas.search import describe_learning
-from tfnas_kedro.params import Params, parse_params
-from tfnas_kedro.pipelines.latency.nodes import LatencyParams
+from tfnas_kedro.params import LatencyParams, Params, parse_params
 from tfnas_kedro.reporting import (
     Section,
     accuracy_vs_latency,

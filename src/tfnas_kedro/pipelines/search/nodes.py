@@ -17,14 +17,14 @@ from tfnas_kedro.data.in_memory import in_memory_loader
 from tfnas_kedro.data.loaders import make_loader
 from tfnas_kedro.launch import DistributedConfig, launch, rank_device
 from tfnas_kedro.nas import ArchDescription, count_macs, count_params, load_search_spaces
+from tfnas_kedro.nas.calibration import check_in_session
 from tfnas_kedro.nas.checkpoints import to_cpu
 from tfnas_kedro.nas.elastic import elasticity_scale, fit_to_target
 from tfnas_kedro.nas.latency import LatencyTable
 from tfnas_kedro.nas.parallel import ONE_PROCESS, Ranks
 from tfnas_kedro.nas.search import SearchConfig, Searcher, SearchError, describe_learning, learning_status
 from tfnas_kedro.nas.supernet import architecture_from_choices, strongest_choices
-from tfnas_kedro.params import Params, parse_params
-from tfnas_kedro.pipelines.latency.nodes import LatencyParams, measure_against_table
+from tfnas_kedro.params import LatencyParams, Params, parse_params
 from tfnas_kedro.project import resolve
 from tfnas_kedro.reporting import architecture_drawing, search_latency, search_probabilities
 from tfnas_kedro.runtime import autocast_dtype, resolve_device
@@ -283,7 +283,8 @@ def derive_searched_architecture(
         "epochs": result["epoch"],
     }
     if p.measure_latency:  # timed among the table's fidelity models, as the table's error was measured
-        summary |= measure_against_table(table, arch, latency)
+        lat = parse_params(LatencyParams, latency, "latency")
+        summary |= check_in_session(table, arch, lat.fidelity_archs(table), lat.network_settings())
     if notes:
         logger.warning(
             "the search's own architecture (%.3f ms) is %.1f%% off the %.3f ms target; the fallback made %d "

@@ -14,10 +14,9 @@ from pydantic import Field
 
 from tfnas_kedro.data.loaders import IndexedImages, eval_transform, train_transform
 from tfnas_kedro.nas import ArchDescription, count_macs, count_params, zoo_arch
-from tfnas_kedro.nas.calibration import measure_networks
+from tfnas_kedro.nas.calibration import check_in_session, measure_networks
 from tfnas_kedro.nas.latency import LatencyTable
-from tfnas_kedro.params import Params, parse_params
-from tfnas_kedro.pipelines.latency.nodes import LatencyParams, measure_against_table
+from tfnas_kedro.params import LatencyParams, Params, parse_params
 from tfnas_kedro.project import resolve
 from tfnas_kedro.reporting import training_curves
 from tfnas_kedro.training import DistributedConfig, TrainConfig, TrainingJob, export_onnx, launch_training
@@ -139,10 +138,11 @@ def summarise_training(
         metrics["table_ms"] = latency_table.predict(arch)
     except (KeyError, ValueError) as err:  # another resolution, space or classifier than the table's
         metrics["table_ms"], metrics["table_note"] = None, str(err)
-    if p.measure_latency and metrics["table_ms"] is not None:
-        metrics |= measure_against_table(latency_table, arch, latency)
-    elif p.measure_latency:  # the table cannot price it: timed alone, in the table's unit
-        settings = parse_params(LatencyParams, latency, "latency").network_settings()
+    lat = parse_params(LatencyParams, latency, "latency") if p.measure_latency else None
+    if lat is not None and metrics["table_ms"] is not None:
+        metrics |= check_in_session(latency_table, arch, lat.fidelity_archs(latency_table), lat.network_settings())
+    elif lat is not None:  # the table cannot price it: timed alone, in the table's unit
+        settings = lat.network_settings()
         timing = measure_networks([arch], settings, latency_table.meta.reference_ms)[0]
         metrics |= {"measured_ms": timing.ms, "raw_measured_ms": timing.raw_ms}
     logger.info(
