@@ -13,7 +13,7 @@ Prints three ratios:
   -- target <= 2.0 at ``--resolution 224 --batch 16`` on the CPU.
 
 Both steps run as the search runs them: channels-last unless ``--no-channels-last``, and the process
-keeping the memory it frees (``runtime.keep_freed_memory``, as every ``kedro run``) unless
+keeping the memory it frees (``nas.allocator.keep_freed_memory``, as every ``kedro run``) unless
 ``--no-keep-freed-memory``.
 
 On CUDA the memory is the allocator's peak; on the CPU it is the peak resident set of a fresh
@@ -36,11 +36,11 @@ import torch
 import torch.nn.functional as F
 
 from tfnas_kedro.nas import build_network, load_search_spaces
+from tfnas_kedro.nas.allocator import keep_freed_memory
 from tfnas_kedro.nas.latency import KEY_COLUMNS, LatencyMeta, LatencyTable, table_keys
 from tfnas_kedro.nas.sampling import bi_sample
 from tfnas_kedro.nas.search import SearchConfig, Searcher, backward_paths
 from tfnas_kedro.nas.supernet import Supernet, derive_architecture
-from tfnas_kedro.runtime import keep_freed_memory
 
 ROOT = Path(__file__).resolve().parents[1]
 

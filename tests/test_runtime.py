@@ -2,7 +2,7 @@ import resource
 
 import torch
 
-from tfnas_kedro.runtime import keep_freed_memory
+from tfnas_kedro.nas.allocator import keep_freed_memory
 
 
 def _page_faults_filling(numel: int) -> int:

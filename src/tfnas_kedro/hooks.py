@@ -10,10 +10,10 @@ from typing import Any
 
 from kedro.framework.hooks import hook_impl
 
+from tfnas_kedro.nas.allocator import keep_freed_memory
 from tfnas_kedro.nas.seeding import seed_everything
 from tfnas_kedro.pipelines import _names
 from tfnas_kedro.project import use_project_path
-from tfnas_kedro.runtime import keep_freed_memory
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ class ProgressHooks:
 
 
 class RuntimeHooks:
-    """Before a run: let the process reuse the memory it frees (``runtime.keep_freed_memory``)."""
+    """Before a run: let the process reuse the memory it frees (``nas.allocator.keep_freed_memory``)."""
 
     @hook_impl
     def before_pipeline_run(self) -> None:

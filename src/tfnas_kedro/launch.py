@@ -18,7 +18,8 @@ import torch
 import torch.distributed as dist
 from pydantic import BaseModel, ConfigDict, Field
 
-from tfnas_kedro.runtime import keep_freed_memory, resolve_device
+from tfnas_kedro.nas.allocator import keep_freed_memory
+from tfnas_kedro.runtime import resolve_device
 
 logger = logging.getLogger(__name__)
 Result = TypeVar("Result")
@@ -70,7 +71,7 @@ def _worker(fn: Callable[..., Result], backend: str, args: tuple) -> Result:
     logging.basicConfig(
         level=logging.INFO if rank == 0 else logging.WARNING, format=f"[rank {rank}] %(message)s", force=True
     )
-    keep_freed_memory()  # a spawned process starts with glibc's defaults (see runtime.keep_freed_memory)
+    keep_freed_memory()  # a spawned process starts with glibc's defaults (see nas.allocator.keep_freed_memory)
     if backend == "gloo" and not torch.cuda.is_available():  # share the cores instead of oversubscribing them
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", "1"))))
     dist.init_process_group(backend)

@@ -1,10 +1,7 @@
-"""Where computations run: the device to use, honouring CUDA when present, and how the CPU
-process allocates memory."""
+"""Where computations run: the device to use, honouring CUDA when present. (How the CPU process
+allocates memory: :func:`tfnas_kedro.nas.allocator.keep_freed_memory`.)"""
 
 from __future__ import annotations
-
-import ctypes
-import sys
 
 import torch
 
@@ -29,32 +26,3 @@ def autocast_dtype(amp: str, device: torch.device) -> torch.dtype | None:
     if amp == "auto" and not torch.cuda.is_bf16_supported():
         return torch.float16
     return torch.bfloat16
-
-
-_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4  # mallopt parameters (malloc.h)
-_freed_memory_kept = False
-
-
-def keep_freed_memory() -> bool:
-    """Let this process reuse the memory it frees instead of handing it back (Linux, glibc).
-
-    glibc serves each allocation above its mmap threshold (32 MiB at most) with a fresh mapping and
-    unmaps it on free, so every large activation is page-faulted in again, step after step. At 224 px
-    a supernet's architecture step allocates gigabytes of such activations (eight ops of a layer, at
-    112 x 112 in its first stage): keeping freed memory makes it about 10% faster here, while the
-    process's peak stays that of its live tensors. (torch's CPU launcher, ``torch.backends.xeon.run_cpu``,
-    gets the same effect by preloading jemalloc or tcmalloc.) Returns whether the settings apply (not
-    elsewhere: macOS, Windows, musl); calling again does nothing.
-    """
-    global _freed_memory_kept
-    if _freed_memory_kept:
-        return True
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        applied = libc.mallopt(_M_MMAP_MAX, 0) == 1 and libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1) == 1
-    except (OSError, AttributeError):  # not glibc
-        return False
-    _freed_memory_kept = applied
-    return applied

@@ -1,6 +1,6 @@
 """Ranking classes by how well a pretrained classifier recognises them, and the class subset.
 
-tfnas-method.md section 11: classify every training image, compute per-class top-1, sort the
+docs/method.md section 11: classify every training image, compute per-class top-1, sort the
 classes, cut them into groups of equal size and draw one class per group, so that the subset keeps
 the full data set's spread of difficulty. Labels that are not ImageNet classes are scored with a
 cross-validated linear probe on the pretrained features instead.

@@ -1,6 +1,6 @@
 """Elasticity-scaling: fit the widths of the derived architecture to the latency target.
 
-tfnas-method.md section 5. Given the current strongest op per layer and depth per stage, widths
+docs/method.md section 5. Given the current strongest op per layer and depth per stage, widths
 are shrunk together (in proportion to each width) until the table latency is below the target,
 then suffixes of the stages (all stages, then stages 2.., 3.., ...) are expanded with finer and
 finer steps to fill back up to it, and a last pass widens single layers into what is left. Widths

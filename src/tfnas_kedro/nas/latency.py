@@ -240,7 +240,7 @@ def expected_latency(
     stage_of_layer: list[int],
     fixed_ms: float,
 ) -> torch.Tensor:
-    """Differentiable expected latency (tfnas-method.md section 6):
+    """Differentiable expected latency (docs/method.md section 6):
     ``fixed + sum_s sum_d P(depth_s = d + 1) * sum_{j <= d} sum_i P(op_j = i) * LUT_{j,i}(width_{j,i})``.
 
     ``layer_ms[j]`` are the per-op latencies of layer ``j`` at the current widths
@@ -354,7 +354,7 @@ def _retime_off_curve(
     one of its samples was slow alike, which the profiler's spread check does not see. An entry
     read 3.6x its neighbours here (6.8 ms at width 88 between 1.8 and 1.9 ms), and TF-NAS-A, whose
     width 83 was priced from it, came out 8-19% over its measured latency; that one had a cause
-    of its own (:func:`~.profiler.steady_allocator`), but the check catches any such entry. In
+    of its own (:func:`~.allocator.keep_freed_memory`), but the check catches any such entry. In
     the 224 builds after that fix, 17 of 2980 widths lay more than 20% off their curve in eager
     PyTorch (16 read nearer it timed again) and 2 in onnxruntime (1).
     """

@@ -14,7 +14,7 @@ seconds (measured here: one network's median varied by 10-25% between minutes). 
 * a robust statistic: a quantile of all samples (interference only ever adds time), with the
   median and spread kept, and noisy entries timed again.
 
-On the CPU the process's allocator is also held steady (:func:`steady_allocator`).
+On the CPU the process keeps the memory it frees (:func:`~.allocator.keep_freed_memory`).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .allocator import keep_freed_memory
 from .runtimes import Runtime, runtime_callables
 
 
@@ -70,37 +71,6 @@ def reference_workload() -> tuple[nn.Module, tuple[int, ...]]:
     return module.eval(), (32, 24, 24)
 
 
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (malloc.h)
-
-
-def steady_allocator(mmap_threshold: int = 32 << 20, trim_threshold: int = 512 << 20) -> bool:
-    """Keep glibc's malloc from handing large freed buffers back to the OS between calls, for the
-    rest of the process; True where it applied (glibc), False elsewhere.
-
-    Why: by default, a freed activation buffer of a few MB is either unmapped (above the dynamic
-    mmap threshold) or trimmed off the top of the heap, and the next call takes a page fault for
-    every 4 KiB of it again. Which buffers suffer depends on the order of earlier allocations,
-    so in eager PyTorch some blocks paid it on every call and some never: the 112x112 16->24 block
-    at width 88 read 6.8-7.1 ms timed among certain others and 1.9 ms with the allocator held (2,400
-    minor page faults per call against 50). TF-NAS-A's width 83 was priced from that entry and
-    came out 8-19% over its measured latency. Holding the buffers is what PyTorch's CPU tuning
-    advice achieves with jemalloc or tcmalloc: steady state, as in a serving process. The cost:
-    the process keeps freed memory (32 MB is glibc's own ceiling for the mmap threshold).
-    """
-    import ctypes
-    import ctypes.util
-
-    name = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(name) if name else None
-        mallopt = libc.mallopt if libc is not None else None
-    except (OSError, AttributeError):
-        return False
-    if mallopt is None:
-        return False
-    return bool(mallopt(_M_MMAP_THRESHOLD, mmap_threshold)) and bool(mallopt(_M_TRIM_THRESHOLD, trim_threshold))
-
-
 @contextlib.contextmanager
 def torch_threads(threads: int):
     previous = torch.get_num_threads()
@@ -139,7 +109,7 @@ class Profiler:
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise RuntimeError(f"latency device {settings.device!r} requested but CUDA is not available")
         if self.device.type == "cpu":
-            steady_allocator()
+            keep_freed_memory()
         reference, shape = reference_workload()
         self._reference_input = torch.randn(settings.batch_size, *shape, device=self.device)
         # the yardstick runs where the modules run: an eager reference read an onnxruntime

@@ -49,7 +49,7 @@ def gumbel_softmax(logits: torch.Tensor, tau: float, generator: torch.Generator 
 
 
 def bi_sample(alpha: list[torch.Tensor], generator: torch.Generator | None = None) -> tuple[list[int], list[int]]:
-    """Two single paths per layer (tfnas-method.md section 3): the first drawn from ``softmax(alpha)``
+    """Two single paths per layer (docs/method.md section 3): the first drawn from ``softmax(alpha)``
     by Gumbel-max, the second uniformly from the layer's *other* ops, so every op keeps training."""
     first, second = [], []
     for logits in alpha:

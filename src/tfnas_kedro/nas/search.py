@@ -42,7 +42,7 @@ class SearchError(RuntimeError):
 
 
 class SearchConfig(BaseModel):
-    """The method's settings (tfnas-method.md section 7; defaults are the paper's)."""
+    """The method's settings (docs/method.md section 7; defaults are the paper's)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

@@ -1,4 +1,4 @@
-"""Settings of a training run (defaults: tfnas-method.md section 9)."""
+"""Settings of a training run (defaults: docs/method.md section 9)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Nodes of the ``data_selection`` pipeline (tfnas-method.md section 11)."""
+"""Nodes of the ``data_selection`` pipeline (docs/method.md section 11)."""
 
 from __future__ import annotations
 

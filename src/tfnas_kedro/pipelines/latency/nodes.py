@@ -1,4 +1,4 @@
-"""Nodes of the ``latency`` pipeline (tfnas-method.md section 6)."""
+"""Nodes of the ``latency`` pipeline (docs/method.md section 6)."""
 
 from __future__ import annotations
 

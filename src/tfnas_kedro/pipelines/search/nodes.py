@@ -1,4 +1,4 @@
-"""Nodes of the ``search`` pipeline (tfnas-method.md sections 3-8)."""
+"""Nodes of the ``search`` pipeline (docs/method.md sections 3-8)."""
 
 from __future__ import annotations
 

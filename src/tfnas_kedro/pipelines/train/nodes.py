@@ -1,4 +1,4 @@
-"""Nodes of the ``train`` pipeline (tfnas-method.md section 9): retrain a description from scratch."""
+"""Nodes of the ``train`` pipeline (docs/method.md section 9): retrain a description from scratch."""
 
 from __future__ import annotations
 

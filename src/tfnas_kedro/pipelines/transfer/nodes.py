@@ -1,4 +1,4 @@
-"""Nodes of the ``transfer`` pipeline (tfnas-method.md section 10): fine-tune on CIFAR-10/100."""
+"""Nodes of the ``transfer`` pipeline (docs/method.md section 10): fine-tune on CIFAR-10/100."""
 
 from __future__ import annotations
 
