@@ -339,24 +339,9 @@ def test_a_slow_moment_while_building_lands_on_scattered_widths_not_on_one_block
     keys = table_keys([space.at_resolution(64)], 16)
     groups = timing_groups(keys, 16)
     assert sorted(e for g in groups for e in g) == sorted((k, m) for k, mids in keys.items() for m in mids)
-    table = build_latency_table(
-        [space],
-        resolution=64,
-        num_classes=10,
-        width_step=16,
-        settings=ProfilerSettings(),
-        group_size=16,
-        curve_tolerance=None,
-    )  # fmt: skip  (the shuffle alone)
-    truth = build_latency_table(
-        [space],
-        resolution=64,
-        num_classes=10,
-        width_step=16,
-        settings=ProfilerSettings(),
-        group_size=10**6,
-        curve_tolerance=None,
-    )  # fmt: skip  (timed after the slow moment)
+    build = dict(resolution=64, num_classes=10, width_step=16, settings=ProfilerSettings(), curve_tolerance=None)
+    table = build_latency_table([space], **build, group_size=16)  # the shuffle alone
+    truth = build_latency_table([space], **build, group_size=10**6)  # timed after the slow moment
     assert len(groups_timed) == 1 + len(groups) + 2  # base and groups, then base and all entries at once
     slowed = table.entries["ms"] / truth.entries["ms"] > 1.25
     per_key = slowed.groupby([table.entries[c] for c in KEY_COLUMNS]).agg(["sum", "size"])
