@@ -31,6 +31,7 @@ from search_step import width_table  # benchmarks/search_step.py, beside this sc
 
 from tfnas_kedro.data.loaders import make_loader
 from tfnas_kedro.nas import load_search_spaces
+from tfnas_kedro.nas.penalty import LatencyPenalty
 from tfnas_kedro.nas.sampling import bi_sample
 from tfnas_kedro.nas.search import SearchConfig, Searcher
 from tfnas_kedro.runtime import autocast_dtype, resolve_device
@@ -66,8 +67,9 @@ def step_rates(device: torch.device, batch: int, steps: int) -> tuple[float, flo
     space = load_search_spaces(ROOT / "conf/base/parameters_search_spaces.yml")["tfnas"].at_resolution(SIZE)
     table = width_table(space, SIZE, 100)  # made up: the steps' cost does not depend on the numbers
     low, high = table.reachable_range(space)
-    config = SearchConfig(target_ms=(low + high) / 2, epochs=2, warmup_epochs=0)
-    searcher = Searcher(space, table, 100, config, device, channels_last=True, amp=autocast_dtype("auto", device))
+    config, penalty = SearchConfig(epochs=2, warmup_epochs=0), LatencyPenalty((low + high) / 2)
+    amp = autocast_dtype("auto", device)
+    searcher = Searcher(space, table, 100, config, device, penalty, channels_last=True, amp=amp)
     x = torch.randn(batch, 3, SIZE, SIZE, device=device).contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, 100, (batch,), device=device)
     generator = torch.Generator().manual_seed(0)

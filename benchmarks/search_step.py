@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from tfnas_kedro.nas import build_network, load_search_spaces
 from tfnas_kedro.nas.allocator import keep_freed_memory
 from tfnas_kedro.nas.latency import KEY_COLUMNS, LatencyMeta, LatencyTable, table_keys
+from tfnas_kedro.nas.penalty import LatencyPenalty
 from tfnas_kedro.nas.sampling import bi_sample
 from tfnas_kedro.nas.search import SearchConfig, Searcher, backward_paths
 from tfnas_kedro.nas.supernet import Supernet, derive_architecture
@@ -126,8 +127,8 @@ def step_times(resolution: int, batch: int, device: torch.device, steps: int, ch
     space, supernet, alpha, beta, paths, nets = _setup(resolution, 10, device, memory_format)
     table = width_table(space, resolution, 10)
     low, high = table.reachable_range(space)
-    config = SearchConfig(target_ms=(low + high) / 2)
-    searcher = Searcher(space, table, 10, config, device, channels_last=channels_last)
+    penalty = LatencyPenalty((low + high) / 2)
+    searcher = Searcher(space, table, 10, SearchConfig(), device, penalty, channels_last=channels_last)
     searcher.supernet.load_state_dict(supernet.state_dict())
     x = torch.randn(batch, 3, resolution, resolution, device=device).contiguous(memory_format=memory_format)
     y = torch.randint(0, 10, (batch,), device=device)

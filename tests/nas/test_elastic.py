@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from tests.conftest import synthetic_table
-from tfnas_kedro.nas.elastic import elasticity_scale
+from tfnas_kedro.nas.elastic import elasticity_scale, fit_to_target
+from tfnas_kedro.nas.subnet import Subnet
 from tfnas_kedro.nas.supernet import derive_architecture
 
 
@@ -12,7 +13,7 @@ def _choices(space, seed):
     depths = [int(rng.integers(s.min_depth, s.max_depth + 1)) for s in space.stages]
     ops = [int(rng.integers(len(p.ops))) for p in positions]
     widths = [{n: space.ops[n].init_mid(p.cin) for n in p.ops} for p in positions]
-    return depths, ops, widths
+    return Subnet.of(depths, ops, widths)
 
 
 def _one_hot(depths, ops, space):
@@ -34,11 +35,12 @@ def _one_hot(depths, ops, space):
 def test_scaled_widths_meet_the_target_exactly(spaces, seed, where):
     space = spaces["tfnas"]
     table = synthetic_table(space)
-    depths, ops, widths = _choices(space, seed)
-    narrow = elasticity_scale(table, space, depths, ops, widths, 1.0)  # infeasible: gives the narrowest
-    wide = elasticity_scale(table, space, depths, ops, widths, 1e6)  # everything at its widest
+    subnet = _choices(space, seed)
+    depths, ops, widths = subnet.depths, subnet.ops, subnet.widths
+    narrow = elasticity_scale(table, space, subnet, 1.0)  # infeasible: gives the narrowest
+    wide = elasticity_scale(table, space, subnet, 1e6)  # everything at its widest
     target = narrow.latency_ms + where * (wide.latency_ms - narrow.latency_ms)
-    result = elasticity_scale(table, space, depths, ops, widths, target)
+    result = elasticity_scale(table, space, subnet, target)
     assert result.feasible and result.latency_ms <= target
     # the band of these ops and depths, whatever the target: narrowest and widest widths
     assert narrow.band_ms == wide.band_ms == result.band_ms == pytest.approx((narrow.latency_ms, wide.latency_ms))
@@ -57,16 +59,13 @@ def test_scaled_widths_meet_the_target_exactly(spaces, seed, where):
 def test_unreachable_target_is_reported_not_hidden(spaces):
     space = spaces["tfnas"]
     table = synthetic_table(space)
-    depths, ops, widths = _choices(space, 0)
-    result = elasticity_scale(table, space, depths, ops, widths, 1.0)
+    result = elasticity_scale(table, space, _choices(space, 0), 1.0)
     assert not result.feasible and result.latency_ms > 1.0
     assert "unreachable" in result.message and result.gap < 0
 
 
 @pytest.mark.parametrize("where", [0.02, 0.5, 0.9])
 def test_final_fit_changes_depth_then_ops_when_widths_cannot_reach(spaces, where):
-    from tfnas_kedro.nas.elastic import fit_to_target
-
     space = spaces["tfnas"]
     table = synthetic_table(space)
     low, high = table.reachable_range(space)
@@ -76,11 +75,13 @@ def test_final_fit_changes_depth_then_ops_when_widths_cannot_reach(spaces, where
     widths = [{n: space.ops[n].init_mid(p.cin) for n in p.ops} for p in positions]
     uniform_depth = [[1 / s.max_depth] * s.max_depth for s in space.stages]
     uniform_ops = [[1 / len(p.ops)] * len(p.ops) for p in positions]
-    depths, ops, result, notes = fit_to_target(table, space, uniform_depth, uniform_ops, depths, ops, widths, target)
+    start = Subnet.of(depths, ops, widths)
+    fit = fit_to_target(table, space, uniform_depth, uniform_ops, start, target)
+    result, notes = fit.scaling, fit.notes
     assert result.feasible and result.latency_ms <= target and result.gap < 0.01
     if where == 0.9:
         assert any("depth" in n for n in notes) and any(" op " in n for n in notes)
-    alpha, beta = _one_hot(depths, ops, space)
+    alpha, beta = _one_hot(fit.subnet.depths, fit.subnet.ops, space)
     assert table.predict(derive_architecture(space, alpha, beta, result.widths, 1000)) == pytest.approx(
         result.latency_ms
     )
@@ -90,8 +91,6 @@ def test_final_fit_leaves_a_depth_that_overshoots_for_an_op_change(spaces):
     """Blocks whose cost barely depends on width: one layer more is too slow even at the narrowest
     widths and one less too fast even at the widest. The fit must not bounce between the two
     depths; a cheaper or dearer op closes the gap instead."""
-    from tfnas_kedro.nas.elastic import fit_to_target
-
     space = spaces["tfnas"].at_resolution(32)
     table = synthetic_table(space, resolution=32, num_classes=4, step=64)
     kernel_cost = {3: 1.0, 5: 1.3, 7: 1.6}
@@ -103,8 +102,10 @@ def test_final_fit_leaves_a_depth_that_overshoots_for_an_op_change(spaces):
     widths = [{n: space.ops[n].mid_range(p.cin)[0] for n in p.ops} for p in positions]
     uniform_depth = [[1 / s.max_depth] * s.max_depth for s in space.stages]
     uniform_ops = [[1 / len(p.ops)] * len(p.ops) for p in positions]
-    start = elasticity_scale(table, space, depths, op_index, widths, 1e9).latency_ms  # widths hardly matter
+    subnet = Subnet.of(depths, op_index, widths)
+    start = elasticity_scale(table, space, subnet, 1e9).latency_ms  # widths hardly matter
     target = start + 2.45  # between whole layers: only a mix of kernels lands within 1%
-    d, o, result, notes = fit_to_target(table, space, uniform_depth, uniform_ops, depths, op_index, widths, target)
+    fit = fit_to_target(table, space, uniform_depth, uniform_ops, subnet, target)
+    result, notes = fit.scaling, fit.notes
     assert result.feasible and result.gap <= 0.01, notes
     assert any(" op " in n for n in notes)  # reached by changing ops, not depths alone

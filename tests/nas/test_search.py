@@ -3,6 +3,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from tests.conftest import synthetic_table
+from tfnas_kedro.nas.penalty import LatencyPenalty
 from tfnas_kedro.nas.sampling import PathChoice
 from tfnas_kedro.nas.search import SearchConfig, Searcher, SearchError
 
@@ -28,10 +29,11 @@ def setup(spaces):
     return space, table, low + 0.4 * (high - low)
 
 
-def _searcher(setup, tmp_path, **changes):
+def _searcher(setup, tmp_path, latency_lambda=0.1, **changes):
     space, table, target = setup
-    config = SearchConfig(target_ms=target, **{"epochs": 3, "warmup_epochs": 1, "seed": 7, **changes})
-    return Searcher(space, table, CLASSES, config, torch.device("cpu"), tmp_path / "ckpt")
+    config = SearchConfig(**{"epochs": 3, "warmup_epochs": 1, "seed": 7, **changes})
+    penalty = LatencyPenalty(target, latency_lambda)
+    return Searcher(space, table, CLASSES, config, torch.device("cpu"), penalty, tmp_path / "ckpt")
 
 
 # the demo's settings for short searches (conf/base/parameters_search.yml)
@@ -77,10 +79,8 @@ def test_a_search_killed_mid_epoch_resumes_to_the_same_architecture(setup, tmp_p
 def test_target_outside_the_reachable_range_stops_before_training(setup, tmp_path):
     space, table, _ = setup
     low, high = table.reachable_range(space)
-    with pytest.raises(
-        SearchError, match=rf"outside what the space can reach on this table \({low:.3f}\.\.{high:.3f} ms"
-    ):
-        Searcher(space, table, CLASSES, SearchConfig(target_ms=low * 0.5), torch.device("cpu"))
+    with pytest.raises(SearchError, match=rf"outside the reachable range {low:.3f}\.\.{high:.3f} ms"):
+        Searcher(space, table, CLASSES, SearchConfig(), torch.device("cpu"), LatencyPenalty(low * 0.5))
 
 
 def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_checkpoint(setup, tmp_path):
@@ -100,12 +100,14 @@ def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_checkpoint(setup, 
 
 def test_mismatched_or_corrupt_checkpoints_are_refused(setup, spaces, tmp_path):
     searcher = _searcher(setup, tmp_path)
+    searcher.epoch = 2  # past the warm-up: the latency term has acted (a warm-up state starts any search)
     searcher.save_checkpoint()
     wose = spaces["tfnas_wose"]
     wose_table = synthetic_table(wose, resolution=RES, num_classes=CLASSES, step=64)
     low, high = wose_table.reachable_range(wose)
-    config = SearchConfig(target_ms=(low + high) / 2, epochs=3, warmup_epochs=1, seed=7)
-    other = Searcher(wose, wose_table, CLASSES, config, torch.device("cpu"), tmp_path / "ckpt")
+    config = SearchConfig(epochs=3, warmup_epochs=1, seed=7)
+    penalty = LatencyPenalty((low + high) / 2)
+    other = Searcher(wose, wose_table, CLASSES, config, torch.device("cpu"), penalty, tmp_path / "ckpt")
     with pytest.raises(SearchError, match="belongs to another search: its space"):
         other.resume()
     changed = _searcher(setup, tmp_path, latency_lambda=0.5)
@@ -174,8 +176,8 @@ def test_validation_measures_the_derived_ops_with_sink_connected_stages(setup, t
 def test_one_warm_up_starts_the_search_of_any_target(setup, tmp_path):
     space, table, target = setup
     low, high = table.reachable_range(space)
-    config = SearchConfig(target_ms=None, epochs=3, warmup_epochs=1, seed=7)
-    warm = Searcher(space, table, CLASSES, config, torch.device("cpu"))
+    config = SearchConfig(epochs=3, warmup_epochs=1, seed=7)
+    warm = Searcher(space, table, CLASSES, config, torch.device("cpu"))  # no penalty: no target
     with pytest.raises(SearchError, match="without a target can only run its 1 warm-up epochs"):
         warm.run(*_loaders())
     warm.run(*_loaders(), until=1)
@@ -196,7 +198,7 @@ def test_one_warm_up_starts_the_search_of_any_target(setup, tmp_path):
 
 def test_the_latency_term_is_steered_until_the_target_sits_inside_what_widths_reach(setup, tmp_path):
     searcher = _searcher(setup, tmp_path, latency_feedback=True)
-    target = searcher.config.target_ms
+    target = searcher.target_ms
 
     def scaled(low: float, high: float) -> tuple[float, float]:  # the derived ops' band, in units of the target
         return low * target, high * target
@@ -222,12 +224,12 @@ def test_the_latency_term_is_steered_until_the_target_sits_inside_what_widths_re
 def test_autocast_runs_both_steps_in_bfloat16_while_alpha_beta_and_the_weights_stay_fp32(setup, tmp_path):
     """What CUDA runs (``search.amp: auto``), checked on the CPU, where autocast to bf16 also exists."""
     space, table, target = setup
-    config = SearchConfig(target_ms=target, epochs=3, warmup_epochs=1, seed=7)
+    config = SearchConfig(epochs=3, warmup_epochs=1, seed=7)
     x, y = next(iter(_loaders()[0]))
 
     def steps(amp):
         torch.manual_seed(0)
-        searcher = Searcher(space, table, CLASSES, config, torch.device("cpu"), amp=amp)
+        searcher = Searcher(space, table, CLASSES, config, torch.device("cpu"), LatencyPenalty(target), amp=amp)
         weight = searcher.weight_step(x, y, [[0] * len(searcher.alpha)], lr=0.01)
         arch = searcher.arch_step(x, y, tau=1.0, generator=torch.Generator().manual_seed(0))
         return weight[0], arch["arch_ce"], searcher

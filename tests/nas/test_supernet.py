@@ -1,43 +1,16 @@
 import pytest
 import torch
 
-from tfnas_kedro.nas import build_network
 from tfnas_kedro.nas.blocks import SearchBatchNorm
 from tfnas_kedro.nas.sampling import PathChoice, path_choice
 from tfnas_kedro.nas.search import frozen
+from tfnas_kedro.nas.subnet import Subnet
 from tfnas_kedro.nas.supernet import ElasticOp, Supernet, derive_architecture
 
 
 @pytest.fixture
 def small_space(spaces):
     return spaces["tfnas"].at_resolution(32)
-
-
-def _copy_path_weights(supernet, net, path, depths):
-    """Copy the active channels of the chosen ops into the stand-alone network built from them."""
-    net.stem[0].weight.data.copy_(supernet.stem[0].weight)
-    for mine, theirs in zip(net.blocks[: len(supernet.fixed)], supernet.fixed, strict=True):
-        mine.load_state_dict({k: v for k, v in theirs.state_dict().items()}, strict=False)
-    block = len(supernet.fixed)
-    j0 = 0
-    for s, stage in enumerate(supernet.space.stages):
-        for d in range(depths[s]):
-            j = j0 + d
-            op = supernet.layers[j].ops[path[j]]
-            idx = op.active
-            target = net.blocks[block]
-            target.expand[0].weight.data.copy_(op.expand[idx])
-            target.depthwise[0].weight.data.copy_(op.depthwise[idx])
-            target.project[0].weight.data.copy_(op.project[:, idx])
-            if op.se_width:
-                target.se.reduce.weight.data.copy_(op.se_reduce.weight[:, idx])
-                target.se.reduce.bias.data.copy_(op.se_reduce.bias)
-                target.se.expand.weight.data.copy_(op.se_expand.weight[idx])
-                target.se.expand.bias.data.copy_(op.se_expand.bias[idx])
-            block += 1
-        j0 += stage.max_depth
-    net.head[0].weight.data.copy_(supernet.head[0].weight)
-    net.classifier.load_state_dict(supernet.classifier.state_dict())
 
 
 def test_a_single_path_computes_exactly_the_standalone_network(small_space):
@@ -60,9 +33,8 @@ def test_a_single_path_computes_exactly_the_standalone_network(small_space):
         torch.nn.functional.one_hot(torch.tensor(d - 1), s.max_depth).float()
         for d, s in zip(depths, small_space.stages, strict=True)
     ]
-    arch = derive_architecture(small_space, alpha, beta, supernet.widths(), 5, dropout=0.0)
-    net = build_network(arch)
-    _copy_path_weights(supernet, net, path, depths)
+    net = supernet.active_subnet(Subnet.of(depths, path, supernet.widths()))
+    assert net.arch == derive_architecture(small_space, alpha, beta, supernet.widths(), 5, dropout=0.0)
     x = torch.randn(4, 3, 32, 32)
     net.train()  # BatchNorm on batch statistics, as in the search
     supernet.train()
@@ -70,6 +42,20 @@ def test_a_single_path_computes_exactly_the_standalone_network(small_space):
     assert torch.allclose(supernet(x, PathChoice(path=path, depths=depths)), expected, atol=1e-4)
     # sink-connecting with one-hot depth weights is the same network
     assert torch.allclose(supernet(x, PathChoice(path=path, depth_weights=beta)), expected, atol=1e-4)
+
+
+def test_an_active_subnet_at_other_widths_carries_the_channels_set_widths_would_keep(small_space):
+    torch.manual_seed(0)
+    supernet = Supernet(small_space, num_classes=5)
+    path, depths = [1] * len(supernet.positions), [s.max_depth for s in small_space.stages]
+    narrower = [{n: small_space.ops[n].mid_range(p.cin)[0] for n in p.ops} for p in supernet.positions]
+    net = supernet.active_subnet(Subnet.of(depths, path, narrower))  # the supernet's own widths stay
+    assert supernet.widths() != narrower
+    supernet.set_widths(narrower)
+    x = torch.randn(2, 3, 32, 32)
+    net.train()
+    supernet.train()
+    assert torch.allclose(net(x), supernet(x, PathChoice(path=path, depths=depths)), atol=1e-4)
 
 
 def test_widths_keep_the_most_important_channels_and_dropped_ones_survive(small_space):

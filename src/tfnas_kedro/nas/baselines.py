@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 
 from .arch import ArchDescription
-from .elastic import elasticity_scale
+from .elastic import elasticity_scale, width_band
 from .latency import LatencyTable
 from .space import SearchSpace
-from .supernet import architecture_from_choices
+from .subnet import Subnet
 from .zoo import zoo_arch, zoo_names
 
 
@@ -33,31 +33,21 @@ def random_architecture(
     and widest latency, which is cheap."""
     space = space.at_resolution(table.meta.resolution)
     positions = space.positions()
-    fixed = table.fixed_ms + table.fixed_blocks_ms(space)
     for _ in range(tries):
         depths = [int(rng.integers(s.min_depth, s.max_depth + 1)) for s in space.stages]
         ops = [int(rng.integers(len(p.ops))) for p in positions]
         widths = [{n: _uniform_width(space, p, n, rng) for n in p.ops} for p in positions]
-        narrowest, widest = (
-            fixed + sum(_block_ms(table, space, p, p.ops[ops[j]], end) for j, p in enumerate(positions)
-                        if p.layer < depths[p.stage])
-            for end in (0, 1)
-        )  # fmt: skip
+        subnet = Subnet.of(depths, ops, widths)
+        narrowest, widest = width_band(table, space, subnet)
         if not narrowest <= target_ms <= widest / (1 - tolerance):
             continue
-        scaled = elasticity_scale(table, space, depths, ops, widths, target_ms)
+        scaled = elasticity_scale(table, space, subnet, target_ms)
         if scaled.feasible and scaled.gap <= tolerance:
-            return architecture_from_choices(space, depths, ops, scaled.widths, num_classes, name=name)
+            return scaled.subnet.to_arch(space, num_classes, name=name)
     raise ValueError(
         f"no random architecture of space {space.name!r} reached {target_ms:.3f} ms within {100 * tolerance:.0f}% "
         f"in {tries} draws; choose a target inside the space's range {table.reachable_range(space)}"
     )
-
-
-def _block_ms(table: LatencyTable, space: SearchSpace, position, op: str, end: int) -> float:
-    """The op's latency at its narrowest (``end=0``) or widest (``end=1``) width."""
-    mid = space.ops[op].mid_range(position.cin)[end]
-    return table.block_ms(space.block_spec(position, op, mid), position.input_hw)
 
 
 def _uniform_width(space: SearchSpace, position, op: str, rng: np.random.Generator) -> int:

@@ -9,6 +9,10 @@ class ConfigError(ValueError):
     """A configuration (search space, parameters, description) is invalid; the message names the key."""
 
 
+class SearchError(RuntimeError):
+    """The search cannot go on (NaN loss, mismatched checkpoint, unreachable target)."""
+
+
 def _format_loc(prefix: str, loc: tuple) -> str:
     parts = [prefix] if prefix else []
     for item in loc:

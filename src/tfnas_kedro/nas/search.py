@@ -24,29 +24,28 @@ from pydantic import BaseModel, ConfigDict, Field
 from .arch import ArchDescription
 from .checkpoints import load_checkpoint, save_atomic
 from .elastic import ScalingResult, elasticity_scale, width_band
+from .errors import SearchError
 from .latency import LatencyTable, expected_latency
 from .parallel import Ranks, all_sum, average_gradients, broadcast_object
+from .penalty import LatencyPenalty, check_reachable
 from .progress import EpochProgress
 from .sampling import PathChoice, bi_sample, gumbel_path, mixture_choice, path_choice, uniform_path
 from .seeding import seed_everything
 from .space import SearchSpace
-from .supernet import Supernet, derive_architecture, strongest_choices
+from .subnet import Subnet
+from .supernet import Supernet, derive_architecture
 
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_FORMAT = 2  # 2: each elastic op holds its active channels
 
 
-class SearchError(RuntimeError):
-    """The search cannot go on (NaN loss, mismatched checkpoint, unreachable target)."""
-
-
 class SearchConfig(BaseModel):
-    """The method's settings (docs/method.md section 7; defaults are the paper's)."""
+    """The method's settings (docs/method.md section 7; defaults are the paper's). The latency
+    target and its weight are one search's :class:`~.penalty.LatencyPenalty`, not settings."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    target_ms: float | None = Field(None, gt=0, description="None: a target-free warm-up only (see Searcher.run)")
     epochs: int = Field(90, ge=1)
     warmup_epochs: int = Field(10, ge=0)
     lr: float = Field(0.025, gt=0)
@@ -59,7 +58,6 @@ class SearchConfig(BaseModel):
     arch_every: int = Field(2, ge=1)
     tau: float = Field(5.0, gt=0)
     tau_decay: float = Field(0.96, gt=0, le=1)
-    latency_lambda: float = Field(0.1, ge=0)
     bisampling: bool = True
     elasticity: bool = True
     # steer the latency term's target until the target sits inside what widths can reach for the
@@ -153,21 +151,18 @@ class Searcher:
         num_classes: int,
         config: SearchConfig,
         device: torch.device,
+        penalty: LatencyPenalty | None = None,
         checkpoint_dir: str | Path | None = None,
         channels_last: bool = False,
         checkpoint_every: int = 1,
         amp: torch.dtype | None = None,
     ):
-        low, high = table.reachable_range(space)
-        if config.target_ms is not None and not low <= config.target_ms <= high:
-            raise SearchError(
-                f"target {config.target_ms:.3f} ms is outside what the space can reach on this table "
-                f"({low:.3f}..{high:.3f} ms on {table.meta.device_name}, {table.meta.device}); "
-                "choose a target in that range"
-            )
+        """``penalty`` holds the latency target; without one only the warm-up can run (:meth:`run`)."""
+        # refused here, before any training, when no architecture of the space could meet the target
+        reachable = check_reachable(table, space, penalty.target_ms) if penalty else table.reachable_range(space)
+        self.reachable_ms = reachable
         self.space = space.at_resolution(table.meta.resolution)
-        self.reachable_ms = (low, high)
-        self.table, self.config, self.device = table, config, device
+        self.table, self.config, self.penalty, self.device = table, config, penalty, device
         self.num_classes = num_classes
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
         # epochs between checkpoints (the last one is always written): a resumed search replays the
@@ -195,10 +190,19 @@ class Searcher:
         )
         self.fixed_ms = table.fixed_ms + table.fixed_blocks_ms(self.space)
         self.layer_ms = self._layer_ms()
-        self.loss_target_ms = config.target_ms  # the latency term's T (steered; see steer())
+        self.loss_target_ms = self.target_ms  # the latency term's T (steered; see steer())
         self.epoch = 0
         self.history: list[dict] = []
         self.last_scaling: ScalingResult | None = None
+
+    @property
+    def target_ms(self) -> float | None:
+        return None if self.penalty is None else self.penalty.target_ms
+
+    def settings(self) -> dict:
+        """The method's settings with the latency target and its weight: what a checkpoint records."""
+        lam = None if self.penalty is None else self.penalty.weight
+        return self.config.model_dump() | {"target_ms": self.target_ms, "latency_lambda": lam}
 
     def _layer_ms(self) -> list[torch.Tensor]:
         """The table's latency of every op at its current width, on the search device."""
@@ -271,7 +275,7 @@ class Searcher:
         latency = expected_latency(
             self.layer_ms, choice.op_weights, choice.depth_weights, self.supernet.stage_of_layer, self.fixed_ms
         )
-        penalty = self.config.latency_lambda * torch.abs(latency / self.loss_target_ms - 1.0)
+        penalty = self.penalty(latency, self.loss_target_ms)
         self.arch_optimizer.zero_grad(set_to_none=True)
         params = self.alpha + self.beta
         scaler = self.arch_scaler
@@ -293,6 +297,10 @@ class Searcher:
         return x, y.to(self.device, non_blocking=True)
 
     # --- derivation and widths -----------------------------------------------------------------
+    def strongest(self) -> Subnet:
+        """The subnet of argmax alpha and beta at the supernet's current widths."""
+        return Subnet.strongest(self.space, self.host_alpha, self.host_beta, self.supernet.widths())
+
     def derived(self, name: str = "searched") -> ArchDescription:
         return derive_architecture(
             self.space, self.alpha, self.beta, self.supernet.widths(), self.num_classes, name=name
@@ -301,8 +309,7 @@ class Searcher:
     def scale_widths(self) -> tuple[ScalingResult, int]:
         """Elasticity-scaling of the derived architecture's ops to the target; returns the result
         and how many ops re-picked their channels (only those whose width changed)."""
-        depths, ops = strongest_choices(self.space, self.host_alpha, self.host_beta)
-        result = elasticity_scale(self.table, self.space, depths, ops, self.supernet.widths(), self.config.target_ms)
+        result = elasticity_scale(self.table, self.space, self.strongest(), self.target_ms)
         if self.ranks.parallel and broadcast_object(result.widths) != result.widths:
             raise SearchError(
                 f"rank {self.ranks.rank} derived other widths than rank 0 at epoch {self.epoch}: the processes "
@@ -330,7 +337,7 @@ class Searcher:
         """
         low, high = band_ms
         margin = self.config.feedback_margin * (high - low)
-        target = self.config.target_ms
+        target = self.target_ms
         anchor = min(max(target, low + margin), high - margin)
         if anchor != target:
             steered = self.loss_target_ms * (target / anchor) ** gain
@@ -338,8 +345,7 @@ class Searcher:
 
     def derived_band(self) -> tuple[float, float]:
         """:func:`~.elastic.width_band` of the ops and depths derived now (argmax alpha and beta)."""
-        depths, ops = strongest_choices(self.space, self.host_alpha, self.host_beta)
-        return width_band(self.table, self.space, depths, ops)
+        return width_band(self.table, self.space, self.strongest())
 
     @torch.no_grad()
     def evaluate(self, loader: Iterable) -> dict[str, float]:
@@ -347,7 +353,8 @@ class Searcher:
         ``val_top1`` with the sink-connected stage outputs weighted by ``softmax(beta)``, as the
         weights were trained; ``val_top1_single_depth`` with the argmax depth of each stage only,
         the network derivation will build."""
-        depths, ops = strongest_choices(self.space, self.alpha, self.beta)
+        subnet = Subnet.strongest(self.space, self.alpha, self.beta, self.supernet.widths())
+        ops, depths = list(subnet.ops), list(subnet.depths)
         choices = {
             "val_top1": PathChoice(path=ops, depth_weights=[torch.softmax(b.detach(), 0) for b in self.beta]),
             "val_top1_single_depth": PathChoice(path=ops, depths=depths),
@@ -379,7 +386,7 @@ class Searcher:
         architecture step depends on the target, so one warm-up can start searches for several."""
         c = self.config
         until = c.epochs if until is None else min(until, c.epochs)
-        if c.target_ms is None and until > c.warmup_epochs:
+        if self.penalty is None and until > c.warmup_epochs:
             raise SearchError(f"a search without a target can only run its {c.warmup_epochs} warm-up epochs")
         steps_per_epoch = len(weight_loader)
         arch_steps_per_epoch = math.ceil(steps_per_epoch / c.arch_every)
@@ -442,7 +449,7 @@ class Searcher:
                 row["weight_loss"],
                 row["val_top1"],
                 row["derived_ms"],
-                "none: warm-up only" if c.target_ms is None else f"{c.target_ms:.3f} ms",
+                "none: warm-up only" if self.penalty is None else f"{self.target_ms:.3f} ms",
                 row["alpha_entropy"],
                 tau,
                 row["seconds"],
@@ -469,7 +476,7 @@ class Searcher:
             **mean,
             **accuracy,
             "derived_ms": self.table.predict(arch),
-            "target_ms": self.config.target_ms,
+            "target_ms": self.target_ms,
             "loss_target_ms": self.loss_target_ms,
             "scaled": scaling is not None,
             "scaling_feasible": None if scaling is None else scaling.feasible,
@@ -503,7 +510,7 @@ class Searcher:
         return {
             "format": CHECKPOINT_FORMAT,
             "epoch": self.epoch,
-            "config": self.config.model_dump(),
+            "config": self.settings(),
             "identity": self.identity(),
             "supernet": self.supernet.state_dict(),
             "loss_target_ms": self.loss_target_ms,
@@ -537,11 +544,11 @@ class Searcher:
         def plain(value):
             return list(value) if isinstance(value, tuple | list) else value
 
-        # a state from within the warm-up does not depend on the target: it may start any target's search
+        # a state from within the warm-up does not depend on the latency term: it may start any target's search
         target_free = state["epoch"] <= self.config.warmup_epochs
-        for key, value in self.config.model_dump().items():
+        for key, value in self.settings().items():
             saved = state["config"].get(key)
-            if key in ("epochs", "log_every") or (key == "target_ms" and target_free):
+            if key in ("epochs", "log_every") or (key in ("target_ms", "latency_lambda") and target_free):
                 continue
             if plain(saved) != plain(value):
                 raise SearchError(f"{source} was made with {key}={saved!r}, this search has {value!r}")
@@ -558,9 +565,9 @@ class Searcher:
         self._refresh_host_copy()
         self.layer_ms = self._layer_ms()
         self.epoch = state["epoch"]
-        self.loss_target_ms = self.config.target_ms if target_free else state["loss_target_ms"]
+        self.loss_target_ms = self.target_ms if target_free else state["loss_target_ms"]
         self.history = [
-            {**row, "target_ms": self.config.target_ms, "loss_target_ms": self.config.target_ms} if target_free else row
+            {**row, "target_ms": self.target_ms, "loss_target_ms": self.target_ms} if target_free else row
             for row in state["history"]
         ]
 

@@ -17,6 +17,7 @@ from pydantic import Field, field_validator, model_validator
 
 from .arch import Activation, ArchDescription, BlockSpec, HeadSpec, StemSpec, _check_kernel, _check_stride, _Spec
 from .errors import ConfigError, validate_model
+from .subnet import Subnet
 
 
 class WidthRange(_Spec):
@@ -202,26 +203,39 @@ class SearchSpace(_Spec):
         dropout: float = 0.2,
     ) -> ArchDescription:
         """The architecture with ``depths[s]`` layers in stage ``s``, op ``ops[s][l]`` at each layer
-        and expanded width ``mids[s][l]`` (the op's initial width where ``mids`` is omitted)."""
+        and expanded width ``mids[s][l]`` (the op's initial width where ``mids`` is omitted): the
+        :class:`~.subnet.Subnet` written stage by stage with op names, as a hand-written one is."""
         if len(depths) != len(self.stages) or len(ops) != len(self.stages):
             raise ConfigError(f"need one depth and one op list per stage ({len(self.stages)} stages)")
+        op_index, widths = [], []
+        for pos in self.positions():
+            s, layer = pos.stage, pos.layer
+            if layer >= depths[s]:
+                op_index.append(0)
+                widths.append({})
+                continue
+            op_name = ops[s][layer]
+            if op_name not in pos.ops:
+                raise ConfigError(f"stages[{s}] layer {layer}: op {op_name!r} not a candidate {pos.ops}")
+            op_index.append(pos.ops.index(op_name))
+            widths.append({op_name: self.ops[op_name].init_mid(pos.cin) if mids is None else mids[s][layer]})
+        subnet = Subnet.of(depths, op_index, widths)
+        return self.arch_of(subnet, name=name, num_classes=num_classes, dropout=dropout)
+
+    def arch_of(self, subnet: Subnet, *, name: str = "", num_classes: int = 1000, dropout: float = 0.2):
+        """The architecture of ``subnet`` (:meth:`Subnet.to_arch`), its depths and widths checked."""
+        for s, (stage, depth) in enumerate(zip(self.stages, subnet.depths, strict=True)):
+            if not stage.min_depth <= depth <= stage.max_depth:
+                raise ConfigError(f"stages[{s}]: depth {depth} outside [{stage.min_depth}, {stage.max_depth}]")
         blocks = self._fixed_block_specs()
-        for s, stage_positions in enumerate(self.stage_positions()):
-            stage = self.stages[s]
-            if not stage.min_depth <= depths[s] <= stage.max_depth:
-                raise ConfigError(f"stages[{s}]: depth {depths[s]} outside [{stage.min_depth}, {stage.max_depth}]")
-            for layer in range(depths[s]):
-                pos = stage_positions[layer]
-                op_name = ops[s][layer]
-                if op_name not in pos.ops:
-                    raise ConfigError(f"stages[{s}] layer {layer}: op {op_name!r} not a candidate {pos.ops}")
-                block = self.block_spec(pos, op_name, None if mids is None else mids[s][layer])
-                lo, hi = self.ops[op_name].mid_range(pos.cin)
-                if not lo <= block.mid <= hi:
-                    raise ConfigError(
-                        f"stages[{s}] layer {layer}: mid {block.mid} outside {op_name}'s range [{lo}, {hi}]"
-                    )
-                blocks.append(block)
+        for j, pos, op_name in subnet.active(self):
+            block = self.block_spec(pos, op_name, subnet.widths[j][op_name])
+            lo, hi = self.ops[op_name].mid_range(pos.cin)
+            if not lo <= block.mid <= hi:
+                raise ConfigError(
+                    f"stages[{pos.stage}] layer {pos.layer}: mid {block.mid} outside {op_name}'s range [{lo}, {hi}]"
+                )
+            blocks.append(block)
         return ArchDescription(
             name=name,
             space=self.name,

@@ -15,9 +15,11 @@ from torch import nn
 
 from .arch import ArchDescription
 from .blocks import ConvBNAct, MBInvRes, make_activation
+from .network import TFNASNet, build_network
 from .parallel import batch_norm
 from .sampling import PathChoice
 from .space import LayerPosition, SearchSpace
+from .subnet import Subnet
 
 
 class ElasticOp(nn.Module):
@@ -62,17 +64,36 @@ class ElasticOp(nn.Module):
         return self.depthwise.detach().abs().sum((1, 2, 3))
 
     @torch.no_grad()
-    def set_width(self, mid: int) -> bool:
-        """Keep the ``mid`` most important channels. An unchanged width keeps its channel set: the
-        channels in use stay the ones that were trained, whatever the importance says now.
-        Returns whether the set changed."""
+    def channels(self, mid: int) -> torch.Tensor:
+        """The channels width ``mid`` uses: the ``mid`` most important ones. The current width keeps
+        its channel set: the channels in use stay the ones that were trained, whatever the
+        importance says now."""
         lo, hi = self.mid_range
         if not lo <= mid <= hi:
             raise ValueError(f"width {mid} outside [{lo}, {hi}]")
         if mid == self.width:
-            return False
-        self.active = torch.topk(self.importance(), mid).indices.sort().values.to(self.active.device)
-        return True
+            return self.active
+        return torch.topk(self.importance(), mid).indices.sort().values.to(self.active.device)
+
+    @torch.no_grad()
+    def set_width(self, mid: int) -> bool:
+        """Use :meth:`channels` of width ``mid`` from now on; returns whether the set changed."""
+        channels = self.channels(mid)
+        changed = channels is not self.active
+        self.active = channels
+        return changed
+
+    @torch.no_grad()
+    def copy_to(self, block: MBInvRes, channels: torch.Tensor) -> None:
+        """Put this op's weights of ``channels`` into the stand-alone ``block`` of that width."""
+        block.expand[0].weight.copy_(self.expand.index_select(0, channels))
+        block.depthwise[0].weight.copy_(self.depthwise.index_select(0, channels))
+        block.project[0].weight.copy_(self.project.index_select(1, channels))
+        if self.se_width:
+            block.se.reduce.weight.copy_(self.se_reduce.weight.index_select(1, channels))
+            block.se.reduce.bias.copy_(self.se_reduce.bias)
+            block.se.expand.weight.copy_(self.se_expand.weight.index_select(0, channels))
+            block.se.expand.bias.copy_(self.se_expand.bias.index_select(0, channels))
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         saved = state_dict.get(prefix + "active")
@@ -186,6 +207,26 @@ class Supernet(nn.Module):
                     raise ValueError(f"layer {j} op {name}: {error}") from None
         return changed
 
+    @torch.no_grad()
+    def active_subnet(self, subnet: Subnet) -> TFNASNet:
+        """A stand-alone network of ``subnet`` carrying this supernet's weights: the shared stem,
+        fixed blocks, head and classifier, and each active layer's chosen op at the subnet's width
+        (:meth:`ElasticOp.channels`). Its BatchNorm layers start afresh, as the search keeps no
+        running statistics: in training mode it computes what the supernet computes on that path."""
+        arch = subnet.to_arch(self.space, self.classifier.out_features, dropout=self.dropout.p)
+        net = build_network(arch).to(self.classifier.weight.device)
+        net.stem[0].weight.copy_(self.stem[0].weight)
+        for mine, theirs in zip(net.blocks, self.fixed, strict=False):
+            unexpected = mine.load_state_dict(theirs.state_dict(), strict=False).unexpected_keys
+            assert not unexpected, f"fixed block weights the stand-alone block lacks: {unexpected}"
+        searched = net.blocks[len(self.fixed) :]
+        for block, (j, _, name) in zip(searched, subnet.active(self.space), strict=True):
+            op = self.layers[j].ops[subnet.ops[j]]
+            op.copy_to(block, op.channels(subnet.widths[j][name]))
+        net.head[0].weight.copy_(self.head[0].weight)
+        net.classifier.load_state_dict(self.classifier.state_dict())
+        return net
+
     # --- forward -------------------------------------------------------------------------------
     def forward(self, x: torch.Tensor, choice: PathChoice) -> torch.Tensor:
         x = self.fixed(self.stem(x))
@@ -208,16 +249,6 @@ class Supernet(nn.Module):
         return self.classifier(self.dropout(x))
 
 
-def strongest_choices(
-    space: SearchSpace, alpha: list[torch.Tensor], beta: list[torch.Tensor]
-) -> tuple[list[int], list[int]]:
-    """(depth per stage, op index per layer) by argmax of ``beta`` and ``alpha``."""
-    depths = [int(torch.argmax(b)) + 1 for b in beta]
-    for s, stage in enumerate(space.stages):
-        depths[s] = max(stage.min_depth, depths[s])
-    return depths, [int(torch.argmax(a)) for a in alpha]
-
-
 def derive_architecture(
     space: SearchSpace,
     alpha: list[torch.Tensor],
@@ -229,25 +260,4 @@ def derive_architecture(
     dropout: float = 0.2,
 ) -> ArchDescription:
     """The strongest op per layer and depth per stage at ``widths``."""
-    depths, op_index = strongest_choices(space, alpha, beta)
-    return architecture_from_choices(space, depths, op_index, widths, num_classes, name=name, dropout=dropout)
-
-
-def architecture_from_choices(
-    space: SearchSpace,
-    depths: list[int],
-    op_index: list[int],
-    widths: list[dict[str, int]],
-    num_classes: int,
-    *,
-    name: str = "",
-    dropout: float = 0.2,
-) -> ArchDescription:
-    """The architecture with ``depths[s]`` layers per stage, op ``op_index[j]`` and its width per layer."""
-    ops, mids = [[] for _ in space.stages], [[] for _ in space.stages]
-    for j, p in enumerate(space.positions()):
-        if p.layer < depths[p.stage]:
-            op = p.ops[op_index[j]]
-            ops[p.stage].append(op)
-            mids[p.stage].append(widths[j][op])
-    return space.build_arch(depths, ops, mids, name=name, num_classes=num_classes, dropout=dropout)
+    return Subnet.strongest(space, alpha, beta, widths).to_arch(space, num_classes, name=name, dropout=dropout)

@@ -22,8 +22,9 @@ from tfnas_kedro.nas.checkpoints import to_cpu
 from tfnas_kedro.nas.elastic import elasticity_scale, fit_to_target
 from tfnas_kedro.nas.latency import LatencyTable
 from tfnas_kedro.nas.parallel import ONE_PROCESS, Ranks
+from tfnas_kedro.nas.penalty import PAPER_LAMBDA, LatencyPenalty, target_ms_for
 from tfnas_kedro.nas.search import SearchConfig, Searcher, SearchError, describe_learning, learning_status
-from tfnas_kedro.nas.supernet import architecture_from_choices, strongest_choices
+from tfnas_kedro.nas.subnet import Subnet
 from tfnas_kedro.params import LatencyParams, Params, parse_params
 from tfnas_kedro.project import resolve
 from tfnas_kedro.reporting import architecture_drawing, search_latency, search_probabilities
@@ -44,9 +45,11 @@ class TargetParams(Params):
 
 
 class SearchParams(SearchConfig):
-    """``params:search``: the method's settings (:class:`SearchConfig`) and how to run them. The
-    target comes from ``params:target`` through :func:`resolve_target`, never from here."""
+    """``params:search``: the method's settings (:class:`SearchConfig`), the latency term's weight
+    and how to run them. The target comes from ``params:target`` through :func:`resolve_target`,
+    never from here."""
 
+    latency_lambda: float = Field(PAPER_LAMBDA, ge=0)  # the latency term's weight (LatencyPenalty)
     search_space: str = "tfnas"
     device: str = "auto"
     input_size: int = Field(224, ge=16)
@@ -82,9 +85,12 @@ class SearchParams(SearchConfig):
             )
         return self
 
-    def config(self, target_ms: float | None) -> SearchConfig:
-        method = self.model_dump(include=set(SearchConfig.model_fields) - {"target_ms"})
-        return SearchConfig(target_ms=target_ms, **method)
+    def config(self) -> SearchConfig:
+        return SearchConfig(**self.model_dump(include=set(SearchConfig.model_fields)))
+
+    def penalty(self, target_ms: float | None) -> LatencyPenalty | None:
+        """The latency term for ``target_ms``; none for a target-free warm-up."""
+        return None if target_ms is None else LatencyPenalty(target_ms, self.latency_lambda)
 
 
 def _space(p: SearchParams, search_spaces: dict):
@@ -104,15 +110,10 @@ def resolve_target(table: LatencyTable, search: dict, target: dict, latency: dic
     p, t = parse_params(SearchParams, search, "search"), parse_params(TargetParams, target, "target")
     space, lat = _space(p, search_spaces), parse_params(LatencyParams, latency, "latency")
     table.check_device(str(resolve_device(lat.device)), p.input_size, space.name, runtime=lat.runtime)
+    target_ms = target_ms_for(table, space, t.latency_ms, t.fraction)
     low, high = table.reachable_range(space)
-    target_ms = t.latency_ms if t.latency_ms is not None else low + t.fraction * (high - low)
-    if not low <= target_ms <= high:
-        raise SearchError(
-            f"target {target_ms:.3f} ms is outside the reachable range {low:.3f}..{high:.3f} ms of space "
-            f"{space.name!r} on {table.meta.device_name} ({table.meta.device}, input {table.meta.resolution})"
-        )
     resolved = {
-        "target_ms": float(target_ms),
+        "target_ms": target_ms,
         "requested_ms": t.latency_ms,
         "fraction": t.fraction if t.latency_ms is None else None,
         "reachable_ms": [float(low), float(high)],
@@ -137,11 +138,11 @@ def _num_classes(split: pd.DataFrame, table: LatencyTable) -> int:
 
 def _searcher(split, table, search_spaces, p: SearchParams, target_ms: float | None, folder: str) -> Searcher:
     device = rank_device(p.device)
-    config = p.config(target_ms)
+    config = p.config()
     # one folder per search: the same target and settings resume, other settings start afresh beside
     # them (more epochs continue the same search)
-    settings = json.dumps(config.model_dump(mode="json", exclude={"epochs", "target_ms", "log_every"}), sort_keys=True)
-    digest = hashlib.sha256(settings.encode()).hexdigest()[:8]
+    settings = config.model_dump(mode="json", exclude={"epochs", "log_every"}) | {"latency_lambda": p.latency_lambda}
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
     checkpoints = Path(p.checkpoint_dir) / f"{p.search_space}-{folder}-{digest}-seed{p.seed}"
     return Searcher(
         _space(p, search_spaces),
@@ -149,6 +150,7 @@ def _searcher(split, table, search_spaces, p: SearchParams, target_ms: float | N
         _num_classes(split, table),
         config,
         device,
+        p.penalty(target_ms),
         checkpoints,
         channels_last=p.channels_last,
         checkpoint_every=p.checkpoint_every,
@@ -245,21 +247,19 @@ def derive_searched_architecture(
     """The strongest op per layer and depth per stage at the widths that meet the target exactly."""
     p = parse_params(SearchParams, search, "search")
     space = _space(p, search_spaces).at_resolution(table.meta.resolution)
-    alpha, beta, widths = result["alpha"], result["beta"], result["widths"]
+    alpha, beta = result["alpha"], result["beta"]
     num_classes = result["identity"]["num_classes"]
     target_ms = target["target_ms"]
-    depths, ops = strongest_choices(space, alpha, beta)
-    own = architecture_from_choices(space, depths, ops, widths, num_classes)  # as the search left it
+    subnet = own = Subnet.strongest(space, alpha, beta, result["widths"])  # as the search left it
     scaling, notes = None, []
     if p.elasticity:
-        own_scaling = elasticity_scale(table, space, depths, ops, widths, target_ms)
-        own = architecture_from_choices(space, depths, ops, own_scaling.widths, num_classes)
+        own = elasticity_scale(table, space, subnet, target_ms).subnet
         depth_probs = [torch.softmax(b, 0).tolist() for b in beta]
         op_probs = [torch.softmax(a, 0).tolist() for a in alpha]
-        depths, ops, scaling, notes = fit_to_target(table, space, depth_probs, op_probs, depths, ops, widths, target_ms)
-        widths = scaling.widths
-    own_ms = table.predict(own)
-    arch = architecture_from_choices(space, depths, ops, widths, num_classes, name=f"searched-{target_ms:.2f}ms")
+        fit = fit_to_target(table, space, depth_probs, op_probs, subnet, target_ms)
+        subnet, scaling, notes = fit.subnet, fit.scaling, fit.notes
+    own_ms = table.predict(own.to_arch(space, num_classes))
+    arch = subnet.to_arch(space, num_classes, name=f"searched-{target_ms:.2f}ms")
     predicted = table.predict(arch)
     summary = {
         "name": arch.name,
