@@ -77,3 +77,48 @@ def test_accuracy_vs_latency_keeps_what_is_measured_here_apart_from_each_publish
     labels = {name for trace in figure.data for name in trace.text if name}
     assert labels == {"TF-NAS-C", "searched-10.00ms", "TF-NAS-A", "TF-NAS-CPU-A"}  # the rest: hover text only
     assert {name for trace in figure.data for name in trace.hovertext} == set(points["name"])
+
+
+def test_with_every_artifact_each_saved_figure_comes_from_its_section():
+    """The node saves the figures its sections name: with every artifact there, no placeholder."""
+    from tests.conftest import PROJECT_ROOT
+    from tfnas_kedro.nas import zoo_arch
+    from tfnas_kedro.pipelines.report.nodes import FIGURES, build_report
+
+    status = {"learned": False, "chance_top1": 0.25, "chance_loss": 1.39, "weight_loss": 1.3, "val_top1": 0.3}
+    status |= {"top1_vs_chance": 1.2, "epochs": 2}
+    summary = {"target_ms": 10.0, "table_ms": 9.9, "measured_ms": 10.5, "gap": 0.01, "macs_m": 300, "params_m": 5}
+    history = pd.DataFrame(
+        [
+            (0, None, 10.3, [[0.5, 0.5]], [[0.4, 0.6]], 1.4, False),
+            (1, 10.1, 9.9, [[0.8, 0.2]], [[0.1, 0.9]], 1.3, True),
+        ],
+        columns=["epoch", "expected_ms", "derived_ms", "alpha", "beta", "weight_loss", "scaled"],
+    )
+    fidelity = pd.DataFrame({"name": ["TF-NAS-D"], "predicted_ms": [9.0], "measured_ms": [9.5]})
+    fidelity_summary = {"device_name": "cpu0", "device": "cpu", "batch_size": 1, "resolution": 32, "models": 1}
+    fidelity_summary |= {"median_abs_error": 0.05, "max_abs_error": 0.05, "noise_floor": {"spread": 0.02}}
+    quality = pd.DataFrame(
+        [("t", "searched", "s", 9.9, 0.5), ("t", "random", "r", 9.8, 0.4), ("t", "zoo", "z", 10.2, 0.45)],
+        columns=["target", "kind", "name", "table_ms", "top1"],
+    ).assign(target_ms=10.0, supernet_learned=True)
+    page, table, *figures = build_report(
+        {**summary, "supernet": status},
+        history,
+        zoo_arch("TF-NAS-D"),
+        {},
+        fidelity,
+        fidelity_summary,
+        {"name": "searched", "top1": 0.5, "measured_ms": 10.4},
+        pd.DataFrame({"epoch": [0, 1], "train_loss": [1.2, 1.0], "val_top1": [0.4, 0.5]}),
+        pd.DataFrame({"model": ["searched"], "cifar10_top1_percent": [90.0]}),
+        quality,
+        pd.DataFrame({"name": ["MobileNetV2"], "measured_ms": [12.0], "top1_percent": [71.9]}),
+        pd.read_csv(PROJECT_ROOT / "data/01_raw/reference/published_results.csv"),
+        {},
+    )
+    assert len(figures) == len(FIGURES) and "Not available" not in page
+    titles = {name: figure.layout.title.text or "" for name, figure in zip(FIGURES, figures, strict=True)}
+    assert [name for name, title in titles.items() if "not available" in title] == []
+    assert page.count("<div id=") == len(FIGURES) and list(table["search"]) == ["default (search)"]
+    assert "the supernet has not learned yet" in page  # a section's warning reaches the page

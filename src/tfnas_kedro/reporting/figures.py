@@ -79,25 +79,49 @@ def search_quality(table: pd.DataFrame) -> go.Figure:
         )
         figure.add_trace(
             go.Scatter(
-                x=stats["ms"], y=stats["mean"], mode="markers", name="random (mean, min-max)",
+                x=stats["ms"],
+                y=stats["mean"],
+                mode="markers",
+                name="random (mean, min-max)",
                 marker={"size": 11, "symbol": "diamond", "color": "#999"},
-                error_y={"type": "data", "symmetric": False, "array": stats["high"] - stats["mean"],
-                         "arrayminus": stats["mean"] - stats["low"]},
+                error_y={
+                    "type": "data",
+                    "symmetric": False,
+                    "array": stats["high"] - stats["mean"],
+                    "arrayminus": stats["mean"] - stats["low"],
+                },
             )
-        )  # fmt: skip
+        )
         figure.add_trace(
-            go.Scatter(x=random["table_ms"], y=random["top1"], mode="markers", name="random (each)",
-                       marker={"size": 6, "color": "#bbb"}, text=random["name"])
-        )  # fmt: skip
+            go.Scatter(
+                x=random["table_ms"],
+                y=random["top1"],
+                mode="markers",
+                name="random (each)",
+                marker={"size": 6, "color": "#bbb"},
+                text=random["name"],
+            )
+        )
     for kind, symbol, colour in (("searched", "star", "#e45756"), ("zoo", "square", "#4c78a8")):
         rows = table[table["kind"] == kind]
         if len(rows):
             figure.add_trace(
-                go.Scatter(x=rows["table_ms"], y=rows["top1"], mode="markers+text", name=kind, text=rows["name"],
-                           textposition="top center", marker={"size": 13, "symbol": symbol, "color": colour})
-            )  # fmt: skip
-    figure.update_layout(title="Searched vs random architectures at equal latency (retrained alike)",
-                         xaxis_title="table latency (ms)", yaxis_title="top-1", template=TEMPLATE)  # fmt: skip
+                go.Scatter(
+                    x=rows["table_ms"],
+                    y=rows["top1"],
+                    mode="markers+text",
+                    name=kind,
+                    text=rows["name"],
+                    textposition="top center",
+                    marker={"size": 13, "symbol": symbol, "color": colour},
+                )
+            )
+    figure.update_layout(
+        title="Searched vs random architectures at equal latency (retrained alike)",
+        xaxis_title="table latency (ms)",
+        yaxis_title="top-1",
+        template=TEMPLATE,
+    )
     return figure
 
 
@@ -168,9 +192,16 @@ def labelled_points(rows: pd.DataFrame, x: str, y: str, by: str) -> go.Figure:
     figure = go.Figure()
     for value, group in rows.groupby(by, sort=False):
         figure.add_trace(
-            go.Scatter(x=group[x], y=group[y], mode="markers+text", name=value, text=group["name"],
-                       textposition="top center", marker={"size": 9})
-        )  # fmt: skip
+            go.Scatter(
+                x=group[x],
+                y=group[y],
+                mode="markers+text",
+                name=value,
+                text=group["name"],
+                textposition="top center",
+                marker={"size": 9},
+            )
+        )
     return figure
 
 
@@ -182,8 +213,12 @@ def latency_fidelity_scatter(rows: pd.DataFrame) -> go.Figure:
     figure.add_trace(
         go.Scatter(x=[0, top], y=[0, top], mode="lines", name="y = x", line={"dash": "dash", "color": "grey"})
     )
-    figure.update_layout(title="Lookup table: predicted vs measured latency", xaxis_title="measured ms",
-                         yaxis_title="predicted ms", template=TEMPLATE)  # fmt: skip
+    figure.update_layout(
+        title="Lookup table: predicted vs measured latency",
+        xaxis_title="measured ms",
+        yaxis_title="predicted ms",
+        template=TEMPLATE,
+    )
     return figure
 
 
@@ -207,15 +242,29 @@ def accuracy_vs_latency(points: pd.DataFrame, here: str) -> go.Figure:
         for group, rows in points[points["panel"] == panel].groupby("group", sort=False):
             labelled = rows["name"].str.startswith(("TF-NAS", "searched"))
             figure.add_trace(
-                go.Scatter(x=rows["latency_ms"], y=rows["top1_percent"], mode="markers+text", name=group,
-                           hovertext=rows["name"], hovertemplate=hover, text=rows["name"].where(labelled, ""),
-                           textposition="top center", textfont={"size": 10}, marker={"size": 9}),
-                row=1, col=col,
-            )  # fmt: skip
+                go.Scatter(
+                    x=rows["latency_ms"],
+                    y=rows["top1_percent"],
+                    mode="markers+text",
+                    name=group,
+                    hovertext=rows["name"],
+                    hovertemplate=hover,
+                    text=rows["name"].where(labelled, ""),
+                    textposition="top center",
+                    textfont={"size": 10},
+                    marker={"size": 9},
+                ),
+                row=1,
+                col=col,
+            )
         figure.update_xaxes(title_text="latency (ms)", row=1, col=col)
     figure.update_yaxes(title_text="top-1 (%)", row=1, col=1)
-    figure.update_layout(title="Accuracy vs latency: comparable only within a panel", template=TEMPLATE,
-                         height=600, legend={"orientation": "h", "y": -0.18})  # fmt: skip
+    figure.update_layout(
+        title="Accuracy vs latency: comparable only within a panel",
+        template=TEMPLATE,
+        height=600,
+        legend={"orientation": "h", "y": -0.18},
+    )
     return figure
 
 
@@ -247,4 +296,14 @@ def transfer_figure(table: pd.DataFrame) -> go.Figure:
         )
     )
     figure.update_layout(title="Transfer: top-1 after fine-tuning", template=TEMPLATE)
+    return figure
+
+
+def unavailable(name: str, reason: str) -> go.Figure:
+    """A stand-in for a figure whose artifacts are missing: an empty plot that says why."""
+    figure = go.Figure()
+    figure.add_annotation(
+        text=f"{name}: not available ({reason})", showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper"
+    )
+    figure.update_layout(title=f"{name} (not available)", template=TEMPLATE)
     return figure

@@ -16,7 +16,7 @@ from plotly.offline import get_plotlyjs
 @dataclass
 class Section:
     title: str
-    figures: list[go.Figure] = field(default_factory=list)
+    figures: dict[str, go.Figure] = field(default_factory=dict)  # by the name the report saves each under
     tables: list[pd.DataFrame] = field(default_factory=list)
     text: str = ""
     missing: str | None = None  # why the section is empty: which pipeline to run
@@ -54,7 +54,7 @@ def render_report(title: str, sections: list[Section], meta: str = "") -> str:
             parts.append(f"<p>{html.escape(section.text)}</p>")
         for table in section.tables:
             parts.append(table.to_html(index=False, classes="data", border=0, na_rep="–", float_format=_fmt))
-        for figure in section.figures:
+        for figure in section.figures.values():
             parts.append(pio.to_html(figure, include_plotlyjs=False, full_html=False))
     parts.append("</body></html>")
     return "\n".join(parts)

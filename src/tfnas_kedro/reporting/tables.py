@@ -1,0 +1,100 @@
+"""The tables behind the report's sections, from the pipelines' artifacts (any may be ``None``)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+FIDELITY_COLUMNS = ["name", "kind", "predicted_ms", "measured_ms"]
+POINT_COLUMNS = ["name", "group", "panel", "latency_ms", "top1_percent"]
+
+
+def summary_table(search_summary: dict | None, target_summaries: dict | None, metrics: dict | None) -> pd.DataFrame:
+    """One row per search that ran: the default one first (with the retrained top-1 where it was
+    trained), then each target's; empty where none ran."""
+    rows = [_summary_row("default (search)", search_summary, metrics)]
+    rows += [_summary_row(name, s, None) for name, s in (target_summaries or {}).items()]
+    return pd.DataFrame([r for r in rows if r is not None])
+
+
+def _summary_row(name: str, summary: dict | None, metrics: dict | None) -> dict | None:
+    if summary is None:
+        return None
+    return {
+        "search": name,
+        "target_ms": summary["target_ms"],
+        "table_ms": summary["table_ms"],
+        "measured_ms": summary.get("measured_ms"),
+        "gap_percent": 100 * summary["gap"],
+        "own_gap_percent": 100 * summary["own_gap"] if "own_gap" in summary else None,
+        "fallback_changes": len(summary.get("fallback_changes", [])),
+        "supernet_learned": summary["supernet"]["learned"] if "supernet" in summary else None,
+        "measured_error_percent": 100 * summary["measured_error"] if "measured_error" in summary else None,
+        # the session-drift-corrected error within the table's held-out error and noise floor
+        "within_table_bound": summary.get("within_fidelity_bound"),
+        "macs_m": summary["macs_m"],
+        "params_m": summary["params_m"],
+        "top1": None if metrics is None else metrics["top1"],
+    }
+
+
+def fidelity_rows(fidelity: pd.DataFrame | None, search_summary: dict | None, targets: dict | None) -> pd.DataFrame:
+    """Table-predicted and measured latency of the held-out published models and of every searched
+    architecture that was timed, with the relative error of the prediction."""
+    rows = []
+    if fidelity is not None:
+        rows += [(r.name, "published models", r.predicted_ms, r.measured_ms) for r in fidelity.itertuples()]
+    for name, s in [("searched", search_summary), *(targets or {}).items()]:
+        if s is not None and s.get("measured_ms") is not None:
+            rows.append((name, "searched", s["table_ms"], s["measured_ms"]))
+    frame = pd.DataFrame(rows, columns=FIDELITY_COLUMNS)
+    frame["relative_error"] = (frame["predicted_ms"] - frame["measured_ms"]) / frame["measured_ms"]
+    return frame
+
+
+def accuracy_points(
+    reference: pd.DataFrame, fidelity: pd.DataFrame | None, published: pd.DataFrame, metrics: dict | None
+) -> pd.DataFrame:
+    """Every (latency, top-1) point the report can place, each in its panel: ``here`` for what this
+    project timed (torchvision's models, the paper's models, the retrained search), else the
+    paper's own hardware setting for the numbers it published."""
+    top1 = dict(zip(published["architecture"], published["top1_percent"], strict=True))
+    here = "here"  # the panel that accuracy_vs_latency keeps for what this project timed
+    points = [
+        (r.name, "torchvision, measured here", here, r.measured_ms, r.top1_percent) for r in reference.itertuples()
+    ]
+    if fidelity is not None:
+        group = "TF-NAS published models, measured here"
+        points += [
+            (r.name, group, here, r.measured_ms, top1.get(r.name)) for r in fidelity.itertuples() if r.name in top1
+        ]
+    if metrics is not None and metrics.get("measured_ms") is not None:
+        group = "searched + retrained here (this run's data)"
+        points.append((metrics["name"], group, here, metrics["measured_ms"], 100 * metrics["top1"]))
+    for setting, rows in published.groupby("latency_setting", sort=False):
+        group = f"published by the paper ({setting})"
+        points += [(r.architecture, group, setting, r.latency_ms, r.top1_percent) for r in rows.itertuples()]
+    return pd.DataFrame(points, columns=POINT_COLUMNS)
+
+
+def quality_per_target(table: pd.DataFrame) -> pd.DataFrame:
+    """Per target: the searched architecture's top-1, the random ones' mean and range at the same
+    latency, and the closest published model's."""
+    return table.groupby("target", sort=False).apply(_quality_row, include_groups=False).reset_index()
+
+
+def _quality_row(group: pd.DataFrame) -> pd.Series:
+    random = group.loc[group["kind"] == "random", "top1"]
+    searched = group.loc[group["kind"] == "searched"].iloc[0]
+    zoo = group.loc[group["kind"] == "zoo"]
+    return pd.Series(
+        {
+            "target_ms": searched["target_ms"],
+            "searched_top1": searched["top1"],
+            "random_mean_top1": random.mean(),
+            "random_min_top1": random.min(),
+            "random_max_top1": random.max(),
+            "searched_minus_random_mean": searched["top1"] - random.mean(),
+            "zoo_model": zoo["name"].iloc[0] if len(zoo) else None,
+            "zoo_top1": zoo["top1"].iloc[0] if len(zoo) else None,
+        }
+    )
