@@ -16,6 +16,7 @@ import os
 os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "16384")
 
 from .arch import ACTIVATIONS, ArchDescription, BlockSpec, HeadSpec, StemSpec  # noqa: E402
+from .checkpoints import network_with_weights
 from .cost import count_macs, count_params, measure_macs
 from .errors import ConfigError
 from .network import TFNASNet, build_network
@@ -39,6 +40,7 @@ __all__ = [
     "count_params",
     "load_search_spaces",
     "measure_macs",
+    "network_with_weights",
     "zoo_arch",
     "zoo_names",
 ]

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 
 from .arch import ArchDescription
-from .checkpoints import load_checkpoint, save_atomic
+from .checkpoints import check_format, check_same_run, epoch_seed, load_checkpoint, save_atomic
 from .elastic import ScalingResult, elasticity_scale, width_band
 from .errors import SearchError
 from .latency import LatencyTable, expected_latency
@@ -128,10 +128,6 @@ def frozen(module: torch.nn.Module):
     finally:
         for p in trainable:
             p.requires_grad_(True)
-
-
-def _seed_epoch(seed: int, epoch: int) -> int:
-    return (seed * 1_000_003 + epoch * 7919) % (2**31)
 
 
 class Searcher:
@@ -393,7 +389,7 @@ class Searcher:
         total_steps = c.epochs * steps_per_epoch
         while self.epoch < until:
             epoch, started = self.epoch, time.perf_counter()
-            seed = _seed_epoch(c.seed, epoch)
+            seed = epoch_seed(c.seed, epoch)  # no rank: every process draws the same paths
             seed_everything(seed)
             for loader, offset in ((weight_loader, 1), (arch_loader, 2)):
                 if getattr(loader, "generator", None) is not None:
@@ -534,12 +530,8 @@ class Searcher:
         return {**{k: state[k] for k in kept}, "checkpoint": None if path is None else str(path)}
 
     def load_state_dict(self, state: dict, source: str = "checkpoint") -> None:
-        if state.get("format") != CHECKPOINT_FORMAT:
-            raise SearchError(f"{source} is not a search checkpoint of this version (format {state.get('format')})")
-        if state["identity"] != self.identity():
-            mine, theirs = self.identity(), state["identity"]
-            diff = [k for k in mine if mine[k] != theirs.get(k)]
-            raise SearchError(f"{source} belongs to another search: its {', '.join(diff)} differ from this one's")
+        check_format(state, CHECKPOINT_FORMAT, "search", source, SearchError)
+        check_same_run(self.identity(), state["identity"], "search", source, SearchError)
 
         def plain(value):
             return list(value) if isinstance(value, tuple | list) else value

@@ -22,8 +22,8 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from tfnas_kedro.nas import ArchDescription, build_network
-from tfnas_kedro.nas.checkpoints import load_checkpoint, save_atomic
+from tfnas_kedro.nas import ArchDescription, network_with_weights
+from tfnas_kedro.nas.checkpoints import check_format, check_same_run, epoch_seed, load_checkpoint, save_atomic
 from tfnas_kedro.nas.errors import ConfigError
 from tfnas_kedro.nas.parallel import Ranks, all_sum
 from tfnas_kedro.nas.progress import EpochProgress
@@ -49,10 +49,6 @@ def learning_rate(step: int, total: int, warmup: int, base: float) -> float:
     if step < warmup:
         return base * (step + 1) / warmup
     return 0.5 * base * (1.0 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
-
-
-def _epoch_seed(seed: int, epoch: int, rank: int) -> int:
-    return (seed * 1_000_003 + epoch * 7919 + rank * 104_729) % (2**31)
 
 
 def topk_correct(logits: torch.Tensor, targets: torch.Tensor, k: int) -> torch.Tensor:
@@ -137,7 +133,7 @@ class Trainer:
         total, warmup = c.epochs * steps, round(c.warmup_epochs * steps)
         while self.epoch < c.epochs:
             epoch, started = self.epoch, time.perf_counter()
-            seed_everything(_epoch_seed(c.seed, epoch, self.ranks.rank))
+            seed_everything(epoch_seed(c.seed, epoch, self.ranks.rank))
             loader.sampler.set_epoch(epoch)
             bar = EpochProgress(epoch, c.epochs, steps, c.log_every, enabled=progress and self.ranks.is_main)
             train = self._train_epoch(loader, epoch * steps, total, warmup, bar)
@@ -267,17 +263,8 @@ class Trainer:
         return {k: v for k, v in state.items() if k not in ("optimizer", "scaler", "scheduler", "rng")}
 
     def load_state_dict(self, state: dict, source: str = "checkpoint") -> None:
-        if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-            raise TrainingError(f"{source} is not a training checkpoint of this version")
-        if state["identity"] != self.identity:
-            diff = sorted(
-                k
-                for k in set(self.identity) | set(state["identity"])
-                if self.identity.get(k) != state["identity"].get(k)
-            )
-            raise TrainingError(
-                f"{source} belongs to another training run: its {', '.join(diff)} differ from this one's"
-            )
+        check_format(state, CHECKPOINT_FORMAT, "training", source, TrainingError)
+        check_same_run(self.identity, state["identity"], "training run", source, TrainingError)
         saved = {k: v for k, v in state["config"].items() if k not in RESUMABLE_CHANGES}
         mine = {k: v for k, v in self.config.model_dump(mode="json").items() if k not in RESUMABLE_CHANGES}
         changed = sorted(k for k in mine if mine[k] != saved.get(k))
@@ -317,14 +304,21 @@ class Trainer:
 RESUMABLE_CHANGES = {"epochs", "workers", "pin_memory", "persistent_workers", "log_every", "keep_checkpoints"}
 
 
-def checkpoint_contents(checkpoint: dict, use_ema: bool = False) -> tuple[ArchDescription, dict]:
-    """The description a training checkpoint was trained for and its weights (the EMA's when
-    asked for and present), with any DDP ``module.`` prefix removed."""
+def _saved_weights(checkpoint: dict, use_ema: bool) -> tuple[ArchDescription, dict]:
+    """The description a training checkpoint was trained for and its weights as saved (the EMA's
+    when asked for and present)."""
     if not isinstance(checkpoint, dict) or "model" not in checkpoint or "identity" not in checkpoint:
         raise TrainingError("not a training checkpoint: expected a dict with 'model' and 'identity'")
     arch = ArchDescription.model_validate(checkpoint["identity"]["architecture"])
     weights = checkpoint["ema"] if use_ema and checkpoint.get("ema") is not None else checkpoint["model"]
-    return arch, {k.removeprefix("module."): v for k, v in weights.items()}
+    return arch, weights
+
+
+def checkpoint_contents(checkpoint: dict, use_ema: bool = False) -> tuple[ArchDescription, dict]:
+    """The description a training checkpoint was trained for and its weights (the EMA's when
+    asked for and present) under the network's own names, checked to fit that description."""
+    arch, weights = _saved_weights(checkpoint, use_ema)
+    return arch, network_with_weights(arch, weights, "checkpoint weights", TrainingError).state_dict()
 
 
 def load_trained_network(checkpoint: dict, arch: ArchDescription | None = None, use_ema: bool = False) -> nn.Module:
@@ -332,15 +326,10 @@ def load_trained_network(checkpoint: dict, arch: ArchDescription | None = None, 
 
     Pass ``arch`` to check that the checkpoint was trained for it; a mismatch names both.
     """
-    saved, weights = checkpoint_contents(checkpoint, use_ema)
+    saved, weights = _saved_weights(checkpoint, use_ema)
     if arch is not None and arch.model_dump() != saved.model_dump():
         raise TrainingError(
             f"checkpoint was trained for architecture {saved.name!r} ({len(saved.blocks)} blocks, "
             f"{saved.num_classes} classes), not {arch.name!r} ({len(arch.blocks)} blocks, {arch.num_classes} classes)"
         )
-    network = build_network(saved)
-    try:
-        network.load_state_dict(weights)
-    except RuntimeError as err:
-        raise TrainingError(f"checkpoint weights do not fit architecture {saved.name!r}: {err}") from None
-    return network.eval()
+    return network_with_weights(saved, weights, "checkpoint weights", TrainingError).eval()

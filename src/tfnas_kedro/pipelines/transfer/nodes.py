@@ -19,7 +19,8 @@ from tfnas_kedro.data.cifar import FORMATS, cifar_format
 from tfnas_kedro.data.demo import generate_demo_images
 from tfnas_kedro.data.loaders import cifar_transforms
 from tfnas_kedro.datasets import CifarRoot
-from tfnas_kedro.nas import ArchDescription, build_network, zoo_arch
+from tfnas_kedro.nas import ArchDescription, network_with_weights, zoo_arch
+from tfnas_kedro.nas.checkpoints import unwrapped_weights
 from tfnas_kedro.params import Params, parse_params
 from tfnas_kedro.project import resolve
 from tfnas_kedro.reporting import transfer_figure
@@ -87,20 +88,14 @@ def zoo_source_model(zoo_weights: dict, transfer_zoo: dict) -> dict:
     Weights of another architecture are refused, naming the first tensor that does not fit."""
     name = parse_params(ZooTransferParams, transfer_zoo, "transfer_zoo").model
     weights = zoo_weights.get("model", zoo_weights) if isinstance(zoo_weights, dict) else None
-    if not isinstance(weights, dict) or "classifier.weight" not in weights:
+    weights = unwrapped_weights(weights) if isinstance(weights, dict) else None
+    if weights is None or "classifier.weight" not in weights:
         raise TrainingError("zoo_weights is not a state dict of a network this project builds (no classifier.weight)")
-    weights = {k.removeprefix("module."): v for k, v in weights.items()}
+    # the number of classes is the one thing the published description leaves open
     arch = zoo_arch(name, num_classes=int(weights["classifier.weight"].shape[0]))
-    own = build_network(arch).state_dict()
-    misfits = [k for k in own if k not in weights or tuple(weights[k].shape) != tuple(own[k].shape)]
-    if misfits:
-        k = misfits[0]
-        found = tuple(weights[k].shape) if k in weights else "missing"
-        raise TrainingError(
-            f"zoo_weights do not fit {name}: {len(misfits)} of {len(own)} tensors differ, first {k} "
-            f"(expected {tuple(own[k].shape)}, found {found}); these are the weights of another architecture"
-        )
-    return {"identity": {"architecture": arch.model_dump(mode="json", by_alias=True)}, "model": weights, "epoch": 0}
+    network = network_with_weights(arch, weights, "zoo_weights", TrainingError)
+    identity = {"architecture": arch.model_dump(mode="json", by_alias=True)}
+    return {"identity": identity, "model": network.state_dict(), "epoch": 0}
 
 
 class ZooTransferParams(Params):
