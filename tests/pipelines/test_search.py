@@ -98,7 +98,7 @@ def test_a_search_on_an_onnxruntime_table_is_timed_in_onnxruntime_against_the_ta
     """At the demo's scale (input 64, channel block 4): the derived network is exported to ONNX,
     timed in onnxruntime among the table's held-out models, and its error, with the session's
     drift divided out, is set against the bound the table stored when it was checked. Whether it
-    lands within is a measurement, reported (README: in 4 of 7 tries), not asserted here.
+    lands within is a measurement, reported (README: in 3 of 5 tries), not asserted here.
     Timed with cold caches, as small inputs want (README: latency)."""
     latency = {
         **TINY_LATENCY["latency"],
