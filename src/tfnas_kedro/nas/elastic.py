@@ -125,7 +125,15 @@ class Fit:
 class _TargetFitter:
     """The state of one :func:`fit_to_target`: the choices tried, the notes, the best fit so far."""
 
-    def __init__(self, table, space: SearchSpace, depth_probs, op_probs, start: Subnet, target_ms: float):
+    def __init__(
+        self,
+        table: LatencyTable,
+        space: SearchSpace,
+        depth_probs: list[list[float]],
+        op_probs: list[list[float]],
+        start: Subnet,
+        target_ms: float,
+    ):
         self.table, self.space, self.target_ms = table, space, target_ms
         self.depth_probs, self.op_probs, self.start = depth_probs, op_probs, start
         self.positions = space.positions()
