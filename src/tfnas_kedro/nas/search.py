@@ -155,8 +155,9 @@ class Searcher:
     ):
         """``penalty`` holds the latency target; without one only the warm-up can run (:meth:`run`)."""
         # refused here, before any training, when no architecture of the space could meet the target
-        reachable = check_reachable(table, space, penalty.target_ms) if penalty else table.reachable_range(space)
-        self.reachable_ms = reachable
+        self.reachable_ms = (
+            check_reachable(table, space, penalty.target_ms) if penalty else table.reachable_range(space)
+        )
         self.space = space.at_resolution(table.meta.resolution)
         self.table, self.config, self.penalty, self.device = table, config, penalty, device
         self.num_classes = num_classes
