@@ -56,6 +56,7 @@ class LatencyParams(Params):
     curve_tolerance: float | None = Field(0.2, gt=0.0)
     network_rounds: int = Field(30, ge=1, description="interleaved rounds when timing whole networks")
     network_repeats: int = Field(1, ge=1)
+    fresh_process: bool = True  # whole networks timed in a fresh worker process, as deployed
     calibration_networks: int = Field(48, ge=2)
     fidelity_models: list[str] | str = "all"
     noise_repeats: int = Field(3, ge=2)
@@ -67,7 +68,7 @@ class LatencyParams(Params):
         return ProfilerSettings(
             device=str(device), batch_size=batch, threads=self.threads, warmup=self.warmup, repeats=self.repeats,
             rounds=self.rounds, quantile=self.quantile, max_spread=self.max_spread, remeasure=self.remeasure,
-            runtime=self.runtime,
+            runtime=self.runtime, fresh_process=self.fresh_process,
         )  # fmt: skip
 
     def fidelity_archs(self, table: LatencyTable) -> list[ArchDescription]:

@@ -473,3 +473,27 @@ def test_se_blocks_are_calibrated_apart(spaces):
 
     assert max(abs(e) for e in errors) > 0.03
     assert np.corrcoef([se_share(a) for a in held_out], errors)[0, 1] < -0.6  # more SE: more under-predicted
+
+
+@pytest.mark.parametrize("fresh", [True, False])
+def test_a_calibration_times_its_session_and_noise_repeats_in_one_fresh_worker(spaces, monkeypatch, fresh):
+    """Every calibration starts from the same state, a fresh process (README "Small inputs"): its
+    networks and the noise floor's repeats are timed in one worker; ``fresh_process: false`` keeps
+    them in the calling process."""
+    import tfnas_kedro.nas.calibration as calibration
+
+    workers = []
+
+    def in_this_process(fn, *args):  # stands in for the worker: records the call, then makes it
+        workers.append(fn.__name__)
+        return fn(*args)
+
+    monkeypatch.setattr(calibration, "in_fresh_process", in_this_process)
+    space = spaces["tfnas"]
+    table = synthetic_table(space, resolution=32, num_classes=10, step=512)
+    table = LatencyTable(replace(table.meta, reference_ms=1.0), table.entries)
+    settings = ProfilerSettings(warmup=0, repeats=1, rounds=1, remeasure=0, fresh_process=fresh)
+    held_out = [zoo_arch("TF-NAS-D", resolution=32, num_classes=10)]
+    _, _, _, summary = calibration.calibrate_and_check(table, space, held_out, settings, samples=4, noise_repeats=2)
+    assert workers == (["_time_session"] if fresh else [])  # one worker, which times in its own process
+    assert len(summary["noise_floor"]["ms"]) == 3 and summary["models"] == 1

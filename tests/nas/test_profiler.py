@@ -134,3 +134,12 @@ def test_networks_are_timed_with_the_blocks_statistic_over_more_rounds():
     assert (networks.rounds, networks.repeats, networks.warmup) == (30, 1, 2)
     assert (networks.quantile, networks.runtime) == (0.3, "onnxruntime")
     assert ProfilerSettings(warmup=0).for_networks(15).warmup == 0  # cold caches stay cold
+
+
+def test_a_call_in_a_fresh_process_runs_in_another_process_and_returns_its_result():
+    import os
+
+    from tfnas_kedro.nas.profiler import in_fresh_process
+
+    assert in_fresh_process(os.getpid) != os.getpid()
+    assert in_fresh_process(divmod, 17, 5) == (3, 2)

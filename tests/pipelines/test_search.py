@@ -96,10 +96,10 @@ def test_search_pipeline_meets_the_target_and_writes_every_output(kedro_project,
 @pytest.mark.slow
 def test_a_search_on_an_onnxruntime_table_is_timed_in_onnxruntime_against_the_tables_bound(kedro_project, run_pipeline):
     """At the demo's scale (input 64, channel block 4): the derived network is exported to ONNX,
-    timed in onnxruntime among the table's held-out models, and its error, with the session's
-    drift divided out, is set against the bound the table stored when it was checked. Whether it
-    lands within is a measurement, reported (README: in 3 of 5 tries), not asserted here.
-    Timed with cold caches, as small inputs want (README: latency)."""
+    timed in onnxruntime among the table's held-out models in a fresh process, and its error,
+    with the session's drift divided out, lies within the bound the table stored when it was
+    checked (README: -3.4% to +2.8% against bounds of 4.7-7.6% in 8 of 8 tries). Timed with cold
+    caches, as small inputs want (README: latency)."""
     latency = {
         **TINY_LATENCY["latency"],
         **COLD_CACHES,
@@ -131,6 +131,7 @@ def test_a_search_on_an_onnxruntime_table_is_timed_in_onnxruntime_against_the_ta
     )
     assert table.fidelity_bound <= summary["session_bound"]  # the table's, or the anchors' spread in the session
     assert summary["within_fidelity_bound"] == (abs(session["relative_error"]) <= summary["session_bound"])
+    assert summary["within_fidelity_bound"], f"{session['relative_error']:+.1%} outside {summary['session_bound']:.1%}"
 
 
 @pytest.mark.slow

@@ -20,7 +20,7 @@ from .arch import ArchDescription
 from .cost import block_params
 from .latency import LatencyTable
 from .network import build_network
-from .profiler import Profiler, ProfilerSettings, Timing
+from .profiler import Profiler, ProfilerSettings, Timing, in_fresh_process
 from .space import SearchSpace
 
 logger = logging.getLogger(__name__)
@@ -91,10 +91,37 @@ def measure_networks(
     archs: list[ArchDescription], settings: ProfilerSettings, reference_ms: float | None = None
 ) -> list[Timing]:
     """End-to-end latency of each architecture, timed interleaved with the same statistic as blocks;
-    pass a table's ``reference_ms`` so the numbers share its unit."""
+    pass a table's ``reference_ms`` so the numbers share its unit.
+
+    With ``settings.fresh_process`` (the default) they are timed in a fresh worker process, as a
+    deployed model runs, and every such measurement (calibration, fidelity check, the check of a
+    searched or trained network) starts from the same state. Why: in a process that had already
+    timed networks, weight-heavy networks ran slower at every later session while light ones did
+    not. At input 64 in onnxruntime (channel block 4, cold caches) a searched network read -2% to
+    -4% against its table in the first session of five processes and -10% to -18% in the third
+    session of three; a network whose widths were all 2 channels off the block, at 2.4x the
+    latency, stayed within +-5% throughout. In the search pipeline's process, after the table's
+    build, its calibration and the search, the searched network had read 1.4-12.6% under the table;
+    timed in a fresh process it read -1.1% to +2.8% (drift divided out) in four of four tries."""
+    if settings.fresh_process and archs:
+        return in_fresh_process(measure_networks, archs, replace(settings, fresh_process=False), reference_ms)
     nets = [build_network(a) for a in archs]
     shapes = [(a.in_channels, a.resolution, a.resolution) for a in archs]
     return Profiler(settings, reference_ms).time_modules(nets, shapes)
+
+
+def _time_session(
+    archs: list[ArchDescription],
+    repeated: list[ArchDescription],
+    repeats: int,
+    settings: ProfilerSettings,
+    reference_ms: float,
+) -> tuple[list[Timing], list[float]]:
+    """``archs`` timed in one interleaved session, then ``repeated`` timed again ``repeats`` times
+    apart: a calibration's measurements, in the process that calls it."""
+    here = replace(settings, fresh_process=False)
+    timings = measure_networks(archs, here, reference_ms)
+    return timings, [measure_networks(repeated, here, reference_ms)[0].ms for _ in range(repeats)]
 
 
 def _design(table: LatencyTable, archs: list[ArchDescription], by_se: bool) -> tuple[list[str], np.ndarray]:
@@ -283,11 +310,11 @@ def calibrate_and_check(
     sampled = sample_covering(
         [s.at_resolution(m.resolution) for s in spaces], samples, seed, m.num_classes, m.channel_block
     )
-    timings = measure_networks(sampled + held_out, settings, table.meta.reference_ms)
+    session = (sampled + held_out, held_out[:1], noise_repeats, settings, table.meta.reference_ms)
+    timings, again = in_fresh_process(_time_session, *session) if settings.fresh_process else _time_session(*session)
     table, report = calibrate(table, sampled, [t.ms for t in timings[: len(sampled)]])
     fidelity = fidelity_table(table, held_out, timings[len(sampled) :])
-    repeats = [float(fidelity["measured_ms"].iloc[0])]
-    repeats += [measure_networks(held_out[:1], settings, table.meta.reference_ms)[0].ms for _ in range(noise_repeats)]
+    repeats = [float(fidelity["measured_ms"].iloc[0]), *again]
     errors = fidelity["relative_error"].to_numpy()
     noise_floor = float((max(repeats) - min(repeats)) / np.median(repeats))
     held_out_check = {  # stored with the table: what a network it prices can be held to

@@ -20,9 +20,12 @@ On the CPU the process keeps the memory it frees (:func:`~.allocator.keep_freed_
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, replace
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -30,6 +33,8 @@ from torch import nn
 
 from .allocator import keep_freed_memory
 from .runtimes import Runtime, runtime_callables
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,7 @@ class ProfilerSettings:
     max_spread: float = 0.25  # (q75 - q25) / statistic above this counts as noisy...
     remeasure: int = 2  # ...and is timed again up to this many times
     runtime: Runtime = "torch"  # torch (eager) | onnxruntime (each module exported to ONNX, CPU)
+    fresh_process: bool = True  # whole networks timed in a fresh worker process (calibration.measure_networks)
 
     def describe(self) -> dict:
         return asdict(self)
@@ -52,6 +58,13 @@ class ProfilerSettings:
     def for_networks(self, rounds: int, repeats: int = 1) -> ProfilerSettings:
         """Whole networks: the same statistic, spread over more rounds (they are few and slow)."""
         return replace(self, rounds=rounds, repeats=repeats, warmup=min(self.warmup, 2))
+
+
+def in_fresh_process(fn: Callable[..., T], *args) -> T:
+    """``fn(*args)`` run in a fresh worker process (spawned, not forked: a clean allocator and
+    runtime, as a deployed model starts) and its result; ``fn`` and ``args`` must pickle."""
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as worker:
+        return worker.submit(fn, *args).result()
 
 
 @dataclass(frozen=True)
