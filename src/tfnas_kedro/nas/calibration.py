@@ -3,8 +3,9 @@
 Blocks timed one at a time run with hot caches and do not add up to the network they are part of.
 :func:`calibrate` fits the base and one scale per feature-map size on networks sampled at random
 from the space. :func:`calibrate_and_check` times those samples *and* the held-out networks (published
-or searched) in one interleaved session, so that both see the same machine; the fit uses the
-samples only, and the held-out networks measure how far the table can be trusted.
+or searched) in one interleaved session, in a fresh worker process, so that both see the same
+machine; the fit uses the samples only, and the held-out networks measure how far the table can
+be trusted.
 """
 
 from __future__ import annotations
