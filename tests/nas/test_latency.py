@@ -481,6 +481,7 @@ def test_a_calibration_times_its_session_and_noise_repeats_in_one_fresh_worker(s
     networks and the noise floor's repeats are timed in one worker; ``fresh_process: false`` keeps
     them in the calling process."""
     import tfnas_kedro.nas.calibration as calibration
+    import tfnas_kedro.nas.profiler as profiler
 
     workers = []
 
@@ -488,7 +489,7 @@ def test_a_calibration_times_its_session_and_noise_repeats_in_one_fresh_worker(s
         workers.append(fn.__name__)
         return fn(*args)
 
-    monkeypatch.setattr(calibration, "in_fresh_process", in_this_process)
+    monkeypatch.setattr(profiler, "in_fresh_process", in_this_process)
     space = spaces["tfnas"]
     table = synthetic_table(space, resolution=32, num_classes=10, step=512)
     table = LatencyTable(replace(table.meta, reference_ms=1.0), table.entries)

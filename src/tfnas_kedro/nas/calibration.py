@@ -21,7 +21,7 @@ from .arch import ArchDescription
 from .cost import block_params
 from .latency import LatencyTable
 from .network import build_network
-from .profiler import Profiler, ProfilerSettings, Timing, in_fresh_process
+from .profiler import Profiler, ProfilerSettings, Timing, in_timing_process
 from .space import SearchSpace
 
 logger = logging.getLogger(__name__)
@@ -103,9 +103,12 @@ def measure_networks(
     session of three; a network whose widths were all 2 channels off the block, at 2.4x the
     latency, stayed within +-5% throughout. In the search pipeline's process, after the table's
     build, its calibration and the search, the searched network had read 1.4-12.6% under the table;
-    timed in a fresh process it read -1.1% to +2.8% (drift divided out) in four of four tries."""
-    if settings.fresh_process and archs:
-        return in_fresh_process(measure_networks, archs, replace(settings, fresh_process=False), reference_ms)
+    timed in a fresh process it read -3.4% to +2.8% (drift divided out), within the table's bound
+    in 8 of 8 tries."""
+    return in_timing_process(settings, _measure_here, archs, settings, reference_ms) if archs else []
+
+
+def _measure_here(archs: list[ArchDescription], settings: ProfilerSettings, reference_ms: float | None) -> list[Timing]:
     nets = [build_network(a) for a in archs]
     shapes = [(a.in_channels, a.resolution, a.resolution) for a in archs]
     return Profiler(settings, reference_ms).time_modules(nets, shapes)
@@ -120,9 +123,8 @@ def _time_session(
 ) -> tuple[list[Timing], list[float]]:
     """``archs`` timed in one interleaved session, then ``repeated`` timed again ``repeats`` times
     apart: a calibration's measurements, in the process that calls it."""
-    here = replace(settings, fresh_process=False)
-    timings = measure_networks(archs, here, reference_ms)
-    return timings, [measure_networks(repeated, here, reference_ms)[0].ms for _ in range(repeats)]
+    timings = _measure_here(archs, settings, reference_ms)
+    return timings, [_measure_here(repeated, settings, reference_ms)[0].ms for _ in range(repeats)]
 
 
 def _design(table: LatencyTable, archs: list[ArchDescription], by_se: bool) -> tuple[list[str], np.ndarray]:
@@ -312,7 +314,7 @@ def calibrate_and_check(
         [s.at_resolution(m.resolution) for s in spaces], samples, seed, m.num_classes, m.channel_block
     )
     session = (sampled + held_out, held_out[:1], noise_repeats, settings, table.meta.reference_ms)
-    timings, again = in_fresh_process(_time_session, *session) if settings.fresh_process else _time_session(*session)
+    timings, again = in_timing_process(settings, _time_session, *session)  # one worker for all of it
     table, report = calibrate(table, sampled, [t.ms for t in timings[: len(sampled)]])
     fidelity = fidelity_table(table, held_out, timings[len(sampled) :])
     repeats = [float(fidelity["measured_ms"].iloc[0]), *again]

@@ -67,6 +67,12 @@ def in_fresh_process(fn: Callable[..., T], *args) -> T:
         return worker.submit(fn, *args).result()
 
 
+def in_timing_process(settings: ProfilerSettings, fn: Callable[..., T], *args) -> T:
+    """``fn(*args)`` where whole networks are timed: in a fresh worker process with
+    ``settings.fresh_process`` (:func:`~.calibration.measure_networks` says why), else here."""
+    return in_fresh_process(fn, *args) if settings.fresh_process else fn(*args)
+
+
 @dataclass(frozen=True)
 class Timing:
     ms: float  # the statistic (``quantile`` of the samples), milliseconds

@@ -15,7 +15,7 @@ from torchvision import models
 
 from tfnas_kedro.nas import ArchDescription
 from tfnas_kedro.nas.latency import LatencyTable
-from tfnas_kedro.nas.profiler import Profiler
+from tfnas_kedro.nas.profiler import Profiler, ProfilerSettings, Timing, in_timing_process
 from tfnas_kedro.params import LatencyParams, Params, parse_params
 from tfnas_kedro.reporting import (
     accuracy_vs_latency_section,
@@ -49,6 +49,14 @@ class ReportParams(Params):
     measure_reference_models: bool = True
 
 
+def _time_reference_models(
+    names: list[str], num_classes: int, resolution: int, settings: ProfilerSettings, reference_ms: float
+) -> list[Timing]:
+    with torch.random.fork_rng(devices=[]):
+        networks = [REFERENCE_MODELS[name][0](num_classes=num_classes) for name in names]
+        return Profiler(settings, reference_ms).time_modules(networks, [(3, resolution, resolution)] * len(networks))
+
+
 def measure_reference_models(latency_table: LatencyTable | None, report: dict, latency: dict) -> pd.DataFrame:
     """torchvision's mobile models timed with the latency pipeline's harness and device, at the
     table's resolution and in its unit, next to their published ImageNet top-1."""
@@ -61,10 +69,8 @@ def measure_reference_models(latency_table: LatencyTable | None, report: dict, l
         return pd.DataFrame(columns=columns)
     m = latency_table.meta
     settings = parse_params(LatencyParams, latency, "latency").network_settings()
-    networks = [REFERENCE_MODELS[name][0](num_classes=m.num_classes) for name in p.reference_models]
-    shape = (3, m.resolution, m.resolution)
-    with torch.random.fork_rng(devices=[]):
-        timings = Profiler(settings, m.reference_ms).time_modules(networks, [shape] * len(networks))
+    args = (p.reference_models, m.num_classes, m.resolution, settings, m.reference_ms)
+    timings = in_timing_process(settings, _time_reference_models, *args)  # as this run's networks were
     rows = [
         (name, t.ms, REFERENCE_MODELS[name][1].meta["_metrics"]["ImageNet-1K"]["acc@1"], m.resolution, m.device)
         for name, t in zip(p.reference_models, timings, strict=True)
