@@ -1,3 +1,4 @@
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -32,3 +33,16 @@ def test_eval_loader_is_deterministic_and_keeps_order(table):
 def test_unknown_split_is_an_error(table):
     with pytest.raises(ValueError, match=r"no images in split 'test' \(splits present: \['arch', 'val', 'weights'\]\)"):
         make_loader(table, "test", input_size=24, batch_size=2)
+
+
+def test_an_unshuffled_loader_mixes_the_classes_in_every_batch():
+    """A split stored class by class: batches of one class each would bias batch statistics."""
+    from tfnas_kedro.data.loaders import interleave_classes
+
+    rows = pd.DataFrame(
+        {"split": "val", "class_index": np.repeat(np.arange(4), 6), "path": [f"{i}" for i in range(24)]}
+    )
+    mixed = interleave_classes(rows)
+    assert sorted(mixed["path"]) == sorted(rows["path"])  # every image once
+    for start in range(0, 24, 4):
+        assert sorted(mixed["class_index"].iloc[start : start + 4]) == [0, 1, 2, 3]

@@ -5,7 +5,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from tests.conftest import synthetic_table
 from tfnas_kedro.nas.penalty import LatencyPenalty
 from tfnas_kedro.nas.sampling import PathChoice
-from tfnas_kedro.nas.search import SearchConfig, Searcher, SearchError
+from tfnas_kedro.nas.search import SearchConfig, Searcher, SearchError, describe_learning, learning_status
 
 RES, CLASSES = 32, 4
 
@@ -169,7 +169,22 @@ def test_validation_measures_the_derived_ops_with_sink_connected_stages(setup, t
             key: sum(int((searcher.supernet(x, choice).argmax(1) == y).sum()) for x, y in val) / len(val.dataset)
             for key, choice in (("val_top1", sink), ("val_top1_single_depth", single))
         }
-    assert accuracy == expected
+    assert {k: accuracy[k] for k in expected} == expected
+    # uniformly drawn paths, the same ones every epoch, score the space beside the derived path
+    assert 0.0 <= accuracy["val_top1_random_paths"] <= 1.0
+    with torch.no_grad():
+        for a in searcher.alpha:
+            a[1] = -3.0  # alpha does not steer the uniform draws
+    assert searcher.evaluate(val)["val_top1_random_paths"] == accuracy["val_top1_random_paths"]
+
+
+def test_a_supernet_whose_random_paths_score_at_chance_has_not_learned_the_space():
+    trained_path = {"weight_loss": 1.0, "val_top1": 0.79}
+    assert learning_status([trained_path], 10)["learned"]  # a history from before random paths were scored
+    status = learning_status([trained_path | {"val_top1_random_paths": 0.13}], 10)
+    assert not status["learned"] and status["random_paths_vs_chance"] == pytest.approx(1.3)
+    assert "random paths 0.13 (1.3 x chance)" in describe_learning(status)
+    assert learning_status([trained_path | {"val_top1_random_paths": 0.45}], 10)["learned"]
 
 
 @pytest.mark.slow

@@ -19,7 +19,7 @@ from PIL import Image
 
 from tfnas_kedro.nas.parallel import ONE_PROCESS, Ranks
 
-from .loaders import IMAGENET_MEAN, IMAGENET_STD, split_rows
+from .loaders import IMAGENET_MEAN, IMAGENET_STD, interleave_classes, split_rows
 
 CROP_FRACTION = 0.875  # evaluation: resize to size / 0.875, take the centre size x size (as eval_transform)
 
@@ -168,7 +168,8 @@ def in_memory_loader(
     """:func:`~.loaders.make_loader`'s counterpart for data held in memory: the rows of ``split``
     decoded once at ``input_size / 0.875`` (the evaluation transform's resize), same defaults
     (every split but ``val`` shuffled and augmented)."""
-    rows = split_rows(table, split)
+    shuffle = split != "val" if shuffle is None else shuffle
+    rows = split_rows(table, split) if shuffle else interleave_classes(split_rows(table, split))
     images = decode_images(rows["path"].tolist(), round(input_size / CROP_FRACTION))
     return InMemoryBatches(
         images,
@@ -176,7 +177,7 @@ def in_memory_loader(
         input_size=input_size,
         batch_size=batch_size,
         augment=split != "val" if augment is None else augment,
-        shuffle=split != "val" if shuffle is None else shuffle,
+        shuffle=shuffle,
         device=device,
         min_scale=min_scale,
         seed=seed,

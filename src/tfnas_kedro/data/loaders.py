@@ -79,9 +79,9 @@ def make_loader(
     keep full batches only. ``ranks``: with several data-parallel processes each loads its share of
     every (global) batch of the same order (each process draws its own crops).
     """
-    rows = split_rows(table, split)
     shuffle = split != "val" if shuffle is None else shuffle
     augment = split != "val" if augment is None else augment
+    rows = split_rows(table, split) if shuffle else interleave_classes(split_rows(table, split))
     if augment:
         transform = train_transform(input_size, color_jitter, min_scale=min_scale)
     else:
@@ -119,6 +119,19 @@ def split_rows(table: pd.DataFrame, split: str) -> pd.DataFrame:
     if rows.empty:
         raise ValueError(f"no images in split {split!r} (splits present: {sorted(table['split'].unique())})")
     return rows
+
+
+def interleave_classes(rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` in an order that deals the classes round-robin (first image of every class, then
+    the second, ...): every batch of an unshuffled loader then mixes the classes. A split stored
+    class by class gives batches of 3-4 classes, and a network scored with batch statistics (the
+    search's supernet) read 0.40 top-1 on such batches where it read 0.67 on mixed ones."""
+    within = rows.groupby("class_index", sort=False).cumcount()
+    return (
+        rows.assign(_within=within.to_numpy())
+        .sort_values(["_within", "class_index"], kind="stable")
+        .drop(columns="_within")
+    )
 
 
 def cifar_transforms(size: int, mean=IMAGENET_MEAN, std=IMAGENET_STD):

@@ -38,6 +38,8 @@ from .supernet import Supernet, derive_architecture
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_FORMAT = 2  # 2: each elastic op holds its active channels
+RANDOM_PATHS = 3  # uniformly drawn paths scored every epoch beside the derived one
+RANDOM_PATHS_SEED = 7919
 
 
 class SearchConfig(BaseModel):
@@ -349,13 +351,23 @@ class Searcher:
         """Top-1 of the derived ops (argmax alpha) through the supernet, batch statistics:
         ``val_top1`` with the sink-connected stage outputs weighted by ``softmax(beta)``, as the
         weights were trained; ``val_top1_single_depth`` with the argmax depth of each stage only,
-        the network derivation will build."""
+        the network derivation will build; ``val_top1_random_paths``, the mean over
+        ``RANDOM_PATHS`` uniformly drawn ops per layer (the same ones every epoch). The loader
+        should mix the classes within each batch (batch statistics)."""
         subnet = Subnet.strongest(self.space, self.alpha, self.beta, self.supernet.widths())
         ops, depths = list(subnet.ops), list(subnet.depths)
+        depth_weights = [torch.softmax(b.detach(), 0) for b in self.beta]
         choices = {
-            "val_top1": PathChoice(path=ops, depth_weights=[torch.softmax(b.detach(), 0) for b in self.beta]),
+            "val_top1": PathChoice(path=ops, depth_weights=depth_weights),
             "val_top1_single_depth": PathChoice(path=ops, depths=depths),
         }
+        # the same uniformly drawn paths every epoch: whether the supernet has trained a space or
+        # only the path alpha prefers (learning_status)
+        generator = torch.Generator().manual_seed(self.config.seed + RANDOM_PATHS_SEED)
+        for k in range(RANDOM_PATHS):
+            choices[f"random_path_{k}"] = PathChoice(
+                uniform_path(self.host_alpha, generator), depth_weights=depth_weights
+            )
         counts = torch.zeros(len(choices) + 1, device=self.device)  # correct per choice, then examples
         for i, (x, y) in enumerate(loader):
             if self.config.eval_batches is not None and i >= self.config.eval_batches:
@@ -366,7 +378,9 @@ class Searcher:
                     counts[k] += (self.supernet(x, choice).argmax(1) == y).sum()
             counts[-1] += len(y)
         counts = all_sum(counts).tolist()  # every process's share of the validation batches
-        return {key: counts[k] / max(1, counts[-1]) for k, key in enumerate(choices)}
+        top1 = {key: counts[k] / max(1, counts[-1]) for k, key in enumerate(choices)}
+        random = [top1.pop(f"random_path_{k}") for k in range(RANDOM_PATHS)]
+        return top1 | {"val_top1_random_paths": float(np.mean(random))}
 
     # --- the loop ------------------------------------------------------------------------------
     def run(
@@ -589,21 +603,28 @@ class Searcher:
 
 
 def learning_status(history: list[dict], num_classes: int) -> dict:
-    """Whether the supernet learned, from the last epoch of a search history: the weight loss at most
-    ``0.75 * ln(classes)`` (chance is ``ln(classes)``) and the derived ops' validation top-1 at least
-    three times chance. A short search on a small CPU budget usually ends before that."""
+    """Whether the supernet learned a space, from the last epoch of a search history: the weight
+    loss at most ``0.75 * ln(classes)`` (chance is ``ln(classes)``), the derived ops' validation
+    top-1 at least three times chance, and uniformly drawn paths at least twice chance: a supernet
+    that has trained only the path alpha collapsed onto cannot rank other architectures. A short
+    search on a small CPU budget usually ends before that. Histories written before random paths
+    were scored are judged on the first two."""
     last = history[-1]
     chance_loss, chance_top1 = math.log(num_classes), 1.0 / num_classes
     loss_ratio = last["weight_loss"] / chance_loss
     top1_ratio = last["val_top1"] / chance_top1
+    random_top1 = last.get("val_top1_random_paths")
+    random_ratio = None if random_top1 is None or random_top1 != random_top1 else random_top1 / chance_top1
     return {
-        "learned": bool(loss_ratio <= 0.75 and top1_ratio >= 3.0),
+        "learned": bool(loss_ratio <= 0.75 and top1_ratio >= 3.0 and (random_ratio is None or random_ratio >= 2.0)),
         "weight_loss": last["weight_loss"],
         "chance_loss": chance_loss,
         "loss_vs_chance": loss_ratio,
         "val_top1": last["val_top1"],
         "chance_top1": chance_top1,
         "top1_vs_chance": top1_ratio,
+        "random_paths_top1": random_top1,
+        "random_paths_vs_chance": random_ratio,
         "epochs": len(history),
     }
 
@@ -613,14 +634,17 @@ def describe_learning(status: dict) -> str:
     classes = round(1 / status["chance_top1"])
     where = (
         f"weight loss {status['weight_loss']:.2f} (chance: ln {classes} = {status['chance_loss']:.2f}), "
-        f"derived-path val top-1 {status['val_top1']:.2f} ({status['top1_vs_chance']:.1f} x chance) "
-        f"after {status['epochs']} epochs"
+        f"derived-path val top-1 {status['val_top1']:.2f} ({status['top1_vs_chance']:.1f} x chance)"
     )
+    if status.get("random_paths_vs_chance") is not None:
+        where += f", random paths {status['random_paths_top1']:.2f} ({status['random_paths_vs_chance']:.1f} x chance)"
+    where += f" after {status['epochs']} epochs"
     if status["learned"]:
         return f"the supernet learned: {where}"
     return (
         f"the supernet has not learned yet: {where}. Its op and depth choices then rest mostly on the latency "
-        "term, not on accuracy; search longer (more epochs, or the demo_learning env) for choices that reflect accuracy"
+        "term, not on accuracy, and its weights cannot rank other paths; search longer (more epochs, or the "
+        "demo_learning env) for choices that reflect accuracy"
     )
 
 

@@ -36,7 +36,7 @@ def search_learning(history: pd.DataFrame, num_classes: int) -> go.Figure:
     per epoch; the warm-up (no architecture steps) shaded."""
     chance_loss, chance_top1 = math.log(num_classes), 1.0 / num_classes
     figure = make_subplots(
-        rows=1, cols=3, subplot_titles=("weight loss", "validation top-1 (derived ops)", "entropy of alpha and beta")
+        rows=1, cols=3, subplot_titles=("weight loss", "val top-1 through the supernet", "entropy of alpha and beta")
     )
     epoch = history["epoch"] + 1
     traces = [
@@ -45,6 +45,7 @@ def search_learning(history: pd.DataFrame, num_classes: int) -> go.Figure:
         ("other_path_loss", "path of other ops (bi-sampling)", 1),
         ("val_top1", "sink-connected stages (as trained)", 2),
         ("val_top1_single_depth", "argmax depth only", 2),
+        ("val_top1_random_paths", "random paths (mean of 3)", 2),
         ("alpha_entropy", "alpha (ops), mean over layers", 3),
         ("beta_entropy", "beta (depths), mean over stages", 3),
     ]
@@ -56,6 +57,7 @@ def search_learning(history: pd.DataFrame, num_classes: int) -> go.Figure:
         (0.75 * chance_loss, "learned: 0.75 x chance", 1),
         (chance_top1, "chance", 2),
         (3 * chance_top1, "learned: 3 x chance", 2),
+        (2 * chance_top1, "random paths learned: 2 x chance", 2),
     ):
         figure.add_hline(y=y, line_dash="dot", line_color="grey", annotation_text=text, row=1, col=col)
     warm = int((~history["scaled"].astype(bool)).sum()) if "scaled" in history else 0
