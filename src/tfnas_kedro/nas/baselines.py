@@ -24,16 +24,31 @@ def random_architecture(
     tolerance: float = 0.01,
     tries: int = 20_000,
 ) -> ArchDescription:
-    """An architecture drawn uniformly from the space (depth per stage, op per layer, a starting
-    width per op), then fitted to ``target_ms`` on ``table`` by elasticity-scaling, as the search's
-    own result is: within ``tolerance`` below the target. Draws whose depths and ops cannot reach the
-    target by widths alone are drawn again (at most ``tries`` draws): the result is uniform over the
-    depths and ops that can meet the target. Far from the middle of the range few draws can (on the
-    demo's table about 1 in 700 at 75% of the range), so a draw is first checked by its narrowest
-    and widest latency, which is cheap."""
+    """:func:`random_subnet`'s architecture."""
+    subnet, _ = random_subnet(table, space, target_ms, rng, tolerance=tolerance, tries=tries)
+    return subnet.to_arch(space.at_resolution(table.meta.resolution), num_classes, name=name)
+
+
+def random_subnet(
+    table: LatencyTable,
+    space: SearchSpace,
+    target_ms: float,
+    rng: np.random.Generator,
+    *,
+    tolerance: float = 0.01,
+    tries: int = 20_000,
+) -> tuple[Subnet, int]:
+    """A subnet drawn uniformly from the space (depth per stage, op per layer, a starting width per
+    op), then fitted to ``target_ms`` on ``table`` by elasticity-scaling, as the search's own result
+    is: within ``tolerance`` below the target. Draws whose depths and ops cannot reach the target by
+    widths alone are drawn again (at most ``tries`` draws): the result is uniform over the depths
+    and ops that can meet the target. Far from the middle of the range few draws can (on the demo's
+    table about 1 in 700 at 75% of the range), so a draw is first checked by its narrowest and
+    widest latency, which is cheap. Returns the subnet and the number of draws it took (all but
+    the last rejected)."""
     space = space.at_resolution(table.meta.resolution)
     positions = space.positions()
-    for _ in range(tries):
+    for draw in range(1, tries + 1):
         depths = [int(rng.integers(s.min_depth, s.max_depth + 1)) for s in space.stages]
         ops = [int(rng.integers(len(p.ops))) for p in positions]
         widths = [{n: _uniform_width(space, p, n, rng) for n in p.ops} for p in positions]
@@ -43,7 +58,7 @@ def random_architecture(
             continue
         scaled = elasticity_scale(table, space, subnet, target_ms)
         if scaled.feasible and scaled.gap <= tolerance:
-            return scaled.subnet.to_arch(space, num_classes, name=name)
+            return scaled.subnet, draw
     raise ValueError(
         f"no random architecture of space {space.name!r} reached {target_ms:.3f} ms within {100 * tolerance:.0f}% "
         f"in {tries} draws; choose a target inside the space's range {table.reachable_range(space)}"

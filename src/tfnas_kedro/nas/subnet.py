@@ -30,6 +30,14 @@ class Subnet:
         return cls(tuple(depths), tuple(ops), tuple(dict(w) for w in widths))
 
     @classmethod
+    def from_dict(cls, data: Mapping) -> Subnet:
+        """The subnet :meth:`as_dict` wrote (a JSON artifact's ``subnet``)."""
+        return cls.of(data["depths"], data["ops"], data["widths"])
+
+    def as_dict(self) -> dict:
+        return {"depths": list(self.depths), "ops": list(self.ops), "widths": [dict(w) for w in self.widths]}
+
+    @classmethod
     def strongest(
         cls, space: SearchSpace, alpha: Sequence[torch.Tensor], beta: Sequence[torch.Tensor], widths
     ) -> Subnet:

@@ -69,59 +69,72 @@ def search_learning(history: pd.DataFrame, num_classes: int) -> go.Figure:
     return figure
 
 
-def search_quality(table: pd.DataFrame) -> go.Figure:
-    """Retrained top-1 against table latency: the searched architecture of each target, the random
-    architectures scaled to the same latency (mean with their range, and each one), and the
-    published model closest in latency. ``table``: target, kind, table_ms, top1."""
+def search_quality(table: pd.DataFrame, stats: pd.DataFrame) -> go.Figure:
+    """Test top-1 against table latency per target: every random architecture and every seed of
+    the searched one (diverged runs hollow), each arm's mean with its 95% interval (from
+    ``stats``), and the published model closest in latency. ``table``: target, kind, table_ms,
+    top1, name, run, diverged."""
     figure = go.Figure()
-    random = table[table["kind"] == "random"]
-    if len(random):
-        stats = random.groupby("target", sort=False).agg(
-            ms=("table_ms", "mean"), mean=("top1", "mean"), low=("top1", "min"), high=("top1", "max")
-        )
-        figure.add_trace(
-            go.Scatter(
-                x=stats["ms"],
-                y=stats["mean"],
-                mode="markers",
-                name="random (mean, min-max)",
-                marker={"size": 11, "symbol": "diamond", "color": "#999"},
-                error_y={
-                    "type": "data",
-                    "symmetric": False,
-                    "array": stats["high"] - stats["mean"],
-                    "arrayminus": stats["mean"] - stats["low"],
-                },
-            )
-        )
-        figure.add_trace(
-            go.Scatter(
-                x=random["table_ms"],
-                y=random["top1"],
-                mode="markers",
-                name="random (each)",
-                marker={"size": 6, "color": "#bbb"},
-                text=random["name"],
-            )
-        )
-    for kind, symbol, colour in (("searched", "star", "#e45756"), ("zoo", "square", "#4c78a8")):
+    arms = (("random", "diamond", "#888", "random_top1", "random_low", "random_high"),
+            ("searched", "star", "#e45756", "searched_top1", "searched_low", "searched_high"))  # fmt: skip
+    for kind, symbol, colour, mean, low, high in arms:
         rows = table[table["kind"] == kind]
-        if len(rows):
+        if not len(rows):
+            continue
+        figure.add_trace(
+            go.Scatter(
+                x=rows["table_ms"], y=rows["top1"], mode="markers", name=f"{kind} (each run)", text=rows["run"],
+                marker={"size": 7, "color": colour, "opacity": 0.5,
+                        "symbol": ["circle-open" if d else "circle" for d in rows["diverged"]]},
+                hovertemplate="%{text}<br>%{x:.3f} ms, top-1 %{y:.3f}<extra></extra>",
+            )
+        )  # fmt: skip
+        if mean in stats:
+            at = rows.groupby("target", sort=False)["table_ms"].mean()
+            arm = stats.set_index("target").reindex(at.index)
             figure.add_trace(
                 go.Scatter(
-                    x=rows["table_ms"],
-                    y=rows["top1"],
-                    mode="markers+text",
-                    name=kind,
-                    text=rows["name"],
-                    textposition="top center",
-                    marker={"size": 13, "symbol": symbol, "color": colour},
+                    x=at, y=arm[mean], mode="markers", name=f"{kind} (mean, 95% interval)",
+                    marker={"size": 14, "symbol": symbol, "color": colour},
+                    error_y={"type": "data", "symmetric": False, "array": arm[high] - arm[mean],
+                             "arrayminus": arm[mean] - arm[low]},
                 )
-            )
+            )  # fmt: skip
+    zoo = table[table["kind"] == "zoo"]
+    if len(zoo):
+        figure.add_trace(
+            go.Scatter(x=zoo["table_ms"], y=zoo["top1"], mode="markers+text", name="zoo", text=zoo["name"],
+                       textposition="top center", marker={"size": 12, "symbol": "square", "color": "#4c78a8"})
+        )  # fmt: skip
     figure.update_layout(
-        title="Searched vs random architectures at equal latency (retrained alike)",
+        title="Searched vs random architectures at equal latency: test top-1, retrained alike",
         xaxis_title="table latency (ms)",
-        yaxis_title="top-1",
+        yaxis_title="top-1 on the test split",
+        template=TEMPLATE,
+    )
+    return figure
+
+
+def supernet_ranking(table: pd.DataFrame) -> go.Figure:
+    """Can the supernet rank? Per target, each searched and random architecture's top-1 through
+    the supernet (inherited weights, BatchNorm recalibrated) against its top-1 after retraining
+    (the searched one at its seeds' mean); diverged runs left out."""
+    figure = go.Figure()
+    kept = table[~table["diverged"]].dropna(subset=["supernet_top1"])
+    for target, rows in kept.groupby("target", sort=False):
+        ranked = rows.groupby(["candidate", "kind"], as_index=False)[["top1", "supernet_top1"]].mean()
+        figure.add_trace(
+            go.Scatter(
+                x=ranked["supernet_top1"], y=ranked["top1"], mode="markers", name=str(target),
+                text=ranked["candidate"], marker={"size": 10, "symbol": ["star" if k == "searched" else "circle"
+                                                                         for k in ranked["kind"]]},
+                hovertemplate="%{text}<br>supernet %{x:.3f}, retrained %{y:.3f}<extra></extra>",
+            )
+        )  # fmt: skip
+    figure.update_layout(
+        title="Does the supernet rank architectures as retraining does? (star: searched)",
+        xaxis_title="top-1 through the supernet (inherited weights, BatchNorm recalibrated)",
+        yaxis_title="top-1 after retraining",
         template=TEMPLATE,
     )
     return figure

@@ -74,27 +74,3 @@ def accuracy_points(
         group = f"published by the paper ({setting})"
         points += [(r.architecture, group, setting, r.latency_ms, r.top1_percent) for r in rows.itertuples()]
     return pd.DataFrame(points, columns=POINT_COLUMNS)
-
-
-def quality_per_target(table: pd.DataFrame) -> pd.DataFrame:
-    """Per target: the searched architecture's top-1, the random ones' mean and range at the same
-    latency, and the closest published model's."""
-    return table.groupby("target", sort=False).apply(_quality_row, include_groups=False).reset_index()
-
-
-def _quality_row(group: pd.DataFrame) -> pd.Series:
-    random = group.loc[group["kind"] == "random", "top1"]
-    searched = group.loc[group["kind"] == "searched"].iloc[0]
-    zoo = group.loc[group["kind"] == "zoo"]
-    return pd.Series(
-        {
-            "target_ms": searched["target_ms"],
-            "searched_top1": searched["top1"],
-            "random_mean_top1": random.mean(),
-            "random_min_top1": random.min(),
-            "random_max_top1": random.max(),
-            "searched_minus_random_mean": searched["top1"] - random.mean(),
-            "zoo_model": zoo["name"].iloc[0] if len(zoo) else None,
-            "zoo_top1": zoo["top1"].iloc[0] if len(zoo) else None,
-        }
-    )

@@ -89,6 +89,7 @@ def build_report(
     training_history: pd.DataFrame | None,
     transfer_table: pd.DataFrame | None,
     search_quality_table: pd.DataFrame | None,
+    search_quality_stats: pd.DataFrame | None,
     reference_models: pd.DataFrame,
     published_results: pd.DataFrame,
     report: dict,
@@ -107,7 +108,7 @@ def build_report(
         ),
         training_section(training_history, training_metrics),
         transfer_section(transfer_table),
-        search_quality_section(search_quality_table),
+        search_quality_section(search_quality_table, search_quality_stats),
     ]
     meta = "" if latency_fidelity_summary is None else f"Device: {latency_fidelity_summary['device_name']}."
     page = render_report(p.title, sections, meta)
@@ -128,6 +129,7 @@ FIGURES = [
     "training_curves",
     "transfer",
     "search_quality",
+    "supernet_ranking",
 ]
 
 

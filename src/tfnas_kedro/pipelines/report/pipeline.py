@@ -52,6 +52,7 @@ def create_pipeline(chained: bool = False, **kwargs) -> Pipeline:
                     "optional_training_history",
                     "optional_transfer_table",
                     "optional_study_search_quality_table",
+                    "optional_study_search_quality_stats",
                     "reference_models",
                     "published_results",
                     "params:report",

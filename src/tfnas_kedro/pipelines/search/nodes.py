@@ -281,6 +281,8 @@ def derive_searched_architecture(
         "device_name": table.meta.device_name,
         "reachable_ms": target["reachable_ms"],
         "epochs": result["epoch"],
+        # the path through the supernet (depths, op per layer, widths): studies score it with inherited weights
+        "subnet": subnet.as_dict(),
     }
     if p.measure_latency:  # timed among the table's fidelity models, as the table's error was measured
         lat = parse_params(LatencyParams, latency, "latency")

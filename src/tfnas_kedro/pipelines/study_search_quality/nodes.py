@@ -1,7 +1,10 @@
 """Nodes of the ``study_search_quality`` pipeline: is the searched architecture better than random
-architectures of the same latency? Each target's searched architecture, ``random_architectures``
-random ones scaled to its table latency, and the published model closest to it are retrained with
-one recipe and budget; the table and figure set their top-1 side by side."""
+architectures of the same latency, and can the supernet tell? Each target's searched architecture
+(retrained with ``searched_seeds`` seeds), ``random_architectures`` random ones scaled to its table
+latency, and the published model closest to it are retrained with one recipe and budget and scored
+once on the held-out test split; the searched and random ones are also scored through the trained
+supernet (inherited weights, BatchNorm recalibrated). The summary sets the arms side by side with
+their intervals (docs/method.md section 13)."""
 
 from __future__ import annotations
 
@@ -12,13 +15,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+import torch
 from pydantic import Field
 
-from tfnas_kedro.nas import ArchDescription, count_macs, count_params, load_search_spaces
-from tfnas_kedro.nas.baselines import closest_zoo_model, random_architecture
+from tfnas_kedro.data.loaders import make_loader
+from tfnas_kedro.nas import ArchDescription, SearchSpace, count_macs, count_params, load_search_spaces
+from tfnas_kedro.nas.baselines import closest_zoo_model, random_subnet
 from tfnas_kedro.nas.latency import LatencyTable
+from tfnas_kedro.nas.scoring import correct_per_image, recalibrate_batchnorm
+from tfnas_kedro.nas.stats import compare_arms, kendall_tau, kendall_tau_interval
+from tfnas_kedro.nas.subnet import Subnet
+from tfnas_kedro.nas.supernet import Supernet
 from tfnas_kedro.params import Params, parse_params
-from tfnas_kedro.reporting import search_quality
+from tfnas_kedro.reporting import search_quality, supernet_ranking
+from tfnas_kedro.runtime import resolve_device
 
 logger = logging.getLogger(__name__)
 
@@ -30,15 +40,22 @@ class SearchQualityParams(Params):
     targets: dict[str, dict] = Field(min_length=1)  # name -> {fraction | latency_ms}, as params:target
     search: dict = Field(default_factory=dict)  # params:search overrides for the study's searches
     train: dict = Field(default_factory=dict)  # params:train overrides: one recipe for every candidate
-    random_architectures: int = Field(3, ge=1)
+    random_architectures: int = Field(8, ge=2)
+    searched_seeds: int = Field(3, ge=1)  # retrainings of the searched architecture (seeds 0, 1, ...)
+    recalibration_images: int = Field(512, ge=1)  # training images through each subnet before scoring
+    bootstrap_rounds: int = Field(4000, ge=100)
+    sparse_tau_threshold: float = Field(0.01, ge=0)  # top-1 closer than this share a rank (sparse tau)
     seed: int = 0
+
+
+def _study(study: dict) -> SearchQualityParams:
+    return parse_params(SearchQualityParams, study, "studies.search_quality")
 
 
 def study_search_settings(search: dict, study: dict) -> dict:
     """``params:search`` updated with the study's ``search`` (the schedule whose supernet learns),
     checkpoints in a folder of the study's own."""
-    p = parse_params(SearchQualityParams, study, "studies.search_quality")
-    settings = {**copy.deepcopy(dict(search)), **copy.deepcopy(p.search)}
+    settings = {**copy.deepcopy(dict(search)), **copy.deepcopy(_study(study).search)}
     folder = Path(settings.get("checkpoint_dir", "data/06_models/search_checkpoints"))
     settings["checkpoint_dir"] = str(folder / "search_quality")
     return settings
@@ -46,72 +63,217 @@ def study_search_settings(search: dict, study: dict) -> dict:
 
 def study_train_settings(train: dict, study: dict) -> dict:
     """``params:train`` updated with the study's ``train``: every candidate trains the same way."""
-    p = parse_params(SearchQualityParams, study, "studies.search_quality")
-    return {**copy.deepcopy(dict(train)), **copy.deepcopy(p.train)}
+    return {**copy.deepcopy(dict(train)), **copy.deepcopy(_study(study).train)}
+
+
+def train_settings_with_seed(offset: int):
+    """The node function giving the study's training settings with the training seed moved by
+    ``offset`` (a named function: Kedro reads its type hints)."""
+
+    def seeded_train_settings(train_settings: dict) -> dict:
+        return {**copy.deepcopy(train_settings), "seed": train_settings.get("seed", 0) + offset}
+
+    return seeded_train_settings
 
 
 def pick_candidates(
-    searched: ArchDescription, target: dict, table: LatencyTable, settings: dict, search_spaces: dict, study: dict
+    searched: ArchDescription,
+    summary: dict,
+    target: dict,
+    table: LatencyTable,
+    settings: dict,
+    search_spaces: dict,
+    study: dict,
 ) -> tuple:
     """The candidates of one target, all priced on ``table``: the searched architecture, random
-    architectures fitted by elasticity-scaling to the searched one's table latency (within 1% below
-    it), and the published model closest to it. Returns the list of candidates (name, kind, seed,
-    description) and each description, searched first, then the random ones, then the zoo model."""
-    p = parse_params(SearchQualityParams, study, "studies.search_quality")
+    subnets drawn uniformly and fitted by elasticity-scaling to the searched one's table latency
+    (within 1% below it; draws whose depths and ops cannot get there are rejected and drawn again),
+    and the published model closest to it. Returns the listing (key, name, kind, index, table ms,
+    description, subnet, draws) and each description: searched, the random ones, the zoo model."""
+    p = _study(study)
     space = load_search_spaces(search_spaces)[settings.get("search_space", "tfnas")]
+    space = space.at_resolution(table.meta.resolution)
     searched_ms = table.predict(searched)
-    target_ms = target["target_ms"]
-    rng = np.random.default_rng([p.seed, round(target_ms * 1000)])
-    randoms = [
-        random_architecture(table, space, searched_ms, searched.num_classes, rng, name=f"random-{target_ms:.2f}ms-{i}")
-        for i in range(p.random_architectures)
-    ]
+    rng = np.random.default_rng([p.seed, round(target["target_ms"] * 1000)])
+    randoms = []
+    for i in range(p.random_architectures):
+        subnet, draws = random_subnet(table, space, searched_ms, rng)
+        name = f"random-{target['target_ms']:.2f}ms-{i}"
+        randoms.append((subnet.to_arch(space, searched.num_classes, name=name), subnet, draws))
     zoo, zoo_ms = closest_zoo_model(table, searched_ms, searched.num_classes)
-    rows = [("searched", None, searched), *[("random", i, a) for i, a in enumerate(randoms)], ("zoo", None, zoo)]
+    rows = [
+        ("searched", None, searched, Subnet.from_dict(summary["subnet"]), 1),
+        *[("random", i, arch, subnet, draws) for i, (arch, subnet, draws) in enumerate(randoms)],
+        ("zoo", None, zoo, None, None),
+    ]
     listing = [
-        {"key": candidate_key(kind, seed), "name": a.name, "kind": kind, "seed": seed, "table_ms": table.predict(a),
-         "architecture": a.model_dump(mode="json")}
-        for kind, seed, a in rows
+        {"key": candidate_key(kind, i), "name": arch.name, "kind": kind, "index": i, "table_ms": table.predict(arch),
+         "architecture": arch.model_dump(mode="json"), "subnet": None if subnet is None else subnet.as_dict(),
+         "draws": draws}
+        for kind, i, arch, subnet, draws in rows
     ]  # fmt: skip
+    draws = sum(r[4] for r in rows if r[0] == "random")
     logger.info(
-        "target %.3f ms: searched %.3f ms, random %s ms, %s %.3f ms",
-        target_ms, searched_ms, ", ".join(f"{r['table_ms']:.3f}" for r in listing[1:-1]), zoo.name, zoo_ms,
+        "target %.3f ms: searched %.3f ms; %d random architectures at %s ms (%d draws, %.0f%% rejected); %s %.3f ms",
+        target["target_ms"], searched_ms, len(randoms), ", ".join(f"{r['table_ms']:.3f}" for r in listing[1:-1]),
+        draws, 100 * (1 - len(randoms) / draws), zoo.name, zoo_ms,
     )  # fmt: skip
-    return listing, *(a for _, _, a in rows)
+    return listing, *(arch for _, _, arch, _, _ in rows)
 
 
-def summarise_search_quality(study: dict, **inputs) -> tuple[pd.DataFrame, go.Figure]:
-    """One row per retrained candidate (``<target>_candidates``, ``<target>_summary`` and
-    ``<target>_<candidate>_metrics`` in ``inputs``): target, kind, seed, table ms, MACs, parameters,
-    top-1; and the figure of top-1 against table latency."""
-    p = parse_params(SearchQualityParams, study, "studies.search_quality")
-    rows = []
+def score_through_supernet(
+    result: dict, candidates: list[dict], split: pd.DataFrame, settings: dict, study: dict
+) -> dict:
+    """Top-1 on the test split of every candidate that is a path of the trained supernet (the
+    searched and random ones), with the supernet's weights (:meth:`Supernet.active_subnet`) and
+    BatchNorm recalibrated on ``recalibration_images`` training images of that path alone."""
+    p = _study(study)
+    space = SearchSpace.model_validate(result["identity"]["space"])
+    supernet = Supernet(space, result["identity"]["num_classes"])
+    state = torch.load(result["checkpoint"], map_location="cpu", weights_only=False)
+    supernet.load_state_dict(state["supernet"])
+    device = resolve_device(settings.get("device", "auto"))
+    common = {"input_size": settings.get("input_size", space.resolution), "batch_size": settings.get("batch_size", 32)}
+    train = make_loader(split, "weights", shuffle=True, augment=True, seed=p.seed, **common)
+    test = make_loader(split, "test", shuffle=False, augment=False, **common)
+    scores = {}
+    for candidate in candidates:
+        if candidate["subnet"] is None:  # the published model is no path of this supernet
+            continue
+        network = supernet.active_subnet(Subnet.from_dict(candidate["subnet"])).to(device)
+        recalibrate_batchnorm(network, train, p.recalibration_images, device)
+        hits = correct_per_image(network, test, device)
+        scores[candidate["key"]] = {"top1": float(hits.mean()), "correct_per_image": hits.astype(int).tolist()}
+        logger.info("%s through the supernet (BatchNorm recalibrated): top-1 %.3f", candidate["name"], hits.mean())
+    return scores
+
+
+def summarise_search_quality(study: dict, **inputs) -> tuple[pd.DataFrame, pd.DataFrame, go.Figure, go.Figure]:
+    """One row per retrained model (``<target>_candidates``, ``<target>_summary``,
+    ``<target>_supernet_scores``, ``<target>_<run>_metrics`` and ``<target>_<run>_test`` in
+    ``inputs``), one row of statistics per target (:func:`target_statistics`), the figure of test
+    top-1 against table latency and the figure of the supernet's ranking."""
+    p = _study(study)
+    rows, per_image = [], {}
     for target in p.targets:
-        summary = inputs[f"{target}_summary"]
+        summary, scores = inputs[f"{target}_summary"], inputs[f"{target}_supernet_scores"]
         for candidate in inputs[f"{target}_candidates"]:
-            metrics = inputs[f"{target}_{candidate['key']}_metrics"]
             arch = ArchDescription.model_validate(candidate["architecture"])
-            rows.append({
-                "target": target, "target_ms": summary["target_ms"], "kind": candidate["kind"],
-                "seed": candidate["seed"], "name": candidate["name"], "table_ms": candidate["table_ms"],
-                "macs_m": count_macs(arch) / 1e6, "params_m": count_params(arch) / 1e6, "top1": metrics["top1"],
-                "top5": metrics["top5"], "supernet_learned": summary["supernet"]["learned"],
-            })  # fmt: skip
+            for run, offset in runs_of(candidate, p.searched_seeds):
+                metrics, test = inputs[f"{target}_{run}_metrics"], inputs[f"{target}_{run}_test"]
+                per_image[(target, run)] = np.asarray(test["correct_per_image"])
+                rows.append({
+                    "target": target, "target_ms": summary["target_ms"], "kind": candidate["kind"],
+                    "candidate": candidate["key"], "run": run, "seed_offset": offset, "name": candidate["name"],
+                    "table_ms": candidate["table_ms"], "macs_m": count_macs(arch) / 1e6,
+                    "params_m": count_params(arch) / 1e6, "top1": test["top1"], "top1_low": test["top1_low"],
+                    "top1_high": test["top1_high"], "val_top1": metrics["top1"],
+                    "supernet_top1": scores.get(candidate["key"], {}).get("top1"),
+                    "diverged": bool(metrics.get("diverged", False)), "divergence": metrics.get("divergence"),
+                    "supernet_learned": summary["supernet"]["learned"], "draws": candidate["draws"],
+                })  # fmt: skip
     table = pd.DataFrame(rows)
-    for target, group in table.groupby("target", sort=False):
-        searched = group.loc[group["kind"] == "searched", "top1"].iloc[0]
-        random = group.loc[group["kind"] == "random", "top1"]
-        logger.info(
-            "%s: searched top-1 %.3f, random %.3f (min %.3f, max %.3f)",
-            target, searched, random.mean(), random.min(), random.max(),
-        )  # fmt: skip
-    return table, search_quality(table)
+    stats = pd.DataFrame([target_statistics(table[table["target"] == t], per_image, p) for t in p.targets])
+    for row in stats.to_dict("records"):
+        logger.info("%s", describe_target(row))
+    return table, stats, search_quality(table, stats), supernet_ranking(table)
 
 
-def candidate_key(kind: str, seed: int | None) -> str:
-    """The namespace of a candidate within its target: ``searched``, ``random_<seed>``, ``zoo``."""
-    return kind if kind != "random" else f"random_{seed}"
+def target_statistics(rows: pd.DataFrame, per_image: dict, p: SearchQualityParams) -> dict:
+    """One target's statistics over its retrained models, leaving out diverged runs: the searched
+    arm (its seeds) against the random arm (:func:`~tfnas_kedro.nas.stats.compare_arms`), and
+    Kendall tau between supernet-inherited and retrained top-1 over the searched and random
+    architectures (the searched one at its seeds' mean)."""
+    kept, diverged = rows[~rows["diverged"]], rows[rows["diverged"]]
+    random_rows = rows[rows["kind"] == "random"]
+    row = {
+        "target": rows["target"].iloc[0],
+        "target_ms": rows["target_ms"].iloc[0],
+        "searched_runs": int((kept["kind"] == "searched").sum()),
+        "random_runs": int((kept["kind"] == "random").sum()),
+        "left_out": ", ".join(f"{r.run} ({r.divergence})" for r in diverged.itertuples()) or None,
+        "random_rejected_share": 1 - len(random_rows) / random_rows["draws"].sum(),
+    }
+    return row | _arm_comparison(kept, per_image, p) | _supernet_ranking(kept, p)
 
 
-def candidate_keys(random_architectures: int) -> list[str]:
-    return ["searched", *[candidate_key("random", i) for i in range(random_architectures)], "zoo"]
+def describe_target(row: dict) -> str:
+    """One target's statistics in a sentence."""
+
+    def known(key: str) -> bool:
+        return row.get(key) is not None and not pd.isna(row[key])
+
+    text = f"{row['target']}: {row['verdict']}"
+    if known("difference"):
+        text += (
+            f"; searched {row['searched_top1']:.3f} [{row['searched_low']:.3f}, {row['searched_high']:.3f}], random "
+            f"{row['random_top1']:.3f} [{row['random_low']:.3f}, {row['random_high']:.3f}], difference "
+            f"{row['difference']:+.3f} [{row['difference_low']:+.3f}, {row['difference_high']:+.3f}]"
+        )
+    if known("kendall_tau"):
+        text += f"; Kendall tau {row['kendall_tau']:.2f} [{row['tau_low']:.2f}, {row['tau_high']:.2f}]"
+    return text + (f"; left out: {row['left_out']}" if row.get("left_out") else "")
+
+
+VERDICTS = {"better": "searched better", "worse": "random better"}
+
+
+def _arm_comparison(kept: pd.DataFrame, per_image: dict, p: SearchQualityParams) -> dict:
+    arms = []
+    for kind in ("searched", "random"):
+        runs = kept[kept["kind"] == kind]
+        arms.append([per_image[(t, r)] for t, r in zip(runs["target"], runs["run"], strict=True)])
+    if not all(arms):
+        return {"verdict": "not enough runs: an arm has no run that did not diverge"}
+    c = compare_arms(np.stack(arms[0]), np.stack(arms[1]), p.bootstrap_rounds, p.seed)
+    return {
+        "searched_top1": c.mean_a,
+        "searched_low": c.low_a,
+        "searched_high": c.high_a,
+        "random_top1": c.mean_b,
+        "random_low": c.low_b,
+        "random_high": c.high_b,
+        "difference": c.difference,
+        "difference_low": c.difference_low,
+        "difference_high": c.difference_high,
+        "p_value": c.p_value,
+        "share_beaten": c.share_beaten,
+        "images": c.images,
+        "verdict": VERDICTS.get(c.verdict, c.verdict),
+    }
+
+
+def _supernet_ranking(kept: pd.DataFrame, p: SearchQualityParams) -> dict:
+    ranked = kept.dropna(subset=["supernet_top1"]).groupby("candidate")[["top1", "supernet_top1"]].mean()
+    if len(ranked) < 3:
+        return {"tau_candidates": len(ranked)}
+    x, y = ranked["top1"].to_numpy(), ranked["supernet_top1"].to_numpy()
+    low, high = kendall_tau_interval(x, y, p.bootstrap_rounds, p.seed)
+    return {
+        "tau_candidates": len(ranked),
+        "kendall_tau": kendall_tau(x, y),
+        "tau_low": low,
+        "tau_high": high,
+        "sparse_kendall_tau": kendall_tau(x, y, p.sparse_tau_threshold),
+    }
+
+
+def runs_of(candidate: dict, searched_seeds: int) -> list[tuple[str, int]]:
+    """The retrainings of a candidate: (namespace, offset of the training seed). The searched
+    architecture is retrained once per seed; every other candidate once, at the recipe's seed."""
+    if candidate["kind"] == "searched":
+        return [(f"searched_seed{s}", s) for s in range(searched_seeds)]
+    return [(candidate["key"], 0)]
+
+
+def candidate_key(kind: str, index: int | None) -> str:
+    """The namespace of a candidate within its target: ``searched``, ``random_<i>``, ``zoo``."""
+    return kind if kind != "random" else f"random_{index}"
+
+
+def run_keys(random_architectures: int, searched_seeds: int) -> list[str]:
+    """Every retraining of a target: the searched architecture's seeds, each random one, the zoo model."""
+    candidates = [{"kind": "searched"}] + [
+        {"kind": "random", "key": f"random_{i}"} for i in range(random_architectures)
+    ]
+    return [run for c in candidates for run, _ in runs_of(c, searched_seeds)] + ["zoo"]

@@ -1,10 +1,12 @@
 """``kedro run --pipelines study_search_quality``: for each of ``studies.search_quality.targets``, a
 search (all of them starting from one shared warm-up, which does not depend on the target), then
-its searched architecture, ``random_architectures`` random ones scaled to the same table latency and
-the closest published model, each retrained with one recipe; one table and one figure at the end.
+its searched architecture (retrained with ``searched_seeds`` seeds), ``random_architectures``
+random ones scaled to the same table latency and the closest published model, each retrained with
+one recipe and scored once on the test split; the searched and random ones are also scored
+through the trained supernet. One table of runs, one of statistics and two figures at the end.
 
 Namespaces: ``search_quality`` for the study, ``search_quality.<target>`` for a target's search,
-``search_quality.<target>.<candidate>`` (``searched``, ``random_<i>``, ``zoo``) for each retraining."""
+``search_quality.<target>.<run>`` (``searched_seed<k>``, ``random_<i>``, ``zoo``) for each retraining."""
 
 from kedro.pipeline import Pipeline, node, pipeline
 
@@ -17,15 +19,19 @@ from . import nodes
 
 STUDY = "params:studies.search_quality"
 NS = "search_quality"
+DATA = ("search_split", "image_index", "latency_table")
 
 
 def create_pipeline(**kwargs) -> Pipeline:
     targets = base_parameter_keys("studies.search_quality.targets")
-    candidates = nodes.candidate_keys(int(base_parameter("studies.search_quality.random_architectures", 3)))
+    seeds = int(base_parameter("studies.search_quality.searched_seeds", 3))
+    runs = nodes.run_keys(int(base_parameter("studies.search_quality.random_architectures", 8)), seeds)
     shared = pipeline(
         [
             node(nodes.study_search_settings, ["params:search", STUDY], "search_settings", name="search_settings"),
             node(nodes.study_train_settings, ["params:train", STUDY], "train_settings", name="train_settings"),
+            *[node(nodes.train_settings_with_seed(k), "train_settings", f"train_settings_seed{k}",
+                   name=f"train_settings_seed{k}") for k in range(seeds)],
             node(run_warmup, ["search_split", "latency_table", "search_settings", "params:search_spaces"],
                  "search_warmup", name="warmup"),
         ],
@@ -33,53 +39,72 @@ def create_pipeline(**kwargs) -> Pipeline:
         inputs={"search_split", "latency_table"},
         parameters={"params:search", "params:train", "params:search_spaces", STUDY},
     )  # fmt: skip
-    per_target = [_target_pipeline(target, candidates) for target in targets]
+    per_target = [_target_pipeline(target, runs, seeds) for target in targets]
+    per_run = {f"{t}_{r}_{kind}": f"{NS}.{t}.{r}.{dataset}" for t in targets for r in runs
+               for kind, dataset in (("metrics", "training_metrics"), ("test", "test_metrics"))}  # fmt: skip
     summary = node(
         nodes.summarise_search_quality,
         {
             "study": STUDY,
             **{f"{t}_summary": f"{NS}.{t}.search_summary" for t in targets},
             **{f"{t}_candidates": f"{NS}.{t}.search_quality_candidates" for t in targets},
-            **{f"{t}_{c}_metrics": f"{NS}.{t}.{c}.training_metrics" for t in targets for c in candidates},
+            **{f"{t}_supernet_scores": f"{NS}.{t}.supernet_scores" for t in targets},
+            **per_run,
         },
-        ["study_search_quality_table", "study_search_quality_plot"],
+        [
+            "study_search_quality_table",
+            "study_search_quality_stats",
+            "study_search_quality_plot",
+            "study_search_quality_ranking_plot",
+        ],
         name="summarise",
         namespace=NS,  # it reads the targets' namespaced outputs
     )
     return shared + sum(per_target, start=Pipeline([])) + pipeline([summary])
 
 
-def _target_pipeline(target: str, candidates: list[str]) -> Pipeline:
-    """The search of one target, its candidates and their retraining, in namespace ``search_quality.<target>``."""
+def _target_pipeline(target: str, runs: list[str], seeds: int) -> Pipeline:
+    """The search of one target, its candidates, their scores through the supernet and their
+    retraining, in namespace ``search_quality.<target>``."""
     search = create_search_pipeline(settings="search_settings", warmup="search_warmup")
+    candidates = ["searched", *[r for r in runs if r.startswith("random_")], "zoo"]
     pick = node(
         nodes.pick_candidates,
-        ["searched_architecture", "search_target", "latency_table", "search_settings", "params:search_spaces", STUDY],
+        ["searched_architecture", "search_summary", "search_target", "latency_table", "search_settings",
+         "params:search_spaces", STUDY],
         ["search_quality_candidates", *[f"{c}_candidate" for c in candidates]],
         name="pick_candidates",
+    )  # fmt: skip
+    score = node(
+        nodes.score_through_supernet,
+        ["search_result", "search_quality_candidates", "search_split", "search_settings", STUDY],
+        "supernet_scores",
+        name="score_through_supernet",
     )
     trainings = [
         pipeline(
             training_nodes(settings="train_settings", export=False),
-            namespace=c,
+            namespace=run,
             inputs={
-                **{name: name for name in ("search_split", "image_index", "latency_table", "train_settings")},
-                "train_architecture": f"{c}_candidate",
+                **{name: name for name in DATA},
+                "train_architecture": "searched_candidate" if run.startswith("searched") else f"{run}_candidate",
+                "train_settings": f"train_settings_seed{run.removeprefix('searched_seed')}"
+                if run.startswith("searched_seed")
+                else "train_settings",
             },
             parameters={"params:latency"},
         )
-        for c in candidates
+        for run in runs
     ]
     return pipeline(
-        [search, pick, *trainings],
+        [search, pick, score, *trainings],
         namespace=f"{NS}.{target}",
         inputs={
-            "search_split": "search_split",
-            "image_index": "image_index",
-            "latency_table": "latency_table",
+            **{name: name for name in DATA},
             "search_settings": f"{NS}.search_settings",
             "search_warmup": f"{NS}.search_warmup",
             "train_settings": f"{NS}.train_settings",
+            **{f"train_settings_seed{k}": f"{NS}.train_settings_seed{k}" for k in range(seeds)},
         },
         parameters={
             "params:target": f"params:studies.search_quality.targets.{target}",

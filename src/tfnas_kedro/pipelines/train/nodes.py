@@ -11,14 +11,18 @@ from typing import Literal
 import pandas as pd
 import plotly.graph_objects as go
 from pydantic import Field
+from torch.utils.data import DataLoader
 
 from tfnas_kedro.data.loaders import IndexedImages, eval_transform, train_transform
 from tfnas_kedro.nas import ArchDescription, count_macs, count_params, zoo_arch
 from tfnas_kedro.nas.calibration import check_in_session, measure_networks
 from tfnas_kedro.nas.latency import LatencyTable
+from tfnas_kedro.nas.scoring import correct_per_image
+from tfnas_kedro.nas.stats import wilson_interval
 from tfnas_kedro.params import LatencyParams, Params, parse_params
 from tfnas_kedro.project import resolve
 from tfnas_kedro.reporting import training_curves
+from tfnas_kedro.runtime import resolve_device
 from tfnas_kedro.training import DistributedConfig, TrainConfig, TrainingJob, export_onnx, launch_training
 from tfnas_kedro.training import load_trained_network as network_from_checkpoint
 
@@ -154,3 +158,46 @@ def summarise_training(
 def plot_training(history: pd.DataFrame) -> go.Figure:
     """Loss and top-1 per epoch, training and validation."""
     return training_curves(history)
+
+
+def _test_rows(split: pd.DataFrame, index: pd.DataFrame, data: str) -> pd.DataFrame:
+    """The held-out test rows of the chosen data, labelled as training labels them."""
+    if data == "selected":
+        return split[split["split"] == "test"]
+    labels = sorted(index["label"].unique())
+    index = index.assign(class_index=index["label"].map({label: i for i, label in enumerate(labels)}))
+    return index[index["split"] == "test"]
+
+
+def evaluate_on_test(trained_model: dict, search_split: pd.DataFrame, image_index: pd.DataFrame, train: dict) -> dict:
+    """Top-1 of the trained network on the held-out test split, once, after training (nothing
+    during training reads it), with its 95% Wilson interval and the per-image record that paired
+    comparisons between networks are computed from (``correct_per_image``: 0/1 in the split's order)."""
+    p = parse_params(TrainParams, train, "train")
+    rows = _test_rows(search_split, image_index, p.data)
+    if rows.empty:
+        note = "no test images: the data has no test split (see selection.test_source)"
+        logger.warning("%s; the trained network is not scored on a test split", note)
+        return {"top1": None, "images": 0, "note": note}
+    network = network_from_checkpoint(trained_model, use_ema=p.use_ema).to(resolve_device(p.device))
+    images = IndexedImages(rows["path"].tolist(), rows["class_index"].tolist(), eval_transform(p.input_size))
+    hits = correct_per_image(network, DataLoader(images, batch_size=max(p.batch_size, 64), num_workers=p.workers))
+    low, high = wilson_interval(int(hits.sum()), len(hits))
+    logger.info(
+        "%s on %d test images: top-1 %.3f (95%% interval %.3f-%.3f)",
+        network.arch.name,
+        len(hits),
+        hits.mean(),
+        low,
+        high,
+    )
+    return {
+        "name": network.arch.name,
+        "top1": float(hits.mean()),
+        "top1_low": low,
+        "top1_high": high,
+        "correct": int(hits.sum()),
+        "images": len(hits),
+        "weights": "ema" if p.use_ema else "model",
+        "correct_per_image": hits.astype(int).tolist(),
+    }

@@ -30,6 +30,12 @@ def training_nodes(settings: str = "params:train", export: bool = True) -> Pipel
             train,
             *(export_nodes if export else []),
             node(nodes.summarise_training, summary_inputs, "training_metrics", name="summarise_training"),
+            node(
+                nodes.evaluate_on_test,
+                ["trained_model", "search_split", "image_index", settings],
+                "test_metrics",
+                name="evaluate_on_test",
+            ),
             node(nodes.plot_training, "training_history", "training_curves_plot", name="plot_training"),
         ]
     )

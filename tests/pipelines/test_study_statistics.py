@@ -1,0 +1,47 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from tfnas_kedro.pipelines.study_search_quality.nodes import SearchQualityParams, describe_target, target_statistics
+
+PARAMS = SearchQualityParams(targets={"t": {"fraction": 0.5}}, bootstrap_rounds=300)
+
+
+def _rows(diverged_run: str | None = None):
+    """A target with the searched architecture at 3 seeds (top-1 0.85) and 8 random ones (0.45-0.73);
+    ``diverged_run``'s record is all wrong, as a run whose loss blew up."""
+    rng = np.random.default_rng(0)
+    runs = [("searched", "searched", f"searched_seed{s}", 0.85, 0.6) for s in range(3)]
+    runs += [("random", f"random_{i}", f"random_{i}", 0.45 + 0.04 * i, 0.1 + 0.05 * i) for i in range(8)]
+    rows, per_image = [], {}
+    for kind, candidate, run, top1, inherited in runs:
+        hits = (rng.uniform(size=1000) < top1).astype(int)
+        diverged = run == diverged_run
+        if diverged:
+            hits[:] = 0
+        per_image[("t", run)] = hits
+        rows.append({"target": "t", "target_ms": 5.0, "kind": kind, "candidate": candidate, "run": run,
+                     "top1": hits.mean(), "supernet_top1": inherited, "diverged": diverged,
+                     "divergence": "validation loss 19.6 > 3 ln 10" if diverged else None,
+                     "draws": 3 if kind == "random" else 1})  # fmt: skip
+    return pd.DataFrame(rows), per_image
+
+
+def test_a_diverged_run_is_left_out_of_the_means_and_named():
+    rows, per_image = _rows(diverged_run="searched_seed1")
+    stats = target_statistics(rows, per_image, PARAMS)
+    kept = rows[(rows["kind"] == "searched") & ~rows["diverged"]]
+    assert stats["searched_runs"] == 2 and stats["searched_top1"] == pytest.approx(kept["top1"].mean())
+    assert stats["left_out"] == "searched_seed1 (validation loss 19.6 > 3 ln 10)"
+    with_it = target_statistics(_rows()[0], _rows()[1], PARAMS)
+    assert with_it["searched_runs"] == 3 and with_it["left_out"] is None
+
+
+def test_a_searched_arm_far_above_the_random_one_is_called_better_and_ranked():
+    rows, per_image = _rows()
+    stats = target_statistics(rows, per_image, PARAMS)
+    assert stats["verdict"] == "searched better" and stats["difference_low"] > 0 and stats["share_beaten"] == 1.0
+    # the supernet's scores rise with the retrained ones: a perfect ranking of the 9 architectures
+    assert stats["tau_candidates"] == 9 and stats["kendall_tau"] > 0.9
+    assert stats["random_rejected_share"] == pytest.approx(2 / 3)
+    assert "searched better" in describe_target(stats) and "Kendall tau" in describe_target(stats)
