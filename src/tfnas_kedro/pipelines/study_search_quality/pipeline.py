@@ -8,7 +8,7 @@ Namespaces: ``search_quality`` for the study, ``search_quality.<target>`` for a 
 
 from kedro.pipeline import Pipeline, node, pipeline
 
-from tfnas_kedro.pipelines._names import base_parameter, base_parameter_keys
+from tfnas_kedro.pipelines._names import run_parameter, run_parameter_keys
 from tfnas_kedro.pipelines.search.nodes import run_warmup
 from tfnas_kedro.pipelines.search.pipeline import create_pipeline as create_search_pipeline
 from tfnas_kedro.pipelines.train.pipeline import training_nodes
@@ -20,8 +20,8 @@ NS = "search_quality"
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    targets = base_parameter_keys("studies.search_quality.targets")
-    candidates = nodes.candidate_keys(int(base_parameter("studies.search_quality.random_architectures", 3)))
+    targets = run_parameter_keys("studies.search_quality.targets")
+    candidates = nodes.candidate_keys(int(run_parameter("studies.search_quality.random_architectures", 3)))
     shared = pipeline(
         [
             node(nodes.study_search_settings, ["params:search", STUDY], "search_settings", name="search_settings"),
