@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from tests.conftest import PROJECT_ROOT
+from tfnas_kedro import pipeline_registry
 from tfnas_kedro.pipelines import _names
 
 # `kedro ipython` starts the `ipython` on PATH: the environment's own, as with an activated .venv
@@ -30,8 +31,8 @@ bootstrap_project(Path({str(PROJECT_ROOT)!r}))
 from kedro.framework.project import pipelines
 """
 SESSION = """
-from kedro.framework.session import KedroSession
-with KedroSession.create({args}) as session:
+from kedro.framework.project import settings
+with settings.SESSION_CLASS.create({args}) as session:  # the project's session, as kedro ipython makes
     session.load_context()
 """
 
@@ -128,21 +129,21 @@ configure_project("tfnas_kedro")
 
 
 def test_without_a_project_or_a_context_the_registry_fails_instead_of_registering_nothing(tmp_path, monkeypatch):
-    monkeypatch.setattr(_names, "_conf_source", None)
     monkeypatch.chdir(tmp_path)
     with pytest.raises(_names.ConfigurationNotFound, match="no Kedro project contains"):
-        _names.base_parameter_keys("latency_targets")
+        pipeline_registry.project_parameters()
+    with pytest.raises(_names.ConfigurationNotFound, match="register_pipelines, which reads"):
+        _names.run_parameter_keys("latency_targets")  # outside a registration: no parameters to read
 
 
-def test_a_missing_or_empty_name_mapping_is_an_error(tmp_path, monkeypatch):
-    (tmp_path / "base").mkdir(parents=True)
-    (tmp_path / "base" / "parameters.yml").write_text("latency_targets: {}\n")
-    monkeypatch.setattr(_names, "_conf_source", None)
-    _names.use_conf_source(tmp_path)
-    with pytest.raises(_names.ConfigurationNotFound, match="latency_targets .* must be a non-empty mapping"):
-        _names.base_parameter_keys("latency_targets")
-    with pytest.raises(_names.ConfigurationNotFound, match="transfer_sets is not in the base parameters"):
-        _names.base_parameter_keys("transfer_sets")
+def test_a_missing_or_empty_name_mapping_is_an_error():
+    with _names.reading({"latency_targets": {}}):
+        with pytest.raises(_names.ConfigurationNotFound, match="latency_targets .* must be a non-empty mapping"):
+            _names.run_parameter_keys("latency_targets")
+        with pytest.raises(_names.ConfigurationNotFound, match="transfer_sets is not in the run's parameters"):
+            _names.run_parameter_keys("transfer_sets")
+    with pytest.raises(_names.ConfigurationNotFound):  # the registration's parameters do not outlive it
+        _names.run_parameter_keys("latency_targets")
 
 
 def test_every_pipeline_registers_without_a_warning():
@@ -166,13 +167,13 @@ def test_every_pipeline_registers_without_a_warning():
 def test_a_relative_parameter_path_is_taken_from_the_project_folder(tmp_path, monkeypatch):
     from tfnas_kedro import project
 
-    monkeypatch.setattr(project, "_project_path", None)
     monkeypatch.chdir(PROJECT_ROOT / "notebooks")
     assert project.resolve("data/06_models/x") == str(PROJECT_ROOT / "data/06_models/x")
     monkeypatch.chdir(tmp_path)  # outside any project: the working directory, as Kedro does
     assert project.resolve("data/x") == str(tmp_path.resolve() / "data/x")
-    project.use_project_path(tmp_path / "p")  # a context's project wins
-    assert project.resolve("ckpt") == str(tmp_path / "p" / "ckpt") and project.resolve("/abs") == "/abs"
+    with project.running_in(tmp_path / "p"):  # a running session's project wins
+        assert project.resolve("ckpt") == str(tmp_path / "p" / "ckpt") and project.resolve("/abs") == "/abs"
+    assert project.resolve("data/x") == str(tmp_path.resolve() / "data/x")  # until its run ends
 
 
 def test_no_pipelines_nodes_import_another_pipeline():

@@ -1,5 +1,6 @@
-"""Project hooks: parameters checked before any node runs, where the configuration lives (for the
-pipeline registry), reproducible seeding, per-node progress with durations, the CPU allocator."""
+"""Project hooks: parameters checked before any node runs, every namespaced copy a run's parameters
+name present in the pipeline it runs, reproducible seeding, per-node progress with durations, the
+CPU allocator."""
 
 from __future__ import annotations
 
@@ -12,8 +13,6 @@ from kedro.framework.hooks import hook_impl
 
 from tfnas_kedro.nas.allocator import keep_freed_memory
 from tfnas_kedro.nas.seeding import seed_everything
-from tfnas_kedro.pipelines import _names
-from tfnas_kedro.project import use_project_path
 
 logger = logging.getLogger(__name__)
 
@@ -27,17 +26,44 @@ def node_seed(seed: int, node_name: str) -> int:
 
 class ConfigurationHooks:
     """When a context is made (``kedro run``, ``kedro ipython``, a notebook's session, a packaged
-    project with ``--conf-source``): tell the pipeline registry where the configuration is and the
-    nodes where the project is, then
-    check every parameter of the run, so a misspelt key stops the run before its first node."""
+    project with ``--conf-source``): check every parameter of the run, so a misspelt key stops the
+    run before its first node."""
 
     @hook_impl
     def after_context_created(self, context) -> None:
-        _names.use_conf_source(context.config_loader.conf_source)
-        use_project_path(context.project_path)  # relative checkpoint folders, as the catalog's paths
         from tfnas_kedro.parameter_check import check_parameters  # imports every pipeline's nodes
 
         check_parameters(context.config_loader["parameters"])  # --params merged in
+
+
+class MissingCopies(RuntimeError):
+    """A run's parameters name a latency target, study run or transfer set its pipeline has no copy for."""
+
+
+class CopiesHooks:
+    """Before the first node: the pipelines a run found have a namespaced copy for every latency
+    target, study run and transfer set that its parameters name (every env and ``--params``).
+    ``session.ProjectSession`` registers them from those parameters; a plain ``KedroSession``
+    leaves Kedro's own registration, from the project's default env, and a name added elsewhere
+    stops the run here instead of being skipped without a word."""
+
+    @hook_impl(tryfirst=True)  # before tracking starts a run
+    def before_pipeline_run(self, run_params: dict[str, Any], catalog) -> None:
+        from kedro.framework.project import pipelines
+
+        from tfnas_kedro.pipeline_registry import missing_copies
+
+        names = run_params.get("pipeline_names") or ["__default__"]
+        missing = missing_copies(catalog.load("parameters"), pipelines, names)
+        if missing:
+            lacking = "; ".join(f"pipeline {name}: {', '.join(spaces)}" for name, spaces in missing.items())
+            raise MissingCopies(
+                f"this run's parameters name copies its pipelines were registered without ({lacking}), so "
+                "nothing would run them. Create the session with the project's session class "
+                "(settings.SESSION_CLASS, tfnas_kedro.session.ProjectSession, as `kedro run` does), which "
+                "registers the pipelines from the run's own env and --params, or add the names to "
+                "conf/base/parameters_*.yml"
+            )
 
 
 class SeedHooks:

@@ -1,13 +1,16 @@
 """Where the project is, for the paths parameters name (the resume checkpoint folders).
 
 The catalog resolves its relative paths against the Kedro project's path, wherever Kedro was
-started from; a relative ``checkpoint_dir`` means the same here: the current context's project
-(``hooks.ConfigurationHooks`` passes it), else the project that contains the working directory,
-else the working directory (a packaged project run outside any project, as Kedro does).
+started from; a relative ``checkpoint_dir`` means the same here: the project of the running session
+(``session.ProjectSession.run`` sets it with ``running_in`` for the length of the run), else the
+project that contains the working directory, else the working directory (a packaged project run
+outside any project, as Kedro does).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import tomllib
@@ -15,9 +18,16 @@ import tomllib
 _project_path: Path | None = None
 
 
-def use_project_path(path: str | Path) -> None:
+@contextmanager
+def running_in(path: str | Path) -> Iterator[None]:
+    """Relative paths are taken from ``path`` inside this block (a session's run), and from
+    wherever they were before once it ends, however it ends."""
     global _project_path
-    _project_path = Path(path)
+    before, _project_path = _project_path, Path(path)
+    try:
+        yield
+    finally:
+        _project_path = before
 
 
 def project_root(start: Path) -> Path | None:

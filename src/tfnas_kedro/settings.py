@@ -1,9 +1,14 @@
 """Project settings (https://docs.kedro.org/en/stable/configure/configuration_basics/)."""
 
-from tfnas_kedro.hooks import ConfigurationHooks, ProgressHooks, RuntimeHooks, SeedHooks
+from tfnas_kedro.hooks import ConfigurationHooks, CopiesHooks, ProgressHooks, RuntimeHooks, SeedHooks
+from tfnas_kedro.session import ProjectSession
 from tfnas_kedro.tracking import TrackingHooks
 
-HOOKS = (ConfigurationHooks(), SeedHooks(), ProgressHooks(), RuntimeHooks(), TrackingHooks())
+HOOKS = (ConfigurationHooks(), CopiesHooks(), SeedHooks(), ProgressHooks(), RuntimeHooks(), TrackingHooks())
+
+# registers a run's pipelines from its own configuration (env, --conf-source, --params): one
+# namespaced search per latency target and study run named there
+SESSION_CLASS = ProjectSession
 
 CONFIG_LOADER_ARGS = {
     "base_env": "base",

@@ -2,11 +2,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
 from tests.conftest import PROJECT_ROOT
 from tests.data.conftest import image_tree  # noqa: F401  (shared fixture)
+from tfnas_kedro.session import ProjectSession
 
 
 @pytest.fixture
@@ -27,7 +27,9 @@ def kedro_project(tmp_path) -> Path:
 @pytest.fixture
 def run_pipeline(kedro_project):
     def run(name: str, params: dict | None = None, env: str | None = None) -> dict:
-        with KedroSession.create(project_path=kedro_project, runtime_params=params, env=env) as session:
+        # the project's session (settings.SESSION_CLASS, as `kedro run`): pipelines from this
+        # project copy's configuration, checkpoints in its folder
+        with ProjectSession.create(project_path=kedro_project, runtime_params=params, env=env) as session:
             return session.run(pipeline_name=name)
 
     return run

@@ -2,7 +2,6 @@ import json
 
 import pandas as pd
 import pytest
-import yaml
 
 from .conftest import latest_version
 from .test_search import TINY, _prepare
@@ -19,18 +18,8 @@ STUDY = {
 }
 
 
-def _with_study_counts(project, study: dict) -> None:
-    """The project's base parameters with the study's counts and targets: they name its copies."""
-    path = project / "conf" / "base" / "parameters_studies.yml"
-    params = yaml.safe_load(path.read_text())
-    quality = params["studies"]["search_quality"]
-    quality.update({k: study[k] for k in ("targets", "random_architectures", "searched_seeds")})
-    path.write_text(yaml.safe_dump(params))
-
-
 @pytest.mark.slow
 def test_searched_and_random_architectures_are_retrained_alike_and_compared_with_intervals(kedro_project, run_pipeline):
-    _with_study_counts(kedro_project, STUDY)
     _prepare(run_pipeline)
     params = {
         **TINY,

@@ -13,14 +13,14 @@ import pandas as pd
 import plotly.graph_objects as go
 from kedro.pipeline import Pipeline, node, pipeline
 
-from tfnas_kedro.pipelines._names import base_parameter_keys
+from tfnas_kedro.pipelines._names import run_parameter_keys
 from tfnas_kedro.pipelines.search.pipeline import create_pipeline as create_search_pipeline
 
 SHARED_INPUTS = {"search_split", "latency_table"}
 
 
 def run_names(study: str) -> list[str]:
-    return base_parameter_keys(f"studies.{study}.runs")
+    return run_parameter_keys(f"studies.{study}.runs")
 
 
 def merge_settings(search: dict, study: dict, run: str) -> dict:

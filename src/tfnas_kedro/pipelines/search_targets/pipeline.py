@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kedro.pipeline import Pipeline, pipeline
 
-from tfnas_kedro.pipelines._names import base_parameter_keys
+from tfnas_kedro.pipelines._names import run_parameter_keys
 from tfnas_kedro.pipelines.search.pipeline import create_pipeline as create_search_pipeline
 
 SHARED_INPUTS = {"search_split", "latency_table"}
@@ -12,8 +12,8 @@ SHARED_PARAMETERS = ("search", "latency", "search_spaces")
 
 
 def target_names() -> list[str]:
-    """Names of the per-target searches: the keys of ``latency_targets`` in the base parameters."""
-    return base_parameter_keys("latency_targets")
+    """Names of the per-target searches: the keys of ``latency_targets`` in the run's parameters."""
+    return run_parameter_keys("latency_targets")
 
 
 def create_pipeline(names: list[str] | None = None, **kwargs) -> Pipeline:

@@ -10,7 +10,7 @@ Namespaces: ``search_quality`` for the study, ``search_quality.<target>`` for a 
 
 from kedro.pipeline import Pipeline, node, pipeline
 
-from tfnas_kedro.pipelines._names import base_parameter, base_parameter_keys
+from tfnas_kedro.pipelines._names import run_parameter, run_parameter_keys
 from tfnas_kedro.pipelines.search.nodes import run_warmup
 from tfnas_kedro.pipelines.search.pipeline import create_pipeline as create_search_pipeline
 from tfnas_kedro.pipelines.train.pipeline import training_nodes
@@ -23,9 +23,9 @@ DATA = ("search_split", "image_index", "latency_table")
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    targets = base_parameter_keys("studies.search_quality.targets")
-    seeds = int(base_parameter("studies.search_quality.searched_seeds", 3))
-    runs = nodes.run_keys(int(base_parameter("studies.search_quality.random_architectures", 8)), seeds)
+    targets = run_parameter_keys("studies.search_quality.targets")
+    seeds = int(run_parameter("studies.search_quality.searched_seeds", 3))
+    runs = nodes.run_keys(int(run_parameter("studies.search_quality.random_architectures", 8)), seeds)
     shared = pipeline(
         [
             node(nodes.study_search_settings, ["params:search", STUDY], "search_settings", name="search_settings"),

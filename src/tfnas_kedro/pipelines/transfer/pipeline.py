@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from kedro.pipeline import Pipeline, node, pipeline
 
-from tfnas_kedro.pipelines._names import base_parameter_keys
+from tfnas_kedro.pipelines._names import run_parameter_keys
 
 from . import nodes
 
 
 def set_names() -> list[str]:
-    return base_parameter_keys("transfer_sets")
+    return run_parameter_keys("transfer_sets")
 
 
 def fine_tuning(source: str, names: list[str], namespace: str) -> Pipeline:
