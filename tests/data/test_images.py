@@ -1,8 +1,10 @@
 import pytest
 import torch
+from kedro.io.core import DatasetError
 
 from tfnas_kedro.data.images import inspect_images, read_list_files, scan_image_folder
 from tfnas_kedro.data.loaders import IndexedImages, eval_transform
+from tfnas_kedro.datasets import ImageFolderDataset
 
 from .conftest import write_image
 
@@ -80,3 +82,23 @@ def test_list_files(tmp_path, image_tree):
         read_list_files(image_tree, {"train": "bad.txt"})
     with pytest.raises(FileNotFoundError, match="list file for split 'val' not found"):
         read_list_files(image_tree, {"val": "missing.txt"})
+
+
+def test_optional_test_split_is_read_when_present_and_passed_over_when_absent(image_tree):
+    without = scan_image_folder(image_tree, ["train", "val"], optional_splits=("test",))
+    assert set(without.files["split"]) == {"train", "val"} and len(without.files) == 12
+    write_image(image_tree / "test" / "a" / "0.jpg", seed=99)
+    with_test = scan_image_folder(image_tree, ["train", "val"], optional_splits=("test",))
+    assert with_test.files.loc[with_test.files["split"] == "test", "label"].tolist() == ["a"]
+
+
+def test_image_folder_dataset_reads_a_test_folder_by_default_and_works_without_one(image_tree):
+    assert set(ImageFolderDataset(path=str(image_tree)).load().files["split"]) == {"train", "val"}
+    write_image(image_tree / "test" / "b" / "0.jpg", seed=98)
+    assert set(ImageFolderDataset(path=str(image_tree)).load().files["split"]) == {"train", "val", "test"}
+    ignored = ImageFolderDataset(path=str(image_tree), splits=["train", "val"], optional_splits=[])
+    assert set(ignored.load().files["split"]) == {"train", "val"}
+    with pytest.raises(DatasetError, match="optional_splits applies to layout 'imagefolder'"):
+        ImageFolderDataset(path=str(image_tree), layout="list", list_files={"train": "t.txt"}, optional_splits=["test"])
+    with pytest.raises(DatasetError, match=r"\['test'\] are listed in both splits and optional_splits"):
+        ImageFolderDataset(path=str(image_tree), splits=["train", "test"], optional_splits=["test"])

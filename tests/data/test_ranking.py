@@ -53,11 +53,11 @@ def test_more_groups_than_classes_is_an_error():
         select_classes(_ranking(5), 6, seed=0)
 
 
-def _index(n_classes=4, train=50, val=10) -> pd.DataFrame:
+def _index(n_classes=4, train=50, val=10, test=0) -> pd.DataFrame:
     rows = [
         (split, f"c{c}", f"/x/{split}/c{c}/{i}.jpg")
         for c in range(n_classes)
-        for split, n in (("train", train), ("val", val))
+        for split, n in (("train", train), ("val", val), ("test", test))
         for i in range(n)
     ]
     return pd.DataFrame(rows, columns=["split", "label", "path"])
@@ -70,9 +70,12 @@ def test_search_split_proportions_are_stratified_and_disjoint():
     chosen = sorted(selection.loc[selection["selected"], "label"])
     assert sorted(split["label"].unique()) == chosen
     counts = split.groupby(["label", "split"]).size().unstack()
-    assert (counts["arch"] == 10).all() and (counts["weights"] == 41).all() and (counts["val"] == 10).all()
+    assert (counts["arch"] == 10).all() and (counts["weights"] == 41).all()
+    assert (counts["val"] == 5).all() and (counts["test"] == 5).all()  # no test folder: half of val carved
     assert not split["path"].duplicated().any()
-    assert set(split.loc[split["split"] == "val", "path"]) <= set(index.loc[index["split"] == "val", "path"])
+    held_out = split["split"].isin(["val", "test"])
+    val = index[(index["split"] == "val") & index["label"].isin(chosen)]
+    assert set(split.loc[held_out, "path"]) == set(val["path"])
     assert split.groupby("label")["class_index"].first().tolist() == [0, 1]
 
 
@@ -109,3 +112,83 @@ def test_probe_predictions_recover_separable_classes():
     assert (predicted == labels).mean() > 0.95
     with pytest.raises(ValueError, match="at least 2 images per class"):
         probe_predictions(features[:5], np.array([0, 0, 1, 1, 2]), folds=5, seed=0)
+
+
+def _selected(index: pd.DataFrame, groups: int = 2) -> pd.DataFrame:
+    return select_classes(rank_classes(index[index["split"] == "train"].assign(correct=True)), groups, seed=0)
+
+
+def test_test_split_carved_from_val_is_stratified_seeded_and_disjoint_by_path():
+    index = _index(val=10)
+    selection = _selected(index, 4)
+    split = split_for_search(index, selection, arch_fraction=0.2, seed=0, test_source="val", test_fraction=0.3)
+    counts = split.groupby(["label", "split"]).size().unstack()
+    assert (counts["test"] == 3).all() and (counts["val"] == 7).all()
+    parts = {name: set(rows["path"]) for name, rows in split.groupby("split")}
+    assert all(not parts[a] & parts[b] for a in parts for b in parts if a < b)
+    assert parts["test"] <= set(index.loc[index["split"] == "val", "path"])
+    again = split_for_search(index, selection, arch_fraction=0.2, seed=0, test_source="val", test_fraction=0.3)
+    other = split_for_search(index, selection, arch_fraction=0.2, seed=1, test_source="val", test_fraction=0.3)
+    assert split.equals(again)
+    assert set(other.loc[other["split"] == "test", "path"]) != parts["test"]
+
+
+def test_test_split_comes_from_the_test_folder_when_the_data_set_has_one():
+    index = _index(val=4, test=6)
+    selection = _selected(index)
+    chosen = set(selection.loc[selection["selected"], "label"])
+    for source in ("auto", "folder"):
+        split = split_for_search(index, selection, arch_fraction=0.2, seed=0, test_source=source)
+        wanted = index[(index["split"] == "test") & index["label"].isin(chosen)]
+        assert set(split.loc[split["split"] == "test", "path"]) == set(wanted["path"])
+        assert (split.groupby(["label", "split"]).size().unstack()["val"] == 4).all()  # val untouched
+    carved = split_for_search(index, selection, arch_fraction=0.2, seed=0, test_source="val")
+    assert set(carved.loc[carved["split"] == "test", "path"]) <= set(index.loc[index["split"] == "val", "path"])
+
+
+def test_test_folder_asked_for_but_absent_is_an_error_naming_the_key_and_remedy():
+    index = _index()
+    with pytest.raises(ValueError, match=r"selection.test_source is folder but the data set has no test split.*val"):
+        split_for_search(index, _selected(index), arch_fraction=0.2, seed=0, test_source="folder")
+
+
+def test_selected_class_without_test_images_is_an_error():
+    index = _index(test=3)
+    index = index[~((index["split"] == "test") & (index["label"] == "c1"))]
+    selection = _selected(index, 4)
+    with pytest.raises(ValueError, match=r"class 'c1' has no image in the data set's test split.*test_source: val"):
+        split_for_search(index, selection, arch_fraction=0.2, seed=0)
+
+
+def test_test_fraction_with_a_test_folder_is_an_error_not_ignored():
+    index = _index(test=3)
+    with pytest.raises(ValueError, match=r"selection.test_fraction=0.3 applies only when .* carved from val"):
+        split_for_search(index, _selected(index), arch_fraction=0.2, seed=0, test_fraction=0.3)
+
+
+@pytest.mark.parametrize(
+    ("val", "fraction", "left"),
+    [(1, None, "1 validation and 0 test"), (10, 0.01, "10 validation and 0 test"), (4, 0.9, "0 validation and 4 test")],
+)
+def test_test_fraction_leaving_a_class_without_val_or_test_is_an_error(val, fraction, left):
+    index = _index(val=val)
+    with pytest.raises(ValueError, match=rf"selection.test_fraction=.* leaves class 'c\d' .*with {left} images"):
+        split_for_search(index, _selected(index), arch_fraction=0.2, seed=0, test_fraction=fraction)
+
+
+def test_an_image_in_two_splits_is_an_error():
+    # a list file may name one file in two splits: within the selected classes ...
+    index = _index(test=3)
+    first_test = index.index[index["split"] == "test"][0]  # class c0
+    index.loc[first_test, "path"] = "/x/train/c0/0.jpg"
+    with pytest.raises(ValueError, match=r"1 image\(s\) are in two parts of the search split"):
+        split_for_search(index, _selected(index, 4), arch_fraction=0.2, seed=0)
+    # ... or as a training image of a class that was not selected
+    index = _index(test=3)
+    selection = _selected(index, 2)
+    chosen = selection.loc[selection["selected"], "label"].tolist()
+    other = sorted(set(index["label"]) - set(chosen))[0]
+    first_test = index.index[(index["split"] == "test") & (index["label"] == chosen[0])][0]
+    index.loc[first_test, "path"] = f"/x/train/{other}/0.jpg"
+    with pytest.raises(ValueError, match=r"1 test image\(s\) are also training or validation images"):
+        split_for_search(index, selection, arch_fraction=0.2, seed=0)

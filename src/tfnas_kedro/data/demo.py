@@ -114,16 +114,28 @@ def draw_image(class_index: int, rng: np.random.Generator, size: int = 64) -> Im
 
 
 def generate_demo_images(
-    num_classes: int, train_per_class: int, val_per_class: int, image_size: int, seed: int
+    num_classes: int,
+    train_per_class: int,
+    val_per_class: int,
+    image_size: int,
+    seed: int,
+    test_per_class: int = 0,
 ) -> dict[str, Image.Image]:
-    """``{"train/<class>/<index>": image, "val/<class>/<index>": image}``, identical for equal arguments."""
+    """``{"<split>/<class>/<index>": image}`` for the splits ``train``, ``val`` and (when
+    ``test_per_class`` > 0) ``test``; identical for equal arguments.
+
+    Every (class, split) draws from a generator stream of its own (train 0, val 1, test 2), so
+    changing one split's count, or adding the test split, leaves the other splits' images alone.
+    """
     if not 2 <= num_classes <= 2 * len(SHAPES) * len(TEXTURES):
         raise ValueError(f"num_classes must be in [2, {2 * len(SHAPES) * len(TEXTURES)}], got {num_classes}")
+    if test_per_class < 0:
+        raise ValueError(f"test_per_class must be >= 0, got {test_per_class}")
+    counts = {"train": train_per_class, "val": val_per_class, "test": test_per_class}
     images = {}
     for c, name in enumerate(class_names(num_classes)):
-        for split, count in (("train", train_per_class), ("val", val_per_class)):
-            # one generator per (class, split) so that changing one count leaves the other images alone
-            rng = np.random.default_rng([seed, c, 0 if split == "train" else 1])
+        for stream, (split, count) in enumerate(counts.items()):
+            rng = np.random.default_rng([seed, c, stream])
             for i in range(count):
                 images[f"{split}/{name}/{i:04d}"] = draw_image(c, rng, image_size)
     return images

@@ -29,14 +29,20 @@ class ImageTree:
     empty_classes: list[tuple[str, str]] = field(default_factory=list)  # (split, label) without any file
 
 
-def scan_image_folder(root: str | Path, splits: list[str]) -> ImageTree:
-    """Every file under ``root/<split>/<class>/`` (ImageNet's and torchvision's ImageFolder layout)."""
+def scan_image_folder(root: str | Path, splits: list[str], optional_splits: tuple[str, ...] = ()) -> ImageTree:
+    """Every file under ``root/<split>/<class>/`` (ImageNet's and torchvision's ImageFolder layout).
+
+    Each of ``splits`` must exist; each of ``optional_splits`` (e.g. a held-out ``test``) is read
+    when its folder exists and passed over when it does not."""
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"data root {root} does not exist (or is not a folder)")
     rows, empty = [], []
-    for split in splits:
+    for split in [*splits, *optional_splits]:
         split_dir = root / split
+        if split in optional_splits and not split_dir.exists():
+            logger.info("no %s folder under %s: the data set has no %r split", split, root, split)
+            continue
         if not split_dir.is_dir():
             raise FileNotFoundError(
                 f"split folder {split_dir} does not exist (expected {root}/<split>/<class>/<image>)"

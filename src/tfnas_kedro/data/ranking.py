@@ -157,12 +157,28 @@ def select_classes(ranking: pd.DataFrame, num_groups: int, seed: int) -> pd.Data
 
 
 def split_for_search(
-    index: pd.DataFrame, selection: pd.DataFrame, *, arch_fraction: float, seed: int, val_split: str = "val"
+    index: pd.DataFrame,
+    selection: pd.DataFrame,
+    *,
+    arch_fraction: float,
+    seed: int,
+    val_split: str = "val",
+    test_source: str = "auto",
+    test_fraction: float | None = None,
 ) -> pd.DataFrame:
     """The selected classes' images: training images split per class into ``weights`` and ``arch``
-    (stratified, seeded), ``val`` images kept for evaluation. ``class_index`` follows label order."""
+    (stratified, seeded), ``val`` images kept for evaluation, and a held-out ``test`` part that
+    neither the search nor the selection of architectures sees. ``class_index`` follows label order.
+
+    ``test_source``: ``folder`` takes the index's ``test`` images; ``val`` carves ``test_fraction``
+    (default 0.5) of each class's ``val`` images into ``test`` (stratified, seeded); ``auto`` is
+    ``folder`` when the index has ``test`` images, else ``val``. ``test_fraction`` is an error
+    unless the test part is carved from ``val``. No image may be in two parts.
+    """
     if not 0.0 < arch_fraction < 1.0:
         raise ValueError(f"arch_fraction must be in (0, 1), got {arch_fraction}")
+    source = resolve_test_source(index, test_source, test_fraction)
+    fraction = 0.5 if test_fraction is None else test_fraction
     chosen = sorted(selection.loc[selection["selected"], "label"])
     class_index = {label: i for i, label in enumerate(chosen)}
     parts = []
@@ -174,7 +190,72 @@ def split_for_search(
         n_arch = min(len(train) - 1, max(1, round(arch_fraction * len(train))))
         split = np.where(np.isin(np.arange(len(train)), order[:n_arch]), "arch", "weights")
         parts.append(train.assign(split=split))
-        parts.append(index[(index["label"] == label) & (index["split"] == val_split)].assign(split="val"))
+        val = index[(index["label"] == label) & (index["split"] == val_split)]
+        if source == "folder":
+            test = index[(index["label"] == label) & (index["split"] == "test")]
+            if test.empty:
+                raise ValueError(
+                    f"selected class {label!r} has no image in the data set's test split "
+                    f"(selection.test_source: {test_source}); add its test images, or set "
+                    "selection.test_source: val to carve the test split from the validation images"
+                )
+            parts.append(val.assign(split="val"))
+            parts.append(test.assign(split="test"))
+            continue
+        val = val.sort_values("path")
+        n_test = round(fraction * len(val))
+        if not 0 < n_test < len(val):
+            raise ValueError(
+                f"selection.test_fraction={fraction} leaves class {label!r} ({len(val)} validation image(s)) with "
+                f"{len(val) - n_test} validation and {n_test} test images; each needs at least 1: choose another "
+                "fraction, or give the class more validation images"
+            )
+        # a stream of its own (the third key), apart from the weights/arch draw of the same class
+        held_out = np.random.default_rng([seed, i, 1]).permutation(len(val))[:n_test]
+        parts.append(val.assign(split=np.where(np.isin(np.arange(len(val)), held_out), "test", "val")))
     table = pd.concat(parts, ignore_index=True)
     table["class_index"] = table["label"].map(class_index).astype(int)
+    _check_disjoint(table, index, source, val_split)
     return table[["split", "label", "class_index", "path"]].reset_index(drop=True)
+
+
+def resolve_test_source(index: pd.DataFrame, test_source: str, test_fraction: float | None) -> str:
+    """Where the test split comes from: ``folder`` or ``val`` (``auto`` decided by the index);
+    an error when the choice cannot be honoured or a setting would go unused."""
+    if test_source not in ("auto", "folder", "val"):
+        raise ValueError(f"selection.test_source must be auto, folder or val, got {test_source!r}")
+    if test_fraction is not None and not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"selection.test_fraction must be in (0, 1), got {test_fraction}")
+    has_test = bool((index["split"] == "test").any())
+    if test_source == "folder" and not has_test:
+        raise ValueError(
+            "selection.test_source is folder but the data set has no test split (no <root>/test/<class>/ folder, "
+            "nor a test list file); add one, or set selection.test_source to val (or auto) to carve the test "
+            "split from the validation images"
+        )
+    source = test_source if test_source != "auto" else ("folder" if has_test else "val")
+    if source == "folder" and test_fraction is not None:
+        raise ValueError(
+            f"selection.test_fraction={test_fraction} applies only when the test split is carved from val, but "
+            f"it comes from the data set's test folder (selection.test_source: {test_source}); remove "
+            "selection.test_fraction, or set selection.test_source: val"
+        )
+    return source
+
+
+def _check_disjoint(table: pd.DataFrame, index: pd.DataFrame, source: str, val_split: str) -> None:
+    """No image in two parts of the search split; a test split from the data set's own folder
+    shares no file with its training or validation images of any class (a list file may name one
+    file in two splits)."""
+    duplicated = table[table["path"].duplicated(keep=False)]
+    if not duplicated.empty:
+        example = duplicated.sort_values("path").head(4)[["split", "label", "path"]].to_dict("records")
+        raise ValueError(f"{duplicated['path'].nunique()} image(s) are in two parts of the search split: {example}")
+    if source == "folder":
+        seen = set(index.loc[index["split"].isin(["train", val_split]), "path"])
+        leaked = table.loc[(table["split"] == "test") & table["path"].isin(seen), "path"]
+        if not leaked.empty:
+            raise ValueError(
+                f"{len(leaked)} test image(s) are also training or validation images of the data set, "
+                f"e.g. {leaked.iloc[0]}; the test split must be held out"
+            )

@@ -36,14 +36,18 @@ class ImageFolderDataset(AbstractDataset[dict[str, Image.Image], ImageTree]):
     """Raw images: ``<path>/<split>/<class>/<image>`` or ``path label`` list files per split.
 
     ``load()`` returns an :class:`ImageTree` (the files found, before any is opened; a missing
-    root or split is an error naming the path). ``save(images)`` writes ``{"train/cls/0001": PIL
-    image}`` as JPEG files; an empty mapping writes nothing. It never writes into a folder that it
-    did not create itself (real data is safe from the demo generator), nor when ``read_only``.
+    root or split is an error naming the path; a split of ``optional_splits``, by default ``test``,
+    is read when its folder exists and passed over when it does not). ``save(images)`` writes
+    ``{"train/cls/0001": PIL image}`` as JPEG files; an empty mapping writes nothing. It never
+    writes into a folder that it did not create itself (real data is safe from the demo
+    generator), nor when ``read_only``.
 
     ```yaml
     raw_images:
       type: tfnas_kedro.datasets.ImageFolderDataset
       path: /data/imagenet            # train/<wnid>/*.JPEG, val/<wnid>/*.JPEG
+      splits: [train, val]            # required
+      optional_splits: [test]         # read when present (the default); [] for none
       read_only: true
     ```
     """
@@ -54,6 +58,7 @@ class ImageFolderDataset(AbstractDataset[dict[str, Image.Image], ImageTree]):
         path: str,
         layout: str = "imagefolder",
         splits: list[str] | None = None,
+        optional_splits: list[str] | None = None,
         list_files: dict[str, str] | None = None,
         read_only: bool = False,
         jpeg_quality: int = 92,
@@ -66,6 +71,16 @@ class ImageFolderDataset(AbstractDataset[dict[str, Image.Image], ImageTree]):
         self._path = Path(path)
         self._layout = layout
         self._splits = list(splits or (list_files or {"train": None, "val": None}).keys())
+        if layout == "list" and optional_splits:
+            raise DatasetError(
+                "optional_splits applies to layout 'imagefolder'; with layout 'list' name every split's file "
+                "in list_files (e.g. test: test.txt)"
+            )
+        if optional_splits is None:  # a held-out test folder is read when there is one
+            optional_splits = [] if layout == "list" or "test" in self._splits else ["test"]
+        self._optional_splits = list(optional_splits)
+        if clash := sorted(set(self._splits) & set(self._optional_splits)):
+            raise DatasetError(f"split(s) {clash} are listed in both splits and optional_splits")
         self._list_files = list_files
         self._read_only = read_only
         self._jpeg_quality = jpeg_quality
@@ -75,7 +90,7 @@ class ImageFolderDataset(AbstractDataset[dict[str, Image.Image], ImageTree]):
         try:
             if self._layout == "list":
                 return read_list_files(self._path, self._list_files)
-            return scan_image_folder(self._path, self._splits)
+            return scan_image_folder(self._path, self._splits, tuple(self._optional_splits))
         except (FileNotFoundError, ValueError) as err:
             raise DatasetError(str(err)) from err
 
@@ -93,4 +108,10 @@ class ImageFolderDataset(AbstractDataset[dict[str, Image.Image], ImageTree]):
         return self._path.is_dir()
 
     def _describe(self) -> dict[str, Any]:
-        return {"path": str(self._path), "layout": self._layout, "splits": self._splits, "read_only": self._read_only}
+        return {
+            "path": str(self._path),
+            "layout": self._layout,
+            "splits": self._splits,
+            "optional_splits": self._optional_splits,
+            "read_only": self._read_only,
+        }

@@ -32,6 +32,7 @@ class DemoDataParams(Params):
     num_classes: int = Field(30, ge=2)
     train_per_class: int = Field(40, ge=2)
     val_per_class: int = Field(10, ge=1)
+    test_per_class: int = Field(100, ge=0)
     image_size: int = Field(64, ge=16)
     seed: int = 0
 
@@ -51,6 +52,10 @@ class RankingParams(Params):
 class SelectionParams(Params):
     num_groups: int = Field(100, ge=1)
     arch_fraction: float = Field(0.2, gt=0.0, lt=1.0)
+    # where the held-out test split comes from: the data set's test folder, or carved from val;
+    # auto: the folder when the data set has one
+    test_source: Literal["auto", "folder", "val"] = "auto"
+    test_fraction: float | None = Field(None, gt=0.0, lt=1.0)  # share of val carved into test (None: 0.5)
     seed: int = 0
 
 
@@ -60,10 +65,14 @@ def draw_demo_images(data: dict, demo: dict) -> dict[str, Image.Image]:
         return {}
     p = parse_params(DemoDataParams, demo, "demo_data")
     started = time.perf_counter()
-    images = generate_demo_images(p.num_classes, p.train_per_class, p.val_per_class, p.image_size, p.seed)
-    logger.info(
-        "drew %d demo images of %d classes in %.1f s", len(images), p.num_classes, time.perf_counter() - started
+    images = generate_demo_images(
+        p.num_classes, p.train_per_class, p.val_per_class, p.image_size, p.seed, test_per_class=p.test_per_class
     )
+    logger.info(
+        "drew %d demo images of %d classes (%d train, %d val, %d test each) in %.1f s",
+        len(images), p.num_classes, p.train_per_class, p.val_per_class, p.test_per_class,
+        time.perf_counter() - started,
+    )  # fmt: skip
     return images
 
 
@@ -122,8 +131,28 @@ def select_classes(class_ranking: pd.DataFrame, params: dict) -> pd.DataFrame:
 
 def split_selected_classes(index: pd.DataFrame, selection: pd.DataFrame, params: dict) -> pd.DataFrame:
     p = parse_params(SelectionParams, params, "selection")
-    split = ranking.split_for_search(index, selection, arch_fraction=p.arch_fraction, seed=p.seed)
-    logger.info("search split: %s", split["split"].value_counts().to_dict())
+    split = ranking.split_for_search(
+        index,
+        selection,
+        arch_fraction=p.arch_fraction,
+        seed=p.seed,
+        test_source=p.test_source,
+        test_fraction=p.test_fraction,
+    )
+    test = split[split["split"] == "test"]
+    per_class = test.groupby("label").size()
+    logger.info(
+        "search split: %s; test split (held out: never read by search, selection or training) %s: "
+        "%d images, %d..%d per class, top-1 standard error up to %.3f",
+        split["split"].value_counts().to_dict(),
+        {"folder": "from the data set's test folder", "val": "carved from val"}[
+            ranking.resolve_test_source(index, p.test_source, p.test_fraction)
+        ],
+        len(test),
+        per_class.min(),
+        per_class.max(),
+        0.5 / len(test) ** 0.5,
+    )
     return split
 
 
