@@ -99,3 +99,24 @@ def test_build_from_plain_json():
     text = zoo_arch("TF-NAS-MBV2-A").to_json()
     net = build_network(ArchDescription.from_json(text))
     assert isinstance(net.stem[2], torch.nn.ReLU6)
+
+
+def test_zero_init_residual_starts_every_residual_block_as_the_identity():
+    net = build_network(zoo_arch("TF-NAS-A", num_classes=10), zero_init_residual=True).eval()
+    residual = [b for b in net.blocks if b.has_residual]
+    assert len(residual) == 12
+    x = torch.randn(2, residual[0].spec.in_, 8, 8)
+    with torch.no_grad():
+        for block in residual:
+            x = torch.randn(2, block.spec.in_, 8, 8)
+            assert torch.equal(block(x), x)
+        # blocks that change the shape keep their full-scale projection
+        assert all(b.project[1].weight.abs().min() > 0 for b in net.blocks if not b.has_residual)
+
+
+def test_without_zero_init_residual_blocks_add_their_branch():
+    net = build_network(zoo_arch("TF-NAS-A", num_classes=10)).eval()
+    block = next(b for b in net.blocks if b.has_residual)
+    x = torch.randn(2, block.spec.in_, 8, 8)
+    with torch.no_grad():
+        assert not torch.allclose(block(x), x)

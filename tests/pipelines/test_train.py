@@ -35,6 +35,7 @@ def test_train_zoo_trains_exports_and_resumes(kedro_project, run_pipeline):
     assert metrics["name"] == "TF-NAS-D" and metrics["epochs"] == 2 and metrics["num_classes"] == 4
     assert 0 <= metrics["top1"] <= metrics["top5"] <= 1 and metrics["table_ms"] > 0 and metrics["measured_ms"] > 0
     assert metrics["onnx"]["checker"] == "passed" and metrics["onnx"]["onnxruntime_max_abs_diff"] < 1e-3
+    assert isinstance(metrics["diverged"], bool) and (metrics["divergence"] is None) != metrics["diverged"]
 
     checkpoint = load_latest(kedro_project, "data/06_models/zoo/trained_model.pt", TorchCheckpointDataset)
     arch = load_latest(kedro_project, "data/06_models/zoo/trained_architecture.json", ArchitectureDataset)

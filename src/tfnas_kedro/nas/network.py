@@ -12,7 +12,7 @@ from .blocks import ConvBNAct, MBInvRes
 class TFNASNet(nn.Module):
     """stem -> MBInvRes blocks -> 1x1 head conv -> global average pool -> dropout -> classifier."""
 
-    def __init__(self, arch: ArchDescription, drop_connect_rate: float = 0.0):
+    def __init__(self, arch: ArchDescription, drop_connect_rate: float = 0.0, zero_init_residual: bool = False):
         super().__init__()
         self.arch = arch
         self.stem = ConvBNAct(arch.in_channels, arch.stem.out, arch.stem.kernel, arch.stem.stride, act=arch.stem.act)
@@ -23,9 +23,12 @@ class TFNASNet(nn.Module):
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(arch.dropout)
         self.classifier = nn.Linear(arch.head.out, arch.num_classes)
-        self.reset_parameters()
+        self.reset_parameters(zero_init_residual)
 
-    def reset_parameters(self) -> None:
+    def reset_parameters(self, zero_init_residual: bool = False) -> None:
+        """He-normal convolutions, unit BatchNorm, a near-zero classifier; with ``zero_init_residual``
+        the last BatchNorm of every residual branch starts at gamma 0, so each residual block starts
+        as the identity and the network as a shallow one (Goyal et al. 2017)."""
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
@@ -37,6 +40,10 @@ class TFNASNet(nn.Module):
             elif isinstance(m, nn.Linear):
                 nn.init.normal_(m.weight, 0.0, 0.01)
                 nn.init.zeros_(m.bias)
+        if zero_init_residual:
+            for block in self.blocks:
+                if block.has_residual:
+                    nn.init.zeros_(block.project[1].weight)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Pooled features before dropout and the classifier, shape ``(N, head.out)``."""
@@ -52,8 +59,10 @@ class TFNASNet(nn.Module):
         return self.classifier(self.dropout(self.forward_features(x)))
 
 
-def build_network(arch: ArchDescription, drop_connect_rate: float = 0.0) -> TFNASNet:
-    """The stand-alone network of ``arch``, freshly initialised."""
+def build_network(arch: ArchDescription, drop_connect_rate: float = 0.0, zero_init_residual: bool = False) -> TFNASNet:
+    """The stand-alone network of ``arch``, freshly initialised; ``zero_init_residual`` starts every
+    residual block as the identity (the retraining recipe's default; off elsewhere, e.g. for a
+    supernet's subnet, whose BatchNorm has no affine parameters)."""
     if not 0.0 <= drop_connect_rate < 1.0:
         raise ValueError(f"drop_connect_rate must be in [0, 1), got {drop_connect_rate}")
-    return TFNASNet(arch, drop_connect_rate)
+    return TFNASNet(arch, drop_connect_rate, zero_init_residual)

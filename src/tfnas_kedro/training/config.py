@@ -23,6 +23,9 @@ class TrainConfig(BaseModel):
     label_smoothing: float = Field(0.1, ge=0, lt=1)
     dropout: float | None = Field(None, ge=0, lt=1)  # before the classifier; None: the description's
     drop_connect: float = Field(0.2, ge=0, lt=1)  # on residual blocks, growing linearly with depth
+    # every residual block starts as the identity (last BatchNorm gamma 0): a deep network then trains
+    # like a shallow one at first instead of diverging in its first epochs (README: "Retraining")
+    zero_init_residual: bool = True
     grad_clip: float | None = Field(5.0, gt=0)
     amp: Literal["auto", "bf16", "fp16", "off"] = "auto"  # auto: bf16 (fp16 if unsupported) on CUDA, off on CPU
     channels_last: Literal["auto", "on", "off"] = "auto"  # auto: on CUDA only

@@ -48,7 +48,9 @@ def prepare_model(arch: ArchDescription, job: TrainingJob) -> torch.nn.Module:
     if job.trainable not in TRAINABLE:
         raise ValueError(f"trainable must be one of {sorted(TRAINABLE)}, got {job.trainable!r}")
     torch.manual_seed(job.config.seed)  # the same initial weights on every rank
-    model = build_network(arch, drop_connect_rate=job.config.drop_connect)
+    model = build_network(
+        arch, drop_connect_rate=job.config.drop_connect, zero_init_residual=job.config.zero_init_residual
+    )
     if job.initial_weights is not None:
         own = model.state_dict()
         fitting = {k: v for k, v in job.initial_weights.items() if k in own and own[k].shape == v.shape}

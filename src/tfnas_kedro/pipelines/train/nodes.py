@@ -25,6 +25,7 @@ from tfnas_kedro.reporting import training_curves
 from tfnas_kedro.runtime import resolve_device
 from tfnas_kedro.training import DistributedConfig, TrainConfig, TrainingJob, export_onnx, launch_training
 from tfnas_kedro.training import load_trained_network as network_from_checkpoint
+from tfnas_kedro.training.divergence import divergence_reason
 
 logger = logging.getLogger(__name__)
 
@@ -118,8 +119,9 @@ def export_trained_network(trained_model: dict, train: dict) -> tuple[bytes, Arc
 def summarise_training(
     trained_model: dict, latency_table: LatencyTable, train: dict, latency: dict, export_check: dict | None = None
 ) -> dict:
-    """Top-1/top-5, params, MACs, table latency (when the table can price it), measured latency, and
-    the ONNX export's check where the network was exported."""
+    """Top-1/top-5, params, MACs, table latency (when the table can price it), measured latency, the
+    ONNX export's check where the network was exported, and whether the run diverged (``diverged``,
+    with the reason in ``divergence``: its top-1 then says more about the recipe than the network)."""
     p = parse_params(TrainParams, train, "train")
     network = network_from_checkpoint(trained_model, use_ema=p.use_ema)
     arch, last = network.arch, trained_model["history"][-1]
@@ -138,6 +140,10 @@ def summarise_training(
         "train_seconds": float(sum(row["seconds"] for row in trained_model["history"])),
         "onnx": export_check,
     }
+    metrics["divergence"] = divergence_reason(trained_model["history"], arch.num_classes)
+    metrics["diverged"] = metrics["divergence"] is not None
+    if metrics["diverged"]:
+        logger.warning("training of %s diverged: %s", arch.name, metrics["divergence"])
     try:
         metrics["table_ms"] = latency_table.predict(arch)
     except (KeyError, ValueError) as err:  # another resolution, space or classifier than the table's
