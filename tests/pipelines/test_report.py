@@ -99,9 +99,12 @@ def test_with_every_artifact_each_saved_figure_comes_from_its_section():
     fidelity_summary = {"device_name": "cpu0", "device": "cpu", "batch_size": 1, "resolution": 32, "models": 1}
     fidelity_summary |= {"median_abs_error": 0.05, "max_abs_error": 0.05, "noise_floor": {"spread": 0.02}}
     quality = pd.DataFrame(
-        [("t", "searched", "s", 9.9, 0.5), ("t", "random", "r", 9.8, 0.4), ("t", "zoo", "z", 10.2, 0.45)],
-        columns=["target", "kind", "name", "table_ms", "top1"],
-    ).assign(target_ms=10.0, supernet_learned=True)
+        [("t", "searched", "s", "searched_seed0", 9.9, 0.5, 0.3), ("t", "random", "r", "random_0", 9.8, 0.4, 0.2),
+         ("t", "zoo", "z", "zoo", 10.2, 0.45, None)],
+        columns=["target", "kind", "name", "run", "table_ms", "top1", "supernet_top1"],
+    ).assign(target_ms=10.0, supernet_learned=True, diverged=False, candidate=lambda t: t["run"])  # fmt: skip
+    stats = pd.DataFrame([{"target": "t", "searched_top1": 0.5, "searched_low": 0.45, "searched_high": 0.55,
+                           "random_top1": 0.4, "random_low": 0.35, "random_high": 0.45, "left_out": None}])  # fmt: skip
     page, table, *figures = build_report(
         {**summary, "supernet": status},
         history,
@@ -113,6 +116,7 @@ def test_with_every_artifact_each_saved_figure_comes_from_its_section():
         pd.DataFrame({"epoch": [0, 1], "train_loss": [1.2, 1.0], "val_top1": [0.4, 0.5]}),
         pd.DataFrame({"model": ["searched"], "cifar10_top1_percent": [90.0]}),
         quality,
+        stats,
         pd.DataFrame({"name": ["MobileNetV2"], "measured_ms": [12.0], "top1_percent": [71.9]}),
         pd.read_csv(PROJECT_ROOT / "data/01_raw/reference/published_results.csv"),
         {},

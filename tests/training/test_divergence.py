@@ -1,8 +1,14 @@
 import math
 
 import pytest
+import torch
+from torch import nn
 
+from tfnas_kedro.nas import build_network
+from tfnas_kedro.training import TrainConfig, Trainer
 from tfnas_kedro.training.divergence import divergence_reason
+
+from .conftest import colour_data, tiny_arch
 
 
 def _history(train_losses, val_losses):
@@ -41,3 +47,13 @@ def test_a_nan_loss_is_flagged():
 def test_fewer_than_two_classes_is_an_error():
     with pytest.raises(ValueError, match="at least 2"):
         divergence_reason(_history([1.0], [1.0]), num_classes=1)
+
+
+def test_precise_batchnorm_re_estimates_the_statistics_before_each_evaluation():
+    """A network whose running statistics lag its weights is scored with statistics of its own:
+    after training, every BatchNorm layer was reset and counted the recalibration batches only."""
+    config = TrainConfig(epochs=1, batch_size=8, lr=0.01, warmup_epochs=0, workers=0, precise_bn_images=16)
+    trainer = Trainer(build_network(tiny_arch()), config, torch.device("cpu"))
+    norms = [m for m in trainer.model.modules() if isinstance(m, nn.BatchNorm2d)]
+    trainer.fit(colour_data(48), colour_data(16, seed=1), progress=False)  # 6 training steps
+    assert norms and all(int(m.num_batches_tracked) == 2 for m in norms)  # two batches of 8 images

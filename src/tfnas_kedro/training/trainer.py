@@ -27,6 +27,7 @@ from tfnas_kedro.nas.checkpoints import check_format, check_same_run, epoch_seed
 from tfnas_kedro.nas.errors import ConfigError
 from tfnas_kedro.nas.parallel import Ranks, all_sum
 from tfnas_kedro.nas.progress import EpochProgress
+from tfnas_kedro.nas.scoring import recalibrate_batchnorm
 from tfnas_kedro.nas.seeding import seed_everything
 from tfnas_kedro.runtime import autocast_dtype
 
@@ -138,6 +139,8 @@ class Trainer:
             bar = EpochProgress(epoch, c.epochs, steps, c.log_every, enabled=progress and self.ranks.is_main)
             train = self._train_epoch(loader, epoch * steps, total, warmup, bar)
             seconds = time.perf_counter() - started
+            if c.precise_bn_images:
+                recalibrate_batchnorm(self.model, loader, c.precise_bn_images, self.device)
             val = self.evaluate(val_loader)
             row = {"epoch": epoch, "lr": train.pop("lr"), **train, **val, "seconds": seconds}
             if self.ema is not None:
