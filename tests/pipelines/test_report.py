@@ -39,7 +39,12 @@ def test_sampling_study_runs_every_setting_and_summarises_over_seeds(kedro_proje
     assert table["target_met"].all() and table["gap_percent"].between(0, 1).all()  # the derived architectures
     figure = json.loads(latest_version(kedro_project, "data/08_reporting/study_sampling.json").read_text())
     names = [trace["name"] for trace in figure["data"]]
-    assert "bisampling=True (min-max, 2 seeds)" in names and "bisampling=False (mean)" in names
+    assert "bisampling=True (min-max over 2 seeds)" in names and "bisampling=False (mean over 2 seeds)" in names
+    # every run is read against its setting's mean and spread over the seeds
+    for _, rows in table.groupby("setting"):
+        assert (rows["seeds"] == 2).all()
+        assert rows["final_val_top1_mean"].iloc[0] == pytest.approx(rows["final_val_top1"].mean())
+        assert rows["final_val_top1_std"].iloc[0] == pytest.approx(rows["final_val_top1"].std())
     # each run searched with its own settings, in its own checkpoint folder
     outputs = kedro_project / "data/07_model_output"
     histories = [pd.read_parquet(latest_version(outputs, f"study_sampling.{r}/search_history.parquet")) for r in runs]

@@ -55,14 +55,29 @@ def summarise_study(study_params: dict, metric: str, **outputs) -> tuple[pd.Data
         colour = palette[i % len(palette)]
         figure.add_trace(go.Scatter(x=epochs + epochs[::-1], y=list(values.max(0)) + list(values.min(0)[::-1]),
                                     fill="toself", opacity=0.2, line={"width": 0}, fillcolor=colour,
-                                    name=f"{label} (min-max, {len(series)} seeds)", hoverinfo="skip"))  # fmt: skip
+                                    name=f"{label} (min-max over {len(series)} seeds)", hoverinfo="skip"))  # fmt: skip
         figure.add_trace(go.Scatter(x=epochs, y=values.mean(0), mode="lines+markers", line={"color": colour},
-                                    name=f"{label} (mean)"))  # fmt: skip
+                                    name=f"{label} (mean over {len(series)} seeds)"))  # fmt: skip
     if metric == "derived_ms" and rows:
         figure.add_hline(y=rows[0]["target_ms"], line_dash="dash", annotation_text="target")
     figure.update_layout(title=f"{study.get('title', 'study')}: {metric} per epoch", xaxis_title="epoch",
                          yaxis_title=metric, template="plotly_white")  # fmt: skip
-    return pd.DataFrame(rows), figure
+    return with_spread_over_seeds(pd.DataFrame(rows)), figure
+
+
+SPREAD_COLUMNS = ("final_val_top1", "table_ms", "gap_percent", "macs_m")
+
+
+def with_spread_over_seeds(table: pd.DataFrame) -> pd.DataFrame:
+    """Each run's row with its setting's mean and standard deviation over the seeds (``seeds``,
+    ``<column>_mean``, ``<column>_std``): one seed's figure is read against its setting's spread."""
+    if table.empty:
+        return table
+    grouped = table.groupby("setting", sort=False)[list(SPREAD_COLUMNS)]
+    spread = grouped.agg(["mean", "std"])
+    spread.columns = [f"{column}_{stat}" for column, stat in spread.columns]
+    spread["seeds"] = table.groupby("setting", sort=False).size()
+    return table.join(spread, on="setting")
 
 
 def settings_of_run(run: str):
