@@ -88,3 +88,12 @@ def test_bad_test_split_parameters_name_the_key(selection, key):
     chosen = pd.DataFrame({"label": ["a"], "selected": [True]})
     with pytest.raises(ConfigError, match=key):
         split_selected_classes(index, chosen, {"num_groups": 1, **selection})
+
+
+def test_more_groups_than_classes_names_the_parameter_and_the_value_to_set():
+    from tfnas_kedro.pipelines.data_selection.nodes import select_classes
+
+    ranking = pd.DataFrame({"label": list("abcde"), "accuracy": [0.9, 0.8, 0.7, 0.6, 0.5], "rank": range(5)})
+    with pytest.raises(ConfigError, match=r"selection.num_groups is 10.*at most 5.*selection.num_groups=5"):
+        select_classes(ranking, {"num_groups": 10})
+    assert select_classes(ranking, {"num_groups": 5})["selected"].all()

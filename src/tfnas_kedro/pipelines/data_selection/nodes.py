@@ -15,6 +15,7 @@ from tfnas_kedro.data import ranking
 from tfnas_kedro.data.demo import generate_demo_images
 from tfnas_kedro.data.images import ImageTree, inspect_images
 from tfnas_kedro.data.pretrained import load_ranker
+from tfnas_kedro.nas.errors import ConfigError
 from tfnas_kedro.params import Params, parse_params
 from tfnas_kedro.runtime import resolve_device
 
@@ -117,6 +118,12 @@ def rank_classes(scores: pd.DataFrame) -> pd.DataFrame:
 
 def select_classes(class_ranking: pd.DataFrame, params: dict) -> pd.DataFrame:
     p = parse_params(SelectionParams, params, "selection")
+    if p.num_groups > len(class_ranking):
+        raise ConfigError(
+            f"params:selection.num_groups is {p.num_groups}, but the data has {len(class_ranking)} classes to "
+            f"group: set selection.num_groups to at most {len(class_ranking)} "
+            f'(kedro run --params "selection.num_groups={len(class_ranking)}", or in conf/local)'
+        )
     selection = ranking.select_classes(class_ranking, p.num_groups, p.seed)
     chosen = selection[selection["selected"]]
     logger.info(
