@@ -65,14 +65,21 @@ def local_store(project_path: Path) -> Path:
     return folder
 
 
+# MLflow 3's UI files an experiment of no declared kind under its GenAI views ("Evaluations");
+# this tag opens it as model training, in the view with runs, metrics and charts
+EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
+
+
 def use_experiment(mlflow, name: str, project_path: Path) -> None:
-    """Make ``name`` the active experiment; a new one in the project's own store keeps its
-    artifacts in that store too (MLflow would put them under the working directory)."""
+    """Make ``name`` the active experiment, marked as model training; a new one in the project's
+    own store keeps its artifacts in that store too (MLflow would put them under the working
+    directory)."""
     if mlflow.get_experiment_by_name(name) is None:
         local = mlflow.get_tracking_uri().startswith("sqlite:///" + str(local_store(project_path)))
         location = (local_store(project_path) / "artifacts").as_uri() if local else None
         mlflow.create_experiment(name, artifact_location=location)
     mlflow.set_experiment(name)
+    mlflow.set_experiment_tag(*EXPERIMENT_KIND)
 
 
 def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

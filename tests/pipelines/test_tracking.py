@@ -21,7 +21,9 @@ def test_a_search_run_is_tracked_with_its_metrics_parameters_and_artifacts(kedro
     run_pipeline("search", params={**TINY, "search": search})
 
     client = MlflowClient(store)
-    (run,) = client.search_runs([client.get_experiment_by_name("t").experiment_id])
+    experiment = client.get_experiment_by_name("t")
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"  # opens as model training
+    (run,) = client.search_runs([experiment.experiment_id])
     assert run.info.status == "FINISHED" and run.info.run_name == "search"
     assert run.data.params["search.epochs"] == "3" and run.data.params["target.fraction"] == "0.5"
     losses = client.get_metric_history(run.info.run_id, "search.weight_loss")
