@@ -127,6 +127,7 @@ class TrackingHooks:
         self._config: TrackingConfig | None = None
         self._project_path = Path.cwd()
         self._mlflow = None  # the module, while a run is active
+        self._user_uri: str | None = None  # MLFLOW_TRACKING_URI as it was before the run
 
     @hook_impl
     def after_context_created(self, context) -> None:
@@ -143,6 +144,9 @@ class TrackingHooks:
             return
         import mlflow
 
+        # MLflow 3 writes the URI into MLFLOW_TRACKING_URI; a later run in this process (a notebook,
+        # a second session) would take it for the user's choice, so it is put back when the run ends
+        self._user_uri = os.environ.get("MLFLOW_TRACKING_URI")
         mlflow.set_tracking_uri(self._config.uri(self._project_path))
         use_experiment(mlflow, self._config.experiment, self._project_path)
         names = run_params.get("pipeline_names") or ["__default__"]
@@ -194,3 +198,7 @@ class TrackingHooks:
         if self._mlflow is not None:
             self._mlflow.end_run(status=status)
             self._mlflow = None
+            if self._user_uri is None:
+                os.environ.pop("MLFLOW_TRACKING_URI", None)
+            else:
+                os.environ["MLFLOW_TRACKING_URI"] = self._user_uri

@@ -1,5 +1,7 @@
 """Experiment tracking: a run leaves an MLflow run with its parameters, metrics and artifacts."""
 
+import os
+
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
@@ -19,6 +21,8 @@ def test_a_search_run_is_tracked_with_its_metrics_parameters_and_artifacts(kedro
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     search = {**TINY["search"], "epochs": 3, "checkpoint_dir": str(kedro_project / "ckpt")}
     run_pipeline("search", params={**TINY, "search": search})
+    # MLflow writes the URI into the environment; left there, the next run in this process would use it
+    assert "MLFLOW_TRACKING_URI" not in os.environ
 
     client = MlflowClient(store)
     experiment = client.get_experiment_by_name("t")
