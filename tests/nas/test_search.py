@@ -1,11 +1,19 @@
 import pytest
 import torch
+import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 from tests.conftest import synthetic_table
 from tfnas_kedro.nas.penalty import LatencyPenalty
-from tfnas_kedro.nas.sampling import PathChoice
-from tfnas_kedro.nas.search import SearchConfig, Searcher, SearchError, describe_learning, learning_status
+from tfnas_kedro.nas.sampling import PathChoice, path_choice
+from tfnas_kedro.nas.search import (
+    SearchConfig,
+    Searcher,
+    SearchError,
+    backward_paths,
+    describe_learning,
+    learning_status,
+)
 
 RES, CLASSES = 32, 4
 
@@ -135,6 +143,30 @@ def test_an_architecture_step_computes_no_weight_gradient_and_clips_alpha_and_be
     assert _grad_norm(free.alpha + free.beta) > 100 * norm  # the same step without the tight clip
 
 
+def test_in_place_distillation_teaches_the_other_path_the_first_paths_predictions(setup, tmp_path):
+    x, y = next(iter(_loaders()[0]))
+    searcher = _searcher(setup, tmp_path)
+    supernet, alpha, beta = searcher.supernet.eval(), searcher.alpha, searcher.beta  # eval: BN as a fixed map
+    first, second = [0] * len(alpha), [1] * len(alpha)
+
+    def gradients(distill):
+        supernet.zero_grad(set_to_none=True)
+        losses = backward_paths(supernet, x, y, [first, second], alpha, beta, distill=distill)
+        return losses, torch.cat([p.grad.flatten() for p in supernet.parameters() if p.grad is not None])
+
+    labels_losses, from_labels = gradients(False)
+    distilled_losses, distilled = gradients(True)
+    # by hand: the first path on the labels, the second on the first's softmax (no gradient to it)
+    supernet.zero_grad(set_to_none=True)
+    teacher = supernet(x, path_choice(first, alpha, beta))
+    F.cross_entropy(teacher, y).backward()
+    F.cross_entropy(supernet(x, path_choice(second, alpha, beta)), torch.softmax(teacher.detach(), -1)).backward()
+    by_hand = torch.cat([p.grad.flatten() for p in supernet.parameters() if p.grad is not None])
+    assert torch.allclose(distilled, by_hand, atol=1e-6) and not torch.allclose(distilled, from_labels, atol=1e-4)
+    # the history still reports each path's cross-entropy on the labels
+    assert torch.allclose(torch.stack(labels_losses), torch.stack(distilled_losses))
+
+
 def test_scaling_repicks_channels_only_for_ops_whose_width_changed(setup, tmp_path):
     searcher = _searcher(setup, tmp_path)
     before = [[op.active.clone() for op in layer.ops] for layer in searcher.supernet.layers]
@@ -209,6 +241,24 @@ def test_one_warm_up_starts_the_search_of_any_target(setup, tmp_path):
     elsewhere = _searcher((space, table, low + 0.8 * (high - low)), tmp_path / "elsewhere")
     with pytest.raises(SearchError, match="was made with target_ms="):
         elsewhere.load_state_dict(after_warm_up.state_dict())
+
+
+def test_a_warm_up_starts_searches_that_differ_only_in_what_acts_after_it(setup, tmp_path):
+    space, table, _ = setup
+    warm = Searcher(space, table, CLASSES, SearchConfig(epochs=3, warmup_epochs=1), torch.device("cpu"))
+    state = warm.state_dict()  # epoch 0: within the warm-up
+    for later in ({"arch_lr": 0.5}, {"distill_other_paths": True}, {"tau": 2.0, "bisampling": False}):
+        _searcher(setup, tmp_path, warmup_epochs=1, seed=0, **later).load_state_dict(state)
+    with pytest.raises(SearchError, match="was made with lr=0.025, this search has 0.5"):
+        _searcher(setup, tmp_path, warmup_epochs=1, seed=0, lr=0.5).load_state_dict(state)
+    # one identity for the folder name and the resume check: the warm-up's leaves those settings out
+    config = SearchConfig(arch_lr=0.5, distill_other_paths=True)
+    assert "arch_lr" in config.run_settings() and "arch_lr" not in config.run_settings(warmup=True)
+    assert "epochs" not in config.run_settings() and "lr" in config.run_settings(warmup=True)
+    # a setting added later, at its default, leaves the identity of older searches as it was
+    assert "distill_other_paths" not in SearchConfig().run_settings()
+    saved = {**state, "config": {k: v for k, v in state["config"].items() if k != "distill_other_paths"}}
+    Searcher(space, table, CLASSES, SearchConfig(epochs=3, warmup_epochs=1), torch.device("cpu")).load_state_dict(saved)
 
 
 def test_the_latency_term_is_steered_until_the_target_sits_inside_what_widths_reach(setup, tmp_path):

@@ -61,6 +61,10 @@ class SearchConfig(BaseModel):
     tau: float = Field(5.0, gt=0)
     tau_decay: float = Field(0.96, gt=0, le=1)
     bisampling: bool = True
+    # in-place distillation (the sandwich rule of BigNAS / once-for-all): after the warm-up, every
+    # path after the first of a weight step learns the first path's predictions (soft targets)
+    # instead of the labels, so that paths alpha does not favour learn from the one it does
+    distill_other_paths: bool = False
     elasticity: bool = True
     # steer the latency term's target until the target sits inside what widths can reach for the
     # derived ops and depths, ``feedback_margin`` of that band away from either end (Searcher.steer)
@@ -69,6 +73,29 @@ class SearchConfig(BaseModel):
     eval_batches: int | None = Field(None, ge=1)
     log_every: int = Field(50, ge=1)  # weight steps between progress lines when the output is not a terminal
     seed: int = 0
+
+    def run_settings(self, warmup: bool = False) -> dict:
+        """The settings that identify a search: its checkpoint folder is named after them and a
+        resume compares them. Left out: those a resume may change (``RESUMABLE``), settings added
+        since a checkpoint format while they keep their default (``ADDED_LATER``: older searches
+        still resume), and, for a ``warmup``, those that act only after it (``AFTER_WARMUP``: one
+        warm-up starts searches that differ in them)."""
+        left_out = RESUMABLE | (AFTER_WARMUP if warmup else frozenset())
+        fields = type(self).model_fields
+        return {
+            key: value
+            for key, value in self.model_dump(mode="json").items()
+            if key not in left_out and not (key in ADDED_LATER and value == fields[key].default)
+        }
+
+
+RESUMABLE = frozenset({"epochs", "log_every"})  # more epochs continue the same search
+# the architecture step's settings and what the weight steps sample once alpha learns
+AFTER_WARMUP = frozenset({
+    "arch_lr", "arch_betas", "arch_weight_decay", "arch_every", "tau", "tau_decay", "bisampling", "elasticity",
+    "latency_feedback", "feedback_margin", "distill_other_paths",
+})  # fmt: skip
+ADDED_LATER = frozenset({"distill_other_paths"})
 
 
 def backward_paths(
@@ -81,17 +108,24 @@ def backward_paths(
     scale=1.0,
     autocast=nullcontext,
     scaler: torch.amp.GradScaler | None = None,
+    distill: bool = False,
 ) -> list[torch.Tensor]:
     """Cross-entropy of each single path, back-propagated one path at a time so that only one
-    path's activations are alive at once; gradients accumulate. Returns the (detached) losses.
+    path's activations are alive at once; gradients accumulate. Returns the (detached) cross-entropy
+    of each path. With ``distill``, every path after the first learns the first path's softmax
+    (detached: the teacher gets no gradient from its students) instead of the labels.
     ``scale`` multiplies each loss (a process's share of a global batch, see ``Searcher._share``);
     the forward runs in ``autocast()``, the backward of ``scaler.scale(loss)`` when given."""
-    losses = []
+    losses, teacher = [], None
     for path in paths:
         with autocast():
-            loss = F.cross_entropy(supernet(x, path_choice(path, alpha, beta)), y).float() * scale
+            logits = supernet(x, path_choice(path, alpha, beta)).float()
+        ce = F.cross_entropy(logits, y) * scale
+        loss = ce if teacher is None else F.cross_entropy(logits, teacher) * scale
+        if distill and teacher is None:
+            teacher = torch.softmax(logits.detach(), dim=-1)
         (loss if scaler is None else scaler.scale(loss)).backward()
-        losses.append(loss.detach())
+        losses.append(ce.detach())
     return losses
 
 
@@ -256,7 +290,10 @@ class Searcher:
             group["lr"] = lr
         self.weight_optimizer.zero_grad(set_to_none=True)
         share, scaler = self._share(len(y)), self.weight_scaler
-        losses = backward_paths(self.supernet, x, y, paths, self.alpha, self.beta, share, self._autocast, scaler)
+        losses = backward_paths(
+            self.supernet, x, y, paths, self.alpha, self.beta, share, self._autocast, scaler,
+            distill=self.config.distill_other_paths and len(paths) > 1,
+        )  # fmt: skip
         average_gradients(self.supernet.parameters())
         losses = self._mean_over_ranks(losses)  # the one host wait of a step: the NaN guard and the log
         for loss in losses:
@@ -551,12 +588,17 @@ class Searcher:
         def plain(value):
             return list(value) if isinstance(value, tuple | list) else value
 
-        # a state from within the warm-up does not depend on the latency term: it may start any target's search
+        # a state from within the warm-up depends neither on the latency term nor on the settings that
+        # act after it: it may start any target's search
         target_free = state["epoch"] <= self.config.warmup_epochs
-        for key, value in self.settings().items():
-            saved = state["config"].get(key)
-            if key in ("epochs", "log_every") or (key in ("target_ms", "latency_lambda") and target_free):
-                continue
+        mine = self.config.run_settings(warmup=target_free)
+        if not target_free:
+            mine |= {
+                "target_ms": self.target_ms,
+                "latency_lambda": None if self.penalty is None else self.penalty.weight,
+            }
+        for key, value in mine.items():
+            saved = state["config"].get(key, SearchConfig.model_fields[key].default if key in ADDED_LATER else None)
             if plain(saved) != plain(value):
                 raise SearchError(f"{source} was made with {key}={saved!r}, this search has {value!r}")
         self.supernet.load_state_dict(state["supernet"])

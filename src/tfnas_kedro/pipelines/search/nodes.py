@@ -139,9 +139,11 @@ def _num_classes(split: pd.DataFrame, table: LatencyTable) -> int:
 def _searcher(split, table, search_spaces, p: SearchParams, target_ms: float | None, folder: str) -> Searcher:
     device = rank_device(p.device)
     config = p.config()
-    # one folder per search: the same target and settings resume, other settings start afresh beside
-    # them (more epochs continue the same search)
-    settings = config.model_dump(mode="json", exclude={"epochs", "log_every"}) | {"latency_lambda": p.latency_lambda}
+    # one folder per search, named after the settings that identify it (SearchConfig.run_settings, which
+    # the resume check compares too): the same target and settings resume, others start afresh beside
+    # them; a warm-up's folder holds for every search that differs only in what acts after it
+    warmup = target_ms is None
+    settings = config.run_settings(warmup) | ({} if warmup else {"latency_lambda": p.latency_lambda})
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
     checkpoints = Path(p.checkpoint_dir) / f"{p.search_space}-{folder}-{digest}-seed{p.seed}"
     return Searcher(
