@@ -3,8 +3,9 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 export KEDRO_DISABLE_TELEMETRY := 1
+export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: install run test lint viz clean clean-tracking
+.PHONY: install run test lint viz docs clean clean-tracking
 
 install: $(VENV)/.installed
 
@@ -25,6 +26,9 @@ lint: install
 
 viz: install
 	$(BIN)/kedro viz run
+
+docs: install  ## the manual (docs/) as a site in site/, strict: broken links fail
+	$(BIN)/mkdocs build --strict
 
 # generated data, versions and the resume checkpoints (search.checkpoint_dir, train.checkpoint_dir
 # and transfer.checkpoint_dir are under data/06_models); keeps the folder skeleton, the reference

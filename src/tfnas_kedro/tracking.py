@@ -4,7 +4,7 @@ Each run records the run's parameters (those its pipelines read, flattened to ``
 the per-epoch metrics of every search, training and fine-tuning (``search.weight_loss`` at step
 ``epoch``; namespaced copies keep their namespace: ``fast.search.derived_ms``), the final numbers
 of their summaries, and the artifacts a user compares runs by: architecture descriptions,
-summaries and the HTML report. Configuration: ``conf/base/tracking.yml``; README "Experiment
+summaries and the HTML report. Configuration: ``conf/base/tracking.yml``; docs/report.md, "Experiment
 tracking". Nothing is imported from MLflow when tracking is off.
 
 Why a project hook and not kedro-mlflow: every kedro-mlflow release for Kedro 1.x imports a

@@ -477,7 +477,7 @@ def test_se_blocks_are_calibrated_apart(spaces):
 
 @pytest.mark.parametrize("fresh", [True, False])
 def test_a_calibration_times_its_session_and_noise_repeats_in_one_fresh_worker(spaces, monkeypatch, fresh):
-    """Every calibration starts from the same state, a fresh process (README "Small inputs"): its
+    """Every calibration starts from the same state, a fresh process (docs/latency.md, "Small inputs"): its
     networks and the noise floor's repeats are timed in one worker; ``fresh_process: false`` keeps
     them in the calling process."""
     import tfnas_kedro.nas.calibration as calibration

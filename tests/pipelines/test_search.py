@@ -98,8 +98,8 @@ def test_a_search_on_an_onnxruntime_table_is_timed_in_onnxruntime_against_the_ta
     """At the demo's scale (input 64, channel block 4): the derived network is exported to ONNX,
     timed in onnxruntime among the table's held-out models in a fresh process, and its error,
     with the session's drift divided out, lies within the bound the table stored when it was
-    checked (README: -3.4% to +2.8% against bounds of 4.7-7.6% in 8 of 8 tries). Timed with cold
-    caches, as small inputs want (README: latency)."""
+    checked (docs/search.md: -3.4% to +2.8% against bounds of 4.7-7.6% in 8 of 8 tries). Timed with cold
+    caches, as small inputs want (docs/latency.md)."""
     latency = {
         **TINY_LATENCY["latency"],
         **COLD_CACHES,

@@ -11,7 +11,7 @@ import os
 # oneDNN (torch's CPU convolutions) caches 1024 compiled convolution primitives by default, one per
 # shape. A supernet whose widths elasticity-scaling has set op by op has more distinct shapes than
 # that, so every step recompiled them: steps took twice as long late in a search as at its start
-# (README: "A search that learns"). Read when oneDNN first runs, so before any convolution; a
+# (docs/search.md, "A search that learns"). Read when oneDNN first runs, so before any convolution; a
 # value the user set wins.
 os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "16384")
 

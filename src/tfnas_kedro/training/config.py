@@ -24,12 +24,12 @@ class TrainConfig(BaseModel):
     dropout: float | None = Field(None, ge=0, lt=1)  # before the classifier; None: the description's
     drop_connect: float = Field(0.2, ge=0, lt=1)  # on residual blocks, growing linearly with depth
     # every residual block starts as the identity (last BatchNorm gamma 0): a deep network then trains
-    # like a shallow one at first instead of diverging in its first epochs (README: "Retraining")
+    # like a shallow one at first instead of diverging in its first epochs (docs/training.md, "The demo recipe and deep networks")
     zero_init_residual: bool = True
     # BatchNorm statistics re-estimated on this many training images before every evaluation
     # (0: off). With few steps per epoch the running averages lag behind fast-moving weights, and
     # a sound network scored in eval mode read validation loss 12.5 where its recomputed statistics
-    # gave 1.5 (README: "Retraining")
+    # gave 1.5 (docs/training.md, "The demo recipe and deep networks")
     precise_bn_images: int = Field(0, ge=0)
     grad_clip: float | None = Field(5.0, gt=0)
     amp: Literal["auto", "bf16", "fp16", "off"] = "auto"  # auto: bf16 (fp16 if unsupported) on CUDA, off on CPU

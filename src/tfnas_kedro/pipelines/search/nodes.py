@@ -63,7 +63,7 @@ class SearchParams(SearchConfig):
     resume: bool = True
     checkpoint_every: int = Field(1, ge=1)  # epochs between resume checkpoints (the last is always written)
     measure_latency: bool = True  # time the derived network on the table's device for the summary
-    # data-parallel search (README: "Searching on several GPUs and machines"); batch_size stays global
+    # data-parallel search (docs/distributed.md); batch_size stays global
     distributed: DistributedConfig = DistributedConfig()
 
     @model_validator(mode="before")
