@@ -102,6 +102,7 @@ def remedy_target(catalog, params, target_name: str, settings: dict, warmup: dic
     arms, spaces = study_arms(catalog, target_name, p), params["search_spaces"]
     split, index, table = catalog.load("search_split"), catalog.load("image_index"), catalog.load("latency_table")
     started = time.perf_counter()
+    study = params["studies"]["search_quality"]
     result, history = run_search(split, table, arms["target"], settings, spaces, warmup)
     arch, summary = derive_searched_architecture(result, table, arms["target"], settings, params["latency"], spaces)
     searched_s = time.perf_counter() - started
@@ -119,7 +120,13 @@ def remedy_target(catalog, params, target_name: str, settings: dict, warmup: dic
         runs.append({"seed_offset": k, "top1": test["top1"], "diverged": reason is not None, "divergence": reason})
         if reason is None:
             hits.append(np.asarray(test["correct_per_image"]))
-    before = figures(arms["searched_hits"], arms["random_hits"], arms["random_top1"], arms["scores"], "searched", p)
+    # the study's supernet scored again as the remedy's is (same recalibration batches for all)
+    study_result = catalog.load(f"search_quality.{target_name}.search_result")
+    before_scores = score_through_supernet(study_result, [arms["searched"], *arms["randoms"]], split, settings, study)
+    before = figures(arms["searched_hits"], arms["random_hits"], arms["random_top1"], before_scores, "searched", p)
+    before["kendall_tau_as_the_study_scored"] = figures(
+        arms["searched_hits"], arms["random_hits"], arms["random_top1"], arms["scores"], "searched", p
+    )["kendall_tau"]
     after = figures(hits, arms["random_hits"], arms["random_top1"], scores, "remedy_searched", p)
     last = history.iloc[-1]
     return {

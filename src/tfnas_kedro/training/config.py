@@ -24,7 +24,8 @@ class TrainConfig(BaseModel):
     dropout: float | None = Field(None, ge=0, lt=1)  # before the classifier; None: the description's
     drop_connect: float = Field(0.2, ge=0, lt=1)  # on residual blocks, growing linearly with depth
     # every residual block starts as the identity (last BatchNorm gamma 0): a deep network then trains
-    # like a shallow one at first instead of diverging in its first epochs (docs/training.md, "The demo recipe and deep networks")
+    # like a shallow one at first instead of diverging in its first epochs (docs/training.md, "The demo
+    # recipe and deep networks")
     zero_init_residual: bool = True
     # BatchNorm statistics re-estimated on this many training images before every evaluation
     # (0: off). With few steps per epoch the running averages lag behind fast-moving weights, and

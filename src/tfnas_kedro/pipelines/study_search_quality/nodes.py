@@ -23,6 +23,7 @@ from tfnas_kedro.nas import ArchDescription, SearchSpace, count_macs, count_para
 from tfnas_kedro.nas.baselines import closest_zoo_model, random_subnet
 from tfnas_kedro.nas.latency import LatencyTable
 from tfnas_kedro.nas.scoring import correct_per_image, recalibrate_batchnorm
+from tfnas_kedro.nas.seeding import seed_everything
 from tfnas_kedro.nas.stats import compare_arms, kendall_tau, kendall_tau_interval
 from tfnas_kedro.nas.subnet import Subnet
 from tfnas_kedro.nas.supernet import Supernet
@@ -141,6 +142,10 @@ def score_through_supernet(
         if candidate["subnet"] is None:  # the published model is no path of this supernet
             continue
         network = supernet.active_subnet(Subnet.from_dict(candidate["subnet"])).to(device)
+        # every candidate's BatchNorm sees the same images in the same crops: the scores differ by
+        # the candidates alone (near chance, another draw of crops moves Kendall tau by itself)
+        seed_everything(p.seed)
+        train.generator.manual_seed(p.seed)
         recalibrate_batchnorm(network, train, p.recalibration_images, device)
         hits = correct_per_image(network, test, device)
         scores[candidate["key"]] = {"top1": float(hits.mean()), "correct_per_image": hits.astype(int).tolist()}
