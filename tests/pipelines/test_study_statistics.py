@@ -1,6 +1,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from tfnas_kedro.pipelines.study_search_quality.nodes import SearchQualityParams, describe_target, target_statistics
 
@@ -45,3 +46,40 @@ def test_a_searched_arm_far_above_the_random_one_is_called_better_and_ranked():
     assert stats["tau_candidates"] == 9 and stats["kendall_tau"] > 0.9
     assert stats["random_rejected_share"] == pytest.approx(2 / 3)
     assert "searched better" in describe_target(stats) and "Kendall tau" in describe_target(stats)
+
+
+def test_a_candidate_scores_the_same_through_the_supernet_wherever_it_stands_in_the_list(spaces, tmp_path):
+    # every candidate's BatchNorm is recalibrated on the same images in the same crops
+    from PIL import Image
+
+    from tfnas_kedro.nas.subnet import Subnet
+    from tfnas_kedro.nas.supernet import Supernet
+    from tfnas_kedro.pipelines.study_search_quality.nodes import score_through_supernet
+
+    space = spaces["tfnas"]
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(48):
+        path = tmp_path / f"{i}.png"
+        Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(path)
+        rows.append({"path": str(path), "class_index": i % 4, "split": "weights" if i < 32 else "test"})
+    supernet = Supernet(space, 4)
+    torch.save({"supernet": supernet.state_dict()}, tmp_path / "last.pt")
+    result = {
+        "identity": {"space": space.model_dump(mode="json"), "num_classes": 4},
+        "checkpoint": str(tmp_path / "last.pt"),
+    }
+
+    def drawn(seed):  # a path as a search would derive it from random alpha and beta
+        g = torch.Generator().manual_seed(seed)
+        alpha = [torch.randn(len(p.ops), generator=g) for p in space.positions()]
+        beta = [torch.randn(stage.max_depth, generator=g) for stage in space.stages]
+        return Subnet.strongest(space, alpha, beta, supernet.widths())
+
+    subnets = [drawn(s) for s in range(3)]
+    candidates = [{"key": f"c{i}", "name": f"c{i}", "subnet": s.as_dict()} for i, s in enumerate(subnets)]
+    settings = {"device": "cpu", "input_size": 32, "batch_size": 8}
+    study = {"targets": {"t": {"fraction": 0.5}}, "recalibration_images": 16}
+    forward = score_through_supernet(result, candidates, pd.DataFrame(rows), settings, study)
+    backward = score_through_supernet(result, candidates[::-1], pd.DataFrame(rows), settings, study)
+    assert all(forward[k]["correct_per_image"] == backward[k]["correct_per_image"] for k in forward)
