@@ -75,10 +75,10 @@ def main() -> None:
     )
     calibration_seconds = time.perf_counter() - started
 
-    m, c = table.meta, table.meta.calibration
+    m, c = table.meta, table.meta.calibration.model_dump()
     print(
         f"\ndevice: {m.device_name} ({m.device}), batch {m.batch_size}, {m.threads} thread(s), input {m.resolution}, "
-        f"runtime {m.runtime['name']} {m.runtime['version']}"
+        f"runtime {m.runtime.name} {m.runtime.version}"
     )
     print(
         f"table: {len(table.entries)} widths, step {m.width_step}, built in {m.build_seconds:.0f} s "

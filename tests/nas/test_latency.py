@@ -1,5 +1,3 @@
-from dataclasses import replace
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,18 +9,16 @@ from tfnas_kedro.nas.arch import BlockSpec
 from tfnas_kedro.nas.calibration import calibrate, sample_architectures, sample_covering
 from tfnas_kedro.nas.latency import (
     KEY_COLUMNS,
-    LatencyMeta,
     LatencyTable,
     block_key,
     block_spec,
     build_latency_table,
     expected_latency,
     format_key,
-    meta_from_dict,
-    meta_to_dict,
     table_keys,
 )
 from tfnas_kedro.nas.profiler import ProfilerSettings
+from tfnas_kedro.nas.table_meta import LatencyMeta, meta_from_dict, meta_to_dict
 
 
 def test_block_key_names_what_latency_depends_on():
@@ -54,7 +50,19 @@ def test_interpolation_is_linear_between_grid_points():
         [(*key, 160, 1.0, 1.0, 0.0), (*key, 320, 3.0, 3.0, 0.0)],
         columns=[*KEY_COLUMNS, "mid", "ms", "median_ms", "spread"],
     )
-    meta = LatencyMeta("cpu", "t", 1, 1, 224, 1000, ["tfnas"], {}, {}, 160, {})
+    meta = LatencyMeta(
+        device="cpu",
+        device_name="t",
+        batch_size=1,
+        threads=1,
+        resolution=224,
+        num_classes=1000,
+        spaces=["tfnas"],
+        stem={},
+        head={},
+        width_step=160,
+        profiler={},
+    )
     table = LatencyTable(meta, entries)
     block = BlockSpec(kernel=3, in_=80, mid=200, se=0, out=80, stride=1, act="swish")
     assert table.raw_block_ms(block, 14) == pytest.approx(1.5)
@@ -171,11 +179,11 @@ def test_calibration_recovers_the_scale_and_shrugs_off_one_noisy_network(spaces)
     measured[3] *= 1.5  # timed while the machine was busy
     calibrated, report = calibrate(table, archs, measured)
     c = calibrated.meta.calibration
-    assert c["scale"] == pytest.approx(1.25) and c["base_scale"] == pytest.approx(1.0)
-    assert all(v == pytest.approx(1.25) for v in c["scales"].values()) and c["outliers"] == 1
+    assert c.scale == pytest.approx(1.25) and c.base_scale == pytest.approx(1.0)
+    assert all(v == pytest.approx(1.25) for v in c.scales.values()) and c.outliers == 1
     assert report["fit_weight"].tolist()[3] == 0.0
     assert sorted(report["relative_error"].abs())[-2] < 1e-9  # exact but for the noisy one
-    assert c["max_abs_residual"] == pytest.approx(1 - 1 / 1.5)
+    assert c.max_abs_residual == pytest.approx(1 - 1 / 1.5)
     assert list(report.columns) == [
         "name",
         "raw_predicted_ms",
@@ -200,8 +208,8 @@ def test_calibration_fits_one_scale_per_feature_map_size(spaces):
     fit = sample_architectures(space, 32, seed=2, num_classes=1000)  # the demo's number
     held_out = sample_architectures(space, 6, seed=9, num_classes=1000)
     exact, report = calibrate(table, fit, [measure(a) for a in fit], ridge=0.0, by_se=False)
-    assert exact.meta.calibration["scales"] == pytest.approx({str(hw): v for hw, v in truth.items()})
-    assert exact.meta.calibration["base_scale"] == pytest.approx(0.6) and report["relative_error"].abs().max() < 1e-9
+    assert exact.meta.calibration.scales == pytest.approx({str(hw): v for hw, v in truth.items()})
+    assert exact.meta.calibration.base_scale == pytest.approx(0.6) and report["relative_error"].abs().max() < 1e-9
     for a in held_out:
         assert exact.predict(a) == pytest.approx(measure(a), rel=1e-9)
 
@@ -209,7 +217,7 @@ def test_calibration_fits_one_scale_per_feature_map_size(spaces):
         return max(abs(e) for e in errors)
 
     shrunk = calibrate(table, fit, [measure(a) for a in fit], by_se=False)[0]  # default ridge: shrinks toward one scale
-    common = shrunk.meta.calibration["scale"]
+    common = shrunk.meta.calibration.scale
     single = worst((3.0 + common * table.blocks_ms(a) - measure(a)) / measure(a) for a in held_out)
     assert worst((shrunk.predict(a) - measure(a)) / measure(a) for a in held_out) < single / 3
 
@@ -231,7 +239,7 @@ def test_a_table_records_the_runtime_it_was_timed_in(spaces):
 
     settings = ProfilerSettings(warmup=1, repeats=2, rounds=1, remeasure=0, runtime="onnxruntime")
     table = build_latency_table([spaces["tfnas"]], resolution=32, num_classes=10, width_step=512, settings=settings)
-    assert table.meta.runtime == {
+    assert table.meta.runtime.model_dump(exclude_none=True) == {
         "name": "onnxruntime",
         "version": onnxruntime.__version__,
         "provider": "CPUExecutionProvider",
@@ -240,9 +248,8 @@ def test_a_table_records_the_runtime_it_was_timed_in(spaces):
     }
     assert (table.entries["ms"] > 0).all() and table.meta.profiler["runtime"] == "onnxruntime"
     assert meta_from_dict(meta_to_dict(table.meta)).runtime == table.meta.runtime
-    assert meta_from_dict({k: v for k, v in meta_to_dict(table.meta).items() if k != "runtime"}).runtime == {
-        "name": "torch"
-    }  # a table from before the option was timed in eager torch
+    old = meta_from_dict({k: v for k, v in meta_to_dict(table.meta).items() if k != "runtime"})
+    assert old.runtime.name == "torch"  # a table from before the option was timed in eager torch
 
 
 def test_widths_on_the_channel_block_are_measured_and_priced_apart(spaces):
@@ -257,7 +264,7 @@ def test_widths_on_the_channel_block_are_measured_and_priced_apart(spaces):
     # one block priced with a cliff: a width on a multiple of 16 runs 20% faster than one off it
     rows = [(*key, m, 1.0 + m / 100 * (0.8 if m % 16 == 0 else 1.0)) for m in mids]
     entries = pd.DataFrame(rows, columns=[*KEY_COLUMNS, "mid", "ms"]).assign(median_ms=lambda f: f["ms"], spread=0.0)
-    aligned = LatencyTable(replace(table.meta, channel_block=16), entries)
+    aligned = LatencyTable(table.meta.with_changes(channel_block=16), entries)
     one_grid = LatencyTable(table.meta, entries)
 
     for mid in (80, 112, 144):  # on the block, between measured widths
@@ -280,7 +287,7 @@ def test_a_width_off_the_channel_block_next_to_an_end_on_it_is_priced_as_off(spa
     key = tuple(table.entries[table.entries["cin"] <= 32].iloc[0][KEY_COLUMNS])
     rows = [(*key, m, 1.0 + m / 100 * (0.4 if m % 4 == 0 else 1.0)) for m in mids]
     entries = pd.DataFrame(rows, columns=[*KEY_COLUMNS, "mid", "ms"]).assign(median_ms=lambda f: f["ms"], spread=0.0)
-    aligned = LatencyTable(replace(table.meta, channel_block=4), entries)
+    aligned = LatencyTable(table.meta.with_changes(channel_block=4), entries)
     for mid in (65, 66, 67, 125, 127):
         assert aligned.raw_block_ms(block_spec(key, mid), key[0]) == pytest.approx(1.0 + mid / 100)
     for mid in (64, 68, 124, 128):
@@ -298,7 +305,7 @@ def test_with_a_channel_block_the_calibration_fits_blocks_on_and_off_it_apart(sp
     reorders) and blocks on them do not: one scale per size cannot fit it, one per size and kind can."""
     space = spaces["tfnas"]
     table = synthetic_table(space)
-    table = LatencyTable(replace(table.meta, channel_block=16), table.entries)
+    table = LatencyTable(table.meta.with_changes(channel_block=16), table.entries)
     truth = {"on": 1.0, "off": 2.0}
 
     def measure(a):
@@ -308,12 +315,12 @@ def test_with_a_channel_block_the_calibration_fits_blocks_on_and_off_it_apart(sp
     fit = sample_architectures(space, 24, seed=2, num_classes=1000, channel_block=16)
     held_out = [zoo_arch(n) for n in ("TF-NAS-A", "TF-NAS-C", "TF-NAS-D")]  # few, all and some widths on 16
     exact, _ = calibrate(table, fit, [measure(a) for a in fit], ridge=0.0)
-    scales = exact.meta.calibration["scales"]
+    scales = exact.meta.calibration.scales
     assert {k.split(":")[1] for k in scales} == {"on", "off"}
     assert all(v == pytest.approx(truth[k.split(":")[1]]) for k, v in scales.items())
     for a in held_out:
         assert exact.predict(a) == pytest.approx(measure(a), rel=1e-9)
-    one_kind = LatencyTable(replace(table.meta, channel_block=0), table.entries)
+    one_kind = LatencyTable(table.meta.with_changes(channel_block=0), table.entries)
     single, _ = calibrate(one_kind, fit, [measure(a) for a in fit])
     assert max(abs(single.predict(a) / measure(a) - 1) for a in held_out) > 0.05
 
@@ -423,7 +430,7 @@ def test_the_calibration_prices_fetching_weights_a_network_finds_out_of_cache(sp
     fit = sample_architectures(space, 32, seed=2, num_classes=1000)
     held_out = [zoo_arch(f"TF-NAS-{x}") for x in "ABCD"] + sample_architectures(space, 8, seed=9, num_classes=1000)
     priced, _ = calibrate(table, fit, [measure(a) for a in fit], ridge=0.0)
-    assert priced.meta.calibration["ms_per_mparam"] == pytest.approx(0.5)
+    assert priced.meta.calibration.ms_per_mparam == pytest.approx(0.5)
     assert all(priced.predict(a) == pytest.approx(measure(a), rel=1e-9) for a in held_out)
     block, hw = held_out[0].blocks[5], held_out[0].feature_sizes()[5]
     assert priced.block_ms(block, hw) - priced.block_scale(block, hw) * priced.raw_block_ms(block, hw) == pytest.approx(
@@ -434,7 +441,7 @@ def test_the_calibration_prices_fetching_weights_a_network_finds_out_of_cache(sp
     assert max(abs(e) for e in errors) > 0.01
     # a "saving" per weight is not physical: the term is dropped rather than fitted negative
     saving = [2 * 3.0 + 2 * table.blocks_ms(a) - measure(a) for a in fit]
-    assert calibrate(table, fit, saving, ridge=0.0)[0].meta.calibration["ms_per_mparam"] == 0.0
+    assert calibrate(table, fit, saving, ridge=0.0)[0].meta.calibration.ms_per_mparam == 0.0
 
 
 def test_calibration_networks_come_from_every_space_the_table_prices(spaces):
@@ -461,7 +468,7 @@ def test_se_blocks_are_calibrated_apart(spaces):
     fit = sample_architectures(space, 24, seed=2, num_classes=1000)
     held_out = [zoo_arch(f"TF-NAS-{x}") for x in "ABCD"] + sample_architectures(space, 8, seed=9, num_classes=1000)
     by_se, _ = calibrate(table, fit, [measure(a) for a in fit], ridge=0.0)
-    assert by_se.meta.calibration["by_se"] and any(k.endswith(":se") for k in by_se.meta.calibration["scales"])
+    assert by_se.meta.calibration.by_se and any(k.endswith(":se") for k in by_se.meta.calibration.scales)
     errors = [by_se.predict(a) / measure(a) - 1 for a in held_out]
     assert max(abs(e) for e in errors) < 1e-9
     one, _ = calibrate(table, fit, [measure(a) for a in fit], ridge=0.0, by_se=False)
@@ -492,9 +499,24 @@ def test_a_calibration_times_its_session_and_noise_repeats_in_one_fresh_worker(s
     monkeypatch.setattr(profiler, "in_fresh_process", in_this_process)
     space = spaces["tfnas"]
     table = synthetic_table(space, resolution=32, num_classes=10, step=512)
-    table = LatencyTable(replace(table.meta, reference_ms=1.0), table.entries)
+    table = LatencyTable(table.meta.with_changes(reference_ms=1.0), table.entries)
     settings = ProfilerSettings(warmup=0, repeats=1, rounds=1, remeasure=0, fresh_process=fresh)
     held_out = [zoo_arch("TF-NAS-D", resolution=32, num_classes=10)]
     _, _, _, summary = calibration.calibrate_and_check(table, space, held_out, settings, samples=4, noise_repeats=2)
     assert workers == (["_time_session"] if fresh else [])  # one worker, which times in its own process
     assert len(summary["noise_floor"]["ms"]) == 3 and summary["models"] == 1
+
+
+def test_a_table_whose_metadata_has_a_misspelt_or_missing_key_is_refused_with_the_key_named(spaces):
+    meta = meta_to_dict(synthetic_table(spaces["tfnas"], resolution=32, num_classes=10, step=512).meta)
+    misspelt = {**meta, "calibration": {"scale": 1.2, "scals": {"32": 1.5}}}
+    with pytest.raises(ConfigError, match=r"latency table metadata\.calibration\.scals: Extra inputs") as caught:
+        meta_from_dict(misspelt)
+    assert "kedro run --pipelines latency" in str(caught.value)  # the remedy
+    with pytest.raises(ConfigError, match=r"latency table metadata\.device: Field required"):
+        meta_from_dict({k: v for k, v in meta.items() if k != "device"})
+    with pytest.raises(ConfigError, match=r"latency table metadata\.runtime\.name"):
+        meta_from_dict({**meta, "runtime": {"name": "tflite"}})
+    # a table from before calibration or the channel block reads them at their defaults
+    old = meta_from_dict({k: v for k, v in meta.items() if k not in ("calibration", "channel_block")})
+    assert old.calibration.scale == 1.0 and old.calibration.held_out is None and old.channel_block == 0

@@ -30,11 +30,11 @@ def test_latency_pipeline_end_to_end(kedro_project, run_pipeline):
     table = LatencyTableDataset(
         filepath=str(latest_version(kedro_project, "data/05_model_input/latency_table.parquet"))
     ).load()
-    assert table.meta.resolution == 32 and table.meta.num_classes == 10 and table.meta.calibration["networks"] == 3
+    assert table.meta.resolution == 32 and table.meta.num_classes == 10 and table.meta.calibration.networks == 3
     raw = LatencyTableDataset(
         filepath=str(latest_version(kedro_project, "data/04_feature/raw_latency_table.parquet"))
     ).load()
-    assert raw.meta.calibration["scale"] == 1.0 and len(raw.entries) == len(table.entries)
+    assert raw.meta.calibration.scale == 1.0 and len(raw.entries) == len(table.entries)
     calibration = pd.read_parquet(latest_version(kedro_project, "data/07_model_output/latency_calibration.parquet"))
     assert len(calibration) == 3
     fidelity = pd.read_parquet(latest_version(kedro_project, "data/07_model_output/latency_fidelity.parquet"))
@@ -45,8 +45,8 @@ def test_latency_pipeline_end_to_end(kedro_project, run_pipeline):
     )
     assert summary["models"] == 2 and len(summary["noise_floor"]["ms"]) == 1 + 2 and summary["threads"] == 1
     # the table carries its own check: what a network it prices is held to
-    assert table.meta.calibration["held_out"]["max_abs_error"] == pytest.approx(summary["max_abs_error"])
-    fitted = table.meta.calibration["max_abs_residual_fitted"]
+    assert table.meta.calibration.held_out.max_abs_error == pytest.approx(summary["max_abs_error"])
+    fitted = table.meta.calibration.max_abs_residual_fitted
     assert table.fidelity_bound == pytest.approx(
         max(summary["max_abs_error"], summary["noise_floor"]["spread"], fitted)
     )

@@ -119,9 +119,9 @@ def test_a_search_on_an_onnxruntime_table_is_timed_in_onnxruntime_against_the_ta
         "search", params={**params, "search": {**params["search"], "checkpoint_dir": str(kedro_project / "c")}}
     )
     table = load_latest(kedro_project, "data/05_model_input/latency_table.parquet", LatencyTableDataset)
-    assert table.meta.runtime["name"] == "onnxruntime" and table.meta.channel_block == 4
-    check, fitted = table.meta.calibration["held_out"], table.meta.calibration["max_abs_residual_fitted"]
-    assert check["models"] == 4 and table.fidelity_bound == max(check["max_abs_error"], check["noise_floor"], fitted)
+    assert table.meta.runtime.name == "onnxruntime" and table.meta.channel_block == 4
+    check, fitted = table.meta.calibration.held_out, table.meta.calibration.max_abs_residual_fitted
+    assert check.models == 4 and table.fidelity_bound == max(check.max_abs_error, check.noise_floor, fitted)
     summary = json.loads(latest_version(kedro_project, "data/07_model_output/search_summary.json").read_text())
     assert summary["timed_in"] == "onnxruntime" and summary["session_fidelity"]["models"] == 4
     assert summary["fidelity_bound"] == pytest.approx(table.fidelity_bound)

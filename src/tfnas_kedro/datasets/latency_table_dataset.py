@@ -9,7 +9,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tfnas_kedro.nas.latency import LatencyTable, meta_from_dict, meta_to_dict
+from tfnas_kedro.nas.latency import LatencyTable
+from tfnas_kedro.nas.table_meta import meta_from_dict, meta_to_dict
 
 from ._fsspec import FsspecVersionedDataset
 

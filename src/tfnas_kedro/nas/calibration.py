@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -23,6 +22,7 @@ from .latency import LatencyTable
 from .network import build_network
 from .profiler import Profiler, ProfilerSettings, Timing, in_timing_process
 from .space import SearchSpace
+from .table_meta import HeldOutCheck
 
 logger = logging.getLogger(__name__)
 
@@ -264,7 +264,7 @@ def calibrate(
         calibration["ms_per_mparam"],
         100 * calibration["median_abs_residual"],
     )
-    return LatencyTable(replace(table.meta, calibration=calibration), table.entries), report
+    return LatencyTable(table.meta.with_changes(calibration=calibration), table.entries), report
 
 
 def fidelity_table(table: LatencyTable, archs: list[ArchDescription], timings: list[Timing]) -> pd.DataFrame:
@@ -320,14 +320,15 @@ def calibrate_and_check(
     repeats = [float(fidelity["measured_ms"].iloc[0]), *again]
     errors = fidelity["relative_error"].to_numpy()
     noise_floor = float((max(repeats) - min(repeats)) / np.median(repeats))
-    held_out_check = {  # stored with the table: what a network it prices can be held to
-        "models": len(held_out),
-        "median_abs_error": float(np.median(np.abs(errors))),
-        "max_abs_error": float(np.max(np.abs(errors))),
-        "noise_floor": noise_floor,
-    }
+    held_out_check = HeldOutCheck(  # stored with the table: what a network it prices can be held to
+        models=len(held_out),
+        median_abs_error=float(np.median(np.abs(errors))),
+        max_abs_error=float(np.max(np.abs(errors))),
+        noise_floor=noise_floor,
+    )
     table = LatencyTable(
-        replace(table.meta, calibration={**table.meta.calibration, "held_out": held_out_check}), table.entries
+        table.meta.with_changes(calibration=table.meta.calibration.model_copy(update={"held_out": held_out_check})),
+        table.entries,
     )
     m = table.meta
     summary = {
@@ -336,10 +337,10 @@ def calibrate_and_check(
         "batch_size": m.batch_size,
         "threads": m.threads,
         "resolution": m.resolution,
-        "runtime": m.runtime.get("name", "torch"),
+        "runtime": m.runtime.name,
         "models": len(held_out),
-        "median_abs_error": held_out_check["median_abs_error"],
-        "max_abs_error": held_out_check["max_abs_error"],
+        "median_abs_error": held_out_check.median_abs_error,
+        "max_abs_error": held_out_check.max_abs_error,
         "uncalibrated_median_error": float(
             np.median(relative_errors(fidelity["raw_predicted_ms"], fidelity["measured_ms"]))
         ),
@@ -348,7 +349,7 @@ def calibrate_and_check(
             "ms": repeats,
             "spread": noise_floor,
         },
-        "calibration": m.calibration,
+        "calibration": m.calibration.model_dump(mode="json"),
         "table_build_seconds": m.build_seconds,
     }
     logger.info(

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
 
 import numpy as np
 import pandas as pd
@@ -27,6 +25,7 @@ from .errors import ConfigError
 from .profiler import Profiler, ProfilerSettings, device_name
 from .runtimes import runtime_info
 from .space import SearchSpace
+from .table_meta import LatencyMeta
 
 logger = logging.getLogger(__name__)
 
@@ -47,34 +46,6 @@ def block_spec(key: tuple, mid: int) -> BlockSpec:
 def format_key(key: tuple) -> str:
     hw, cin, cout, stride, act, kernel, se = key
     return f"{hw}x{hw} {cin}->{cout} s{stride} {act} k{kernel} se{se}"
-
-
-@dataclass
-class LatencyMeta:
-    device: str
-    device_name: str
-    batch_size: int
-    threads: int
-    resolution: int
-    num_classes: int
-    spaces: list[str]
-    stem: dict
-    head: dict
-    width_step: int
-    profiler: dict
-    torch_version: str = torch.__version__
-    created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
-    base_ms: float = 0.0
-    reference_ms: float = 0.0  # the profiler's reference workload latency all entries are expressed with
-    build_seconds: float = 0.0
-    calibration: dict = field(default_factory=lambda: {"scale": 1.0, "networks": 0})
-    # what the entries were timed in (runtimes.runtime_info); tables from before the option: eager torch
-    runtime: dict = field(default_factory=lambda: {"name": "torch"})
-    # widths that are multiples of this run on the libraries' blocked layouts (oneDNN, onnxruntime's
-    # NCHWc): measured and interpolated apart from the others; 0: one grid (tables before the option)
-    channel_block: int = 0
-    # widths whose first timing lay off their block's curve and were replaced by a second timing
-    curve_retimed: int = 0
 
 
 class LatencyTable:
@@ -113,26 +84,26 @@ class LatencyTable:
         ``56:on`` / ``56:off``, ``56:on:se``."""
         b = self.meta.channel_block
         key = f"{int(input_hw)}:{'on' if block.mid % b == 0 else 'off'}" if b else str(int(input_hw))
-        by_se = self.meta.calibration.get("by_se", False) if by_se is None else by_se
+        by_se = self.meta.calibration.by_se if by_se is None else by_se
         return f"{key}:se" if by_se and block.se else key
 
     def block_scale(self, block: BlockSpec, input_hw: int) -> float:
         """The calibration's factor for this block (1 before calibration)."""
         c = self.meta.calibration
-        return float(c.get("scales", {}).get(self.scale_key(block, input_hw), c.get("scale", 1.0)))
+        return float(c.scales.get(self.scale_key(block, input_hw), c.scale))
 
     def block_ms(self, block: BlockSpec, input_hw: int) -> float:
         """The block's latency in a whole network (calibration applied): its scaled isolated
         latency, plus the time a network spends fetching its weights, which an isolated block
         timed again and again finds in cache (``ms_per_mparam``, :func:`~.calibration.calibrate`)."""
-        per_mparam = self.meta.calibration.get("ms_per_mparam", 0.0)
+        per_mparam = self.meta.calibration.ms_per_mparam
         fetch = per_mparam * block_params(block) / 1e6 if per_mparam else 0.0
         return self.block_scale(block, input_hw) * self.raw_block_ms(block, input_hw) + fetch
 
     @property
     def fixed_ms(self) -> float:
         """Latency of what every network shares (stem; head conv, pooling, classifier), calibrated."""
-        return self.meta.calibration.get("base_scale", 1.0) * self.meta.base_ms
+        return self.meta.calibration.base_scale * self.meta.base_ms
 
     @property
     def fidelity_bound(self) -> float | None:
@@ -145,10 +116,9 @@ class LatencyTable:
         others about once in ``n + 1`` tries even when nothing is wrong; at the demo's scale, with
         four held-out models, a searched network fell outside their 4.4% once in two tries."""
         c = self.meta.calibration
-        check = c.get("held_out")
-        if check is None:
+        if c.held_out is None:
             return None
-        return max(check["max_abs_error"], check["noise_floor"], c.get("max_abs_residual_fitted", 0.0))
+        return max(c.held_out.max_abs_error, c.held_out.noise_floor, c.max_abs_residual_fitted)
 
     def check_compatible(self, arch: ArchDescription) -> None:
         m = self.meta
@@ -194,10 +164,10 @@ class LatencyTable:
             raise ConfigError(f"latency table measured at resolution {m.resolution}, but {resolution} is configured")
         if space is not None and space not in m.spaces:
             raise ConfigError(f"latency table built for search spaces {m.spaces}, but {space!r} is configured")
-        timed_in = m.runtime.get("name", "torch")
+        timed_in, details = m.runtime.name, m.runtime.model_dump(exclude_none=True)
         if runtime is not None and runtime != timed_in:
             raise ConfigError(
-                f"latency table timed in {timed_in} ({m.runtime}), but runtime {runtime!r} is configured: "
+                f"latency table timed in {timed_in} ({details}), but runtime {runtime!r} is configured: "
                 f"rebuild the table in {runtime}, or configure runtime {timed_in}"
             )
 
@@ -452,11 +422,3 @@ def build_latency_table(
     )
     logger.info("latency table: %d keys, %d widths, built in %.0f s", len(keys), len(entries), meta.build_seconds)
     return LatencyTable(meta, entries)
-
-
-def meta_to_dict(meta: LatencyMeta) -> dict:
-    return asdict(meta)
-
-
-def meta_from_dict(data: dict) -> LatencyMeta:
-    return LatencyMeta(**data)

@@ -120,7 +120,7 @@ def resolve_target(table: LatencyTable, search: dict, target: dict, latency: dic
         "space": space.name,
         "device": table.meta.device,
         "device_name": table.meta.device_name,
-        "runtime": table.meta.runtime.get("name", "torch"),
+        "runtime": table.meta.runtime.name,
     }
     logger.info("latency target %.3f ms (reachable %.3f..%.3f ms)", target_ms, low, high)
     return resolved

@@ -1,0 +1,108 @@
+"""What a latency table says about itself: the device and runtime it was timed on, and its
+calibration. Typed, so that a table whose metadata has a misspelt or missing key is refused with
+the key named instead of read with a default (a misspelt scale would silently price at 1.0)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from .errors import ConfigError, validate_model
+
+_STRICT = ConfigDict(extra="forbid", frozen=True)
+
+
+class RuntimeInfo(BaseModel):
+    """The runtime the entries were timed in (:func:`~.runtimes.runtime_info`); tables from
+    before the option were timed in eager torch."""
+
+    model_config = _STRICT
+
+    name: Literal["torch", "onnxruntime"] = "torch"
+    version: str | None = None
+    mode: str | None = None  # torch: eager
+    threads: int | None = None
+    provider: str | None = None  # onnxruntime: the execution provider, its options and opset
+    options: dict[str, int | str] | None = None
+    opset: int | None = None
+
+
+class HeldOutCheck(BaseModel):
+    """The table's check on published models held out of its calibration, in one session."""
+
+    model_config = _STRICT
+
+    models: int = Field(ge=1)
+    median_abs_error: float = Field(ge=0)
+    max_abs_error: float = Field(ge=0)
+    noise_floor: float = Field(ge=0)  # the spread of repeated timings of one whole network
+
+
+class Calibration(BaseModel):
+    """The fit of whole networks' latency on their blocks' (:func:`~.calibration.calibrate`);
+    an uncalibrated table has the defaults (every scale 1, no networks)."""
+
+    model_config = _STRICT
+
+    base_scale: float = 1.0  # of the parts every network shares
+    scales: dict[str, float] = Field(default_factory=dict)  # per scale key (LatencyTable.scale_key)
+    ms_per_mparam: float = Field(0.0, ge=0)  # fetching a network's weights, per million
+    scale: float = 1.0  # for scale keys the networks did not contain
+    by_se: bool = False  # SE blocks have scales of their own
+    ridge: float | None = None
+    networks: int = Field(0, ge=0)
+    outliers: int = Field(0, ge=0)
+    median_abs_residual: float | None = None
+    max_abs_residual: float | None = None
+    max_abs_residual_fitted: float = 0.0  # of the networks the fit kept
+    held_out: HeldOutCheck | None = None
+
+
+class LatencyMeta(BaseModel):
+    """A table's metadata: where and how it was measured, and its calibration."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    device: str  # cpu | cuda | cuda:N
+    device_name: str  # the CPU model or GPU
+    batch_size: int = Field(ge=1)
+    threads: int = Field(ge=0)  # CPU threads (0 on a GPU)
+    resolution: int = Field(ge=1)
+    num_classes: int = Field(ge=1)
+    spaces: list[str]
+    stem: dict
+    head: dict
+    width_step: int = Field(ge=1)
+    profiler: dict  # the harness's settings (ProfilerSettings.describe)
+    torch_version: str = torch.__version__
+    created: str = Field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    base_ms: float = 0.0
+    reference_ms: float = 0.0  # the profiler's reference workload latency all entries are expressed with
+    build_seconds: float = 0.0
+    calibration: Calibration = Calibration()
+    runtime: RuntimeInfo = RuntimeInfo()
+    # widths that are multiples of this run on the libraries' blocked layouts (oneDNN, onnxruntime's
+    # NCHWc): measured and interpolated apart from the others; 0: one grid (tables before the option)
+    channel_block: int = Field(0, ge=0)
+    # widths whose first timing lay off their block's curve and were replaced by a second timing
+    curve_retimed: int = Field(0, ge=0)
+
+    def with_changes(self, **changes) -> LatencyMeta:
+        """A copy with ``changes`` (validated as on loading)."""
+        return type(self).model_validate({**self.model_dump(), **changes})
+
+
+def meta_to_dict(meta: LatencyMeta) -> dict:
+    return meta.model_dump(mode="json")
+
+
+def meta_from_dict(data: dict) -> LatencyMeta:
+    """The metadata a table file holds, validated: a misspelt, missing or invalid key stops with
+    the key named and the remedy (tables from before an optional key read it at its default)."""
+    try:
+        return validate_model(LatencyMeta, data, prefix="latency table metadata")
+    except ConfigError as err:
+        raise ConfigError(f"{err}\nrebuild the table with `kedro run --pipelines latency`") from None
