@@ -436,75 +436,96 @@ class Searcher:
         until = c.epochs if until is None else min(until, c.epochs)
         if self.penalty is None and until > c.warmup_epochs:
             raise SearchError(f"a search without a target can only run its {c.warmup_epochs} warm-up epochs")
-        steps_per_epoch = len(weight_loader)
-        arch_steps_per_epoch = math.ceil(steps_per_epoch / c.arch_every)
-        total_steps = c.epochs * steps_per_epoch
         while self.epoch < until:
             epoch, started = self.epoch, time.perf_counter()
-            seed = epoch_seed(c.seed, epoch)  # no rank: every process draws the same paths
-            seed_everything(seed)
-            for loader, offset in ((weight_loader, 1), (arch_loader, 2)):
-                if getattr(loader, "generator", None) is not None:
-                    loader.generator.manual_seed(seed + offset)
-            sampler = torch.Generator().manual_seed(seed + 3)
+            sampler = self._seed_epoch(epoch, weight_loader, arch_loader)
             tau, warm = self.temperature(epoch), epoch < c.warmup_epochs
-            arch_batches = _cycle(arch_loader)
-            totals: dict[str, list[float]] = {
-                key: [] for key in ("weight_loss", "alpha_path_loss", "other_path_loss", "arch_loss", "arch_ce",
-                                    "expected_ms")
-            }  # fmt: skip
-            shown = progress and self.ranks.is_main
-            bar = EpochProgress(epoch, c.epochs, steps_per_epoch, c.log_every, shown, "search epoch")
-            for step, (x, y) in enumerate(weight_loader):
-                if on_step is not None:
-                    on_step(epoch, step)
-                x, y = self._on_device(x, y)
-                if warm:
-                    paths = [uniform_path(self.host_alpha, sampler)]
-                elif c.bisampling:
-                    paths = list(bi_sample(self.host_alpha, sampler))
-                else:
-                    paths = [gumbel_path(self.host_alpha, sampler)]
-                lr = self.learning_rate(epoch * steps_per_epoch + step, total_steps)
-                losses = self.weight_step(x, y, paths, lr)
-                totals["weight_loss"].append(sum(losses) / len(losses))
-                if not warm:  # the path drawn from alpha, and bi-sampling's path of other ops
-                    totals["alpha_path_loss"].append(losses[0])
-                    totals["other_path_loss"] += losses[1:]
-                if not warm and step % c.arch_every == 0:
-                    xa, ya = self._on_device(*next(arch_batches))
-                    for key, value in self.arch_step(xa, ya, tau, sampler).items():
-                        totals[key].append(value)
-                    if c.latency_feedback and c.elasticity:
-                        # after every architecture step, the argmax may have changed: steer at once,
-                        # with an epoch's worth of steps making up one full correction
-                        self.steer(self.derived_band(), gain=1.0 / arch_steps_per_epoch)
-                if bar.due(step):
-                    self._show_progress(bar, step, len(x), totals)
-            bar.close()
+            totals = self._train_epoch(
+                epoch, weight_loader, arch_loader, sampler, on_step, progress and self.ranks.is_main
+            )
             scaling, repicked = self.scale_widths() if (c.elasticity and not warm) else (None, 0)
             self.epoch = epoch + 1
             row = self._history_row(
                 epoch, tau, totals, scaling, repicked, self.evaluate(val_loader), time.perf_counter() - started
             )
             self.history.append(row)
-            logger.info(
-                "search epoch %d/%d%s: weight loss %.3f, val top-1 %.3f, derived %.3f ms (target %s), "
-                "alpha entropy %.2f, tau %.2f, %.0f s",
-                self.epoch,
-                c.epochs,
-                " (warm-up)" if warm else "",
-                row["weight_loss"],
-                row["val_top1"],
-                row["derived_ms"],
-                "none: warm-up only" if self.penalty is None else f"{self.target_ms:.3f} ms",
-                row["alpha_entropy"],
-                tau,
-                row["seconds"],
-            )
+            self._log_epoch(row, warm, tau)
             if self.epoch % self.checkpoint_every == 0 or self.epoch == until:
                 self.save_checkpoint()
         return self.history
+
+    def _seed_epoch(self, epoch: int, weight_loader, arch_loader) -> torch.Generator:
+        """Every random draw of ``epoch`` from its own seed (no rank: every process draws the same
+        paths), so a resumed search replays it; returns the generator paths are drawn from."""
+        seed = epoch_seed(self.config.seed, epoch)
+        seed_everything(seed)
+        for loader, offset in ((weight_loader, 1), (arch_loader, 2)):
+            if getattr(loader, "generator", None) is not None:
+                loader.generator.manual_seed(seed + offset)
+        return torch.Generator().manual_seed(seed + 3)
+
+    def _weight_paths(self, warm: bool, sampler: torch.Generator) -> list[list[int]]:
+        """The single paths one weight step trains: a uniform one in the warm-up, then bi-sampling's
+        two (or one Gumbel-max path from alpha without bi-sampling)."""
+        if warm:
+            return [uniform_path(self.host_alpha, sampler)]
+        if self.config.bisampling:
+            return list(bi_sample(self.host_alpha, sampler))
+        return [gumbel_path(self.host_alpha, sampler)]
+
+    def _train_epoch(
+        self, epoch: int, weight_loader, arch_loader, sampler: torch.Generator, on_step, shown: bool
+    ) -> dict[str, list[float]]:
+        """One epoch of weight steps, with an architecture step every ``arch_every`` of them after
+        the warm-up (and the latency term steered after each); returns the losses and latencies."""
+        c = self.config
+        steps_per_epoch = len(weight_loader)
+        tau, warm = self.temperature(epoch), epoch < c.warmup_epochs
+        arch_batches = _cycle(arch_loader)
+        totals: dict[str, list[float]] = {
+            key: [] for key in ("weight_loss", "alpha_path_loss", "other_path_loss", "arch_loss", "arch_ce",
+                                "expected_ms")
+        }  # fmt: skip
+        bar = EpochProgress(epoch, c.epochs, steps_per_epoch, c.log_every, shown, "search epoch")
+        for step, (x, y) in enumerate(weight_loader):
+            if on_step is not None:
+                on_step(epoch, step)
+            x, y = self._on_device(x, y)
+            paths = self._weight_paths(warm, sampler)
+            lr = self.learning_rate(epoch * steps_per_epoch + step, c.epochs * steps_per_epoch)
+            losses = self.weight_step(x, y, paths, lr)
+            totals["weight_loss"].append(sum(losses) / len(losses))
+            if not warm:  # the path drawn from alpha, and bi-sampling's path of other ops
+                totals["alpha_path_loss"].append(losses[0])
+                totals["other_path_loss"] += losses[1:]
+            if not warm and step % c.arch_every == 0:
+                xa, ya = self._on_device(*next(arch_batches))
+                for key, value in self.arch_step(xa, ya, tau, sampler).items():
+                    totals[key].append(value)
+                if c.latency_feedback and c.elasticity:
+                    # after every architecture step, the argmax may have changed: steer at once,
+                    # with an epoch's worth of steps making up one full correction
+                    self.steer(self.derived_band(), gain=1.0 / math.ceil(steps_per_epoch / c.arch_every))
+            if bar.due(step):
+                self._show_progress(bar, step, len(x), totals)
+        bar.close()
+        return totals
+
+    def _log_epoch(self, row: dict, warm: bool, tau: float) -> None:
+        logger.info(
+            "search epoch %d/%d%s: weight loss %.3f, val top-1 %.3f, derived %.3f ms (target %s), "
+            "alpha entropy %.2f, tau %.2f, %.0f s",
+            self.epoch,
+            self.config.epochs,
+            " (warm-up)" if warm else "",
+            row["weight_loss"],
+            row["val_top1"],
+            row["derived_ms"],
+            "none: warm-up only" if self.penalty is None else f"{self.target_ms:.3f} ms",
+            row["alpha_entropy"],
+            tau,
+            row["seconds"],
+        )
 
     def _show_progress(self, bar: EpochProgress, step: int, batch: int, totals: dict[str, list[float]]) -> None:
         """The epoch's running means so far (the losses are already on the host: no extra wait)."""
