@@ -192,31 +192,40 @@ def split_for_search(
         parts.append(train.assign(split=split))
         val = index[(index["label"] == label) & (index["split"] == val_split)]
         if source == "folder":
-            test = index[(index["label"] == label) & (index["split"] == "test")]
-            if test.empty:
-                raise ValueError(
-                    f"selected class {label!r} has no image in the data set's test split "
-                    f"(selection.test_source: {test_source}); add its test images, or set "
-                    "selection.test_source: val to carve the test split from the validation images"
-                )
-            parts.append(val.assign(split="val"))
-            parts.append(test.assign(split="test"))
-            continue
-        val = val.sort_values("path")
-        n_test = round(fraction * len(val))
-        if not 0 < n_test < len(val):
-            raise ValueError(
-                f"selection.test_fraction={fraction} leaves class {label!r} ({len(val)} validation image(s)) with "
-                f"{len(val) - n_test} validation and {n_test} test images; each needs at least 1: choose another "
-                "fraction, or give the class more validation images"
-            )
-        # a stream of its own (the third key), apart from the weights/arch draw of the same class
-        held_out = np.random.default_rng([seed, i, 1]).permutation(len(val))[:n_test]
-        parts.append(val.assign(split=np.where(np.isin(np.arange(len(val)), held_out), "test", "val")))
+            parts += _folder_test(index, val, label, test_source)
+        else:
+            parts.append(_carve_test(val, label, fraction, seed, i))
     table = pd.concat(parts, ignore_index=True)
     table["class_index"] = table["label"].map(class_index).astype(int)
     _check_disjoint(table, index, source, val_split)
     return table[["split", "label", "class_index", "path"]].reset_index(drop=True)
+
+
+def _folder_test(index: pd.DataFrame, val: pd.DataFrame, label: str, test_source: str) -> list[pd.DataFrame]:
+    """A class's ``val`` images, and its test images from the data set's own ``test`` split."""
+    test = index[(index["label"] == label) & (index["split"] == "test")]
+    if test.empty:
+        raise ValueError(
+            f"selected class {label!r} has no image in the data set's test split "
+            f"(selection.test_source: {test_source}); add its test images, or set "
+            "selection.test_source: val to carve the test split from the validation images"
+        )
+    return [val.assign(split="val"), test.assign(split="test")]
+
+
+def _carve_test(val: pd.DataFrame, label: str, fraction: float, seed: int, i: int) -> pd.DataFrame:
+    """A class's ``val`` images with ``fraction`` of them (seeded) moved to ``test``."""
+    val = val.sort_values("path")
+    n_test = round(fraction * len(val))
+    if not 0 < n_test < len(val):
+        raise ValueError(
+            f"selection.test_fraction={fraction} leaves class {label!r} ({len(val)} validation image(s)) with "
+            f"{len(val) - n_test} validation and {n_test} test images; each needs at least 1: choose another "
+            "fraction, or give the class more validation images"
+        )
+    # a stream of its own (the third key), apart from the weights/arch draw of the same class
+    held_out = np.random.default_rng([seed, i, 1]).permutation(len(val))[:n_test]
+    return val.assign(split=np.where(np.isin(np.arange(len(val)), held_out), "test", "val"))
 
 
 def resolve_test_source(index: pd.DataFrame, test_source: str, test_fraction: float | None) -> str:

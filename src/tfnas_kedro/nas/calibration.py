@@ -162,6 +162,34 @@ def _robust_fit(relative: np.ndarray, prior: np.ndarray, ridge: float) -> tuple[
     return coef, weights
 
 
+# Why one scale per feature-map size: a block timed alone keeps its activations in cache, and how
+# much that flatters it depends on how large the activations are; on this project's CPU the
+# 112x112 blocks ran at a fraction of their isolated time in a network while the 14x14 ones took
+# longer. With a channel block, blocks whose width is on it get scales of their own: the
+# runtime's blocked layout reorders tensors around blocks off it, and isolated timing and a
+# network need not price that alike. (In onnxruntime at 224 with a block of 4, once every width
+# was priced from measured widths of its own kind, the two kinds' scales came out close:
+# 1.02-1.21 per size, 2026-11-30; with a block of 16, whose "off" widths are on multiples of 4
+# and fast, blocks off it had taken about twice their isolated time.) SE blocks get
+# scales of their own (``by_se``): their pooling, two small convolutions and gate are a handful
+# of tiny calls whose cost a network and an isolated block do not share alike. In onnxruntime
+# at 224 (channel block 4, 80 networks) this took the cross-validated error from 1.8% to 1.4%
+# and the held-out signed median from -1.8% to -0.2%; in eager PyTorch at 224 (channel block
+# 16, on the same timings of 48 networks spanning the space) the held-out median error from
+# 1.3% to 1.0%, and the no-SE models, over-predicted by 1-2% against the SE ones, came level.
+# Every scale costs calibration networks: fewer than two per fitted factor is warned about.
+#
+# Why a term for the weights: a block timed alone, call after call, finds its weights in cache;
+# in a network they were last used an inference ago. Where weights outweigh activations (small
+# inputs, the last stages) that costs time the scales of isolated timings do not follow, since
+# weights and activations grow differently with width. At input 64 in onnxruntime (timed with
+# cold caches) a searched network with four 2x2 blocks of width 1116 came out 6.9% under its
+# measured latency without the term and 1.9% with it; random held-out networks 3.2% and 2.1%.
+#
+# The fit is a ridge regression (``ridge``) that shrinks each size's scale toward the
+# common scale (the median ratio of the networks), so a size the samples barely vary stays
+# sensible, and it is robust: networks timed in a noisy moment get zero weight (Tukey's
+# biweight on the residuals).
 def calibrate(
     table: LatencyTable,
     archs: list[ArchDescription],
@@ -175,36 +203,7 @@ def calibrate(
     + ms_per_mparam * (the blocks' parameters, millions)`` on whole networks, minimising relative
     errors; ``k`` is a block's input size (and, with a channel block, whether its width is on it;
     with ``by_se``, whether it has SE: :meth:`LatencyTable.scale_key`); ``weight_fetch`` fits
-    the last term (else 0).
-
-    Why one scale per feature-map size: a block timed alone keeps its activations in cache, and how
-    much that flatters it depends on how large the activations are; on this project's CPU the
-    112x112 blocks ran at a fraction of their isolated time in a network while the 14x14 ones took
-    longer. With a channel block, blocks whose width is on it get scales of their own: the
-    runtime's blocked layout reorders tensors around blocks off it, and isolated timing and a
-    network need not price that alike. (In onnxruntime at 224 with a block of 4, once every width
-    was priced from measured widths of its own kind, the two kinds' scales came out close:
-    1.02-1.21 per size, 2026-11-30; with a block of 16, whose "off" widths are on multiples of 4
-    and fast, blocks off it had taken about twice their isolated time.) SE blocks get
-    scales of their own (``by_se``): their pooling, two small convolutions and gate are a handful
-    of tiny calls whose cost a network and an isolated block do not share alike. In onnxruntime
-    at 224 (channel block 4, 80 networks) this took the cross-validated error from 1.8% to 1.4%
-    and the held-out signed median from -1.8% to -0.2%; in eager PyTorch at 224 (channel block
-    16, on the same timings of 48 networks spanning the space) the held-out median error from
-    1.3% to 1.0%, and the no-SE models, over-predicted by 1-2% against the SE ones, came level.
-    Every scale costs calibration networks: fewer than two per fitted factor is warned about.
-
-    Why a term for the weights: a block timed alone, call after call, finds its weights in cache;
-    in a network they were last used an inference ago. Where weights outweigh activations (small
-    inputs, the last stages) that costs time the scales of isolated timings do not follow, since
-    weights and activations grow differently with width. At input 64 in onnxruntime (timed with
-    cold caches) a searched network with four 2x2 blocks of width 1116 came out 6.9% under its
-    measured latency without the term and 1.9% with it; random held-out networks 3.2% and 2.1%.
-
-    The fit is a ridge regression (``ridge``) that shrinks each size's scale toward the
-    common scale (the median ratio of the networks), so a size the samples barely vary stays
-    sensible, and it is robust: networks timed in a noisy moment get zero weight (Tukey's
-    biweight on the residuals).
+    the last term (else 0). Why these terms and this fit: the comment above.
 
     Returns the calibrated table and one row per network: raw and calibrated prediction, measured
     latency, the relative residual (the calibration's own error, reported next to fidelity) and the
@@ -213,8 +212,7 @@ def calibrate(
     columns, design = _design(table, archs, by_se)
     raw_predicted = design.sum(1)
     measured = np.asarray(measured_ms, dtype=float)
-    blocks = design[:, 1:].sum(1)
-    common = float(np.median((measured - table.meta.base_ms) / blocks))
+    common = float(np.median((measured - table.meta.base_ms) / design[:, 1:].sum(1)))
     prior = np.array([1.0] + [common] * len(columns))
     if weight_fetch:  # shrunk toward no cost
         design, prior = np.c_[design, _block_mparams(archs)], np.r_[prior, 0.0]
@@ -224,11 +222,7 @@ def calibrate(
             "set latency.calibration_networks to at least %d",
             len(archs), len(prior), len(columns), ", weights" if weight_fetch else "", 2 * len(prior),
         )  # fmt: skip
-    relative = design / measured[:, None]  # residuals in relative terms: every network counts alike
-    coef, weights = _robust_fit(relative, prior, ridge)
-    if weight_fetch and coef[-1] < 0:  # fetching weights cannot save time: what it fitted was noise
-        coef, weights = _robust_fit(relative[:, :-1], prior[:-1], ridge)
-        coef = np.r_[coef, 0.0]
+    coef, weights = _fit(design / measured[:, None], prior, ridge, weight_fetch)
     predicted = design @ coef
     residual = (predicted - measured) / measured
     calibration = {
@@ -245,26 +239,27 @@ def calibrate(
         # of the networks the fit kept (nonzero weight): the error of a network timed in a calm moment
         "max_abs_residual_fitted": float(np.max(np.abs(residual[weights > 0]), initial=0.0)),
     }
-    report = pd.DataFrame(
-        {
-            "name": [a.name for a in archs],
-            "raw_predicted_ms": raw_predicted,
-            "predicted_ms": predicted,
-            "measured_ms": measured_ms,
-            "relative_error": residual,
-            "fit_weight": weights,
-        }
-    )
+    report = pd.DataFrame({
+        "name": [a.name for a in archs], "raw_predicted_ms": raw_predicted, "predicted_ms": predicted,
+        "measured_ms": measured_ms, "relative_error": residual, "fit_weight": weights,
+    })  # fmt: skip
     logger.info(
         "calibration on %d networks: base x%.2f, blocks x %s by input size, %.3f ms per million weights; "
         "median |residual| %.1f%%",
-        len(archs),
-        coef[0],
-        ", ".join(f"{c:.2f} @{key}" for key, c in calibration["scales"].items()),
-        calibration["ms_per_mparam"],
-        100 * calibration["median_abs_residual"],
-    )
+        len(archs), coef[0], ", ".join(f"{c:.2f} @{key}" for key, c in calibration["scales"].items()),
+        calibration["ms_per_mparam"], 100 * calibration["median_abs_residual"],
+    )  # fmt: skip
     return LatencyTable(table.meta.with_changes(calibration=calibration), table.entries), report
+
+
+def _fit(relative: np.ndarray, prior: np.ndarray, ridge: float, weight_fetch: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The robust ridge fit of the factors on the networks' relative design; a negative cost per
+    weight is refitted without that term: fetching weights cannot save time, so it fitted noise."""
+    coef, weights = _robust_fit(relative, prior, ridge)
+    if weight_fetch and coef[-1] < 0:
+        coef, weights = _robust_fit(relative[:, :-1], prior[:-1], ridge)
+        coef = np.r_[coef, 0.0]
+    return coef, weights
 
 
 def fidelity_table(table: LatencyTable, archs: list[ArchDescription], timings: list[Timing]) -> pd.DataFrame:
@@ -319,47 +314,45 @@ def calibrate_and_check(
     fidelity = fidelity_table(table, held_out, timings[len(sampled) :])
     repeats = [float(fidelity["measured_ms"].iloc[0]), *again]
     errors = fidelity["relative_error"].to_numpy()
-    noise_floor = float((max(repeats) - min(repeats)) / np.median(repeats))
-    held_out_check = HeldOutCheck(  # stored with the table: what a network it prices can be held to
+    check = HeldOutCheck(  # stored with the table: what a network it prices can be held to
         models=len(held_out),
         median_abs_error=float(np.median(np.abs(errors))),
         max_abs_error=float(np.max(np.abs(errors))),
-        noise_floor=noise_floor,
+        noise_floor=float((max(repeats) - min(repeats)) / np.median(repeats)),
     )
-    table = LatencyTable(
-        table.meta.with_changes(calibration=table.meta.calibration.model_copy(update={"held_out": held_out_check})),
-        table.entries,
-    )
+    calibration = table.meta.calibration.model_copy(update={"held_out": check})
+    table = LatencyTable(table.meta.with_changes(calibration=calibration), table.entries)
+    summary = fidelity_summary(table, fidelity, held_out[0].name, repeats)
+    logger.info(
+        "fidelity on %d held-out networks: median |error| %.1f%%, max %.1f%% (noise floor %.1f%%)",
+        check.models, 100 * check.median_abs_error, 100 * check.max_abs_error, 100 * check.noise_floor,
+    )  # fmt: skip
+    return table, report, fidelity, summary
+
+
+def fidelity_summary(table: LatencyTable, fidelity: pd.DataFrame, repeated: str, repeats: list[float]) -> dict:
+    """The ``latency_fidelity_summary`` of a checked table: where it was measured, its errors on
+    the held-out networks (``fidelity``), the noise floor from the ``repeats`` of network
+    ``repeated``, and its calibration."""
     m = table.meta
-    summary = {
+    check = m.calibration.held_out
+    return {
         "device": m.device,
         "device_name": m.device_name,
         "batch_size": m.batch_size,
         "threads": m.threads,
         "resolution": m.resolution,
         "runtime": m.runtime.name,
-        "models": len(held_out),
-        "median_abs_error": held_out_check.median_abs_error,
-        "max_abs_error": held_out_check.max_abs_error,
+        "models": check.models,
+        "median_abs_error": check.median_abs_error,
+        "max_abs_error": check.max_abs_error,
         "uncalibrated_median_error": float(
             np.median(relative_errors(fidelity["raw_predicted_ms"], fidelity["measured_ms"]))
         ),
-        "noise_floor": {
-            "network": held_out[0].name,
-            "ms": repeats,
-            "spread": noise_floor,
-        },
+        "noise_floor": {"network": repeated, "ms": repeats, "spread": check.noise_floor},
         "calibration": m.calibration.model_dump(mode="json"),
         "table_build_seconds": m.build_seconds,
     }
-    logger.info(
-        "fidelity on %d held-out networks: median |error| %.1f%%, max %.1f%% (noise floor %.1f%%)",
-        len(held_out),
-        100 * summary["median_abs_error"],
-        100 * summary["max_abs_error"],
-        100 * summary["noise_floor"]["spread"],
-    )
-    return table, report, fidelity, summary
 
 
 def check_against_table(

@@ -384,19 +384,7 @@ def build_latency_table(
         [stem, head], [(first.in_channels, resolution, resolution), (first.stages[-1].out, final, final)]
     )
     keys = table_keys(spaces, width_step, channel_block)
-    rows, groups = [], timing_groups(keys, group_size)
-    total = sum(len(group) for group in groups)
-    for n, group in enumerate(groups, start=1):
-        modules = [MBInvRes(block_spec(key, mid)) for key, mid in group]
-        timings = profiler.time_modules(modules, [(key[1], key[0], key[0]) for key, _ in group])
-        rows += [(*key, mid, t.ms, t.median_ms, t.spread) for (key, mid), t in zip(group, timings, strict=True)]
-        if n % max(1, len(groups) // 10) == 0 or n == len(groups):
-            elapsed = time.perf_counter() - started
-            logger.info(
-                "latency table: %d/%d widths measured (%.0f%%, %.0f s, ~%.0f s left)",
-                len(rows), total, 100 * n / len(groups), elapsed, elapsed * (len(groups) / n - 1),
-            )  # fmt: skip
-    entries = pd.DataFrame(rows, columns=[*KEY_COLUMNS, "mid", "ms", "median_ms", "spread"])
+    entries = _time_entries(profiler, timing_groups(keys, group_size), started)
     retimed = 0
     if curve_tolerance is not None:
         entries, retimed = _retime_off_curve(entries, profiler, channel_block, curve_tolerance, group_size)
@@ -422,3 +410,19 @@ def build_latency_table(
     )
     logger.info("latency table: %d keys, %d widths, built in %.0f s", len(keys), len(entries), meta.build_seconds)
     return LatencyTable(meta, entries)
+
+
+def _time_entries(profiler: Profiler, groups: list[list[tuple]], started: float) -> pd.DataFrame:
+    """Time every ``(key, mid)`` of ``groups``, group by group, with progress in the log."""
+    rows, total = [], sum(len(group) for group in groups)
+    for n, group in enumerate(groups, start=1):
+        modules = [MBInvRes(block_spec(key, mid)) for key, mid in group]
+        timings = profiler.time_modules(modules, [(key[1], key[0], key[0]) for key, _ in group])
+        rows += [(*key, mid, t.ms, t.median_ms, t.spread) for (key, mid), t in zip(group, timings, strict=True)]
+        if n % max(1, len(groups) // 10) == 0 or n == len(groups):
+            elapsed = time.perf_counter() - started
+            logger.info(
+                "latency table: %d/%d widths measured (%.0f%%, %.0f s, ~%.0f s left)",
+                len(rows), total, 100 * n / len(groups), elapsed, elapsed * (len(groups) / n - 1),
+            )  # fmt: skip
+    return pd.DataFrame(rows, columns=[*KEY_COLUMNS, "mid", "ms", "median_ms", "spread"])

@@ -260,22 +260,44 @@ def derive_searched_architecture(
         op_probs = [torch.softmax(a, 0).tolist() for a in alpha]
         fit = fit_to_target(table, space, depth_probs, op_probs, subnet, target_ms)
         subnet, scaling, notes = fit.subnet, fit.scaling, fit.notes
-    own_ms = table.predict(own.to_arch(space, num_classes))
     arch = subnet.to_arch(space, num_classes, name=f"searched-{target_ms:.2f}ms")
-    predicted = table.predict(arch)
-    summary = {
+    summary = _derivation_summary(arch, subnet, table.predict(own.to_arch(space, num_classes)), table, target, result)
+    summary |= {"elasticity_message": None if scaling is None else scaling.message}
+    summary |= {"fallback_changes": notes, "fallback_count": len(notes)}
+    if p.measure_latency:  # timed among the table's fidelity models, as the table's error was measured
+        lat = parse_params(LatencyParams, latency, "latency")
+        summary |= check_in_session(table, arch, lat.fidelity_archs(table), lat.network_settings())
+    if notes:
+        logger.warning(
+            "the search's own architecture (%.3f ms) is %.1f%% off the %.3f ms target; the fallback made %d "
+            "depth/op changes: %s. A longer search or a larger search.latency_lambda lets alpha and beta get there.",
+            summary["own_ms"], -100 * summary["own_gap"], target_ms, len(notes), "; ".join(notes),
+        )  # fmt: skip
+    if not summary["target_met"]:
+        logger.warning("derived architecture misses the target: %.3f ms > %.3f ms", summary["table_ms"], target_ms)
+    logger.info(
+        "derived %s: %.3f ms on the table for a %.3f ms target, %.1fM MACs",
+        arch.name, summary["table_ms"], target_ms, summary["macs_m"],
+    )  # fmt: skip
+    return arch, summary
+
+
+def _derivation_summary(
+    arch: ArchDescription, subnet: Subnet, own_ms: float, table: LatencyTable, target: dict, result: dict
+) -> dict:
+    """What ``search_summary`` says of a derived architecture: its latency on the table against
+    the target, the search's own result (``own_ms``: argmax ops and depths, widths by
+    elasticity-scaling, no fallback), whether the supernet learned, its cost and its path."""
+    target_ms, predicted = target["target_ms"], table.predict(arch)
+    return {
         "name": arch.name,
         "target_ms": target_ms,
         "table_ms": predicted,
         "gap": (target_ms - predicted) / target_ms,
         "target_met": predicted <= target_ms,
-        "elasticity_message": None if scaling is None else scaling.message,
-        # the search's own result: argmax ops and depths, widths by elasticity-scaling, no fallback
         "own_ms": own_ms,
         "own_gap": (target_ms - own_ms) / target_ms,
-        "fallback_changes": notes,
-        "fallback_count": len(notes),
-        "supernet": learning_status(result["history"], num_classes),
+        "supernet": learning_status(result["history"], arch.num_classes),
         "macs_m": count_macs(arch) / 1e6,
         "params_m": count_params(arch) / 1e6,
         "blocks": len(arch.blocks),
@@ -286,25 +308,6 @@ def derive_searched_architecture(
         # the path through the supernet (depths, op per layer, widths): studies score it with inherited weights
         "subnet": subnet.as_dict(),
     }
-    if p.measure_latency:  # timed among the table's fidelity models, as the table's error was measured
-        lat = parse_params(LatencyParams, latency, "latency")
-        summary |= check_in_session(table, arch, lat.fidelity_archs(table), lat.network_settings())
-    if notes:
-        logger.warning(
-            "the search's own architecture (%.3f ms) is %.1f%% off the %.3f ms target; the fallback made %d "
-            "depth/op changes: %s. A longer search or a larger search.latency_lambda lets alpha and beta get there.",
-            own_ms, -100 * summary["own_gap"], target_ms, len(notes), "; ".join(notes),
-        )  # fmt: skip
-    if not summary["target_met"]:
-        logger.warning("derived architecture misses the target: %.3f ms > %.3f ms", predicted, target_ms)
-    logger.info(
-        "derived %s: %.3f ms on the table for a %.3f ms target, %.1fM MACs",
-        arch.name,
-        predicted,
-        target_ms,
-        summary["macs_m"],
-    )
-    return arch, summary
 
 
 def plot_search(
