@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -136,37 +137,64 @@ def _num_classes(split: pd.DataFrame, table: LatencyTable) -> int:
     return num_classes
 
 
-def _searcher(split, table, search_spaces, p: SearchParams, target_ms: float | None, folder: str) -> Searcher:
-    device = rank_device(p.device)
-    config = p.config()
-    # one folder per search, named after the settings that identify it (SearchConfig.run_settings, which
-    # the resume check compares too): the same target and settings resume, others start afresh beside
-    # them; a warm-up's folder holds for every search that differs only in what acts after it
-    warmup = target_ms is None
-    settings = config.run_settings(warmup) | ({} if warmup else {"latency_lambda": p.latency_lambda})
-    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
-    checkpoints = Path(p.checkpoint_dir) / f"{p.search_space}-{folder}-{digest}-seed{p.seed}"
+@dataclass(frozen=True, eq=False)
+class SearchJob:
+    """One search, or the warm-up (``target_ms`` None), as the node launches it: in this process,
+    or on every rank of a data-parallel group (picklable)."""
+
+    split: pd.DataFrame
+    table: LatencyTable
+    params: SearchParams  # parsed once, by the node, with the checkpoint folder in the project
+    search_spaces: dict
+    target_ms: float | None = None  # None: the target-free warm-up
+    warmup: dict | None = None  # a warm-up's whole state to start from (when nothing resumes)
+    until: int | None = None  # the last epoch to run (None: all)
+    whole_state: bool = False  # return the whole state (a warm-up that searches start from), not the result
+
+    @property
+    def folder(self) -> str:
+        return "warmup" if self.target_ms is None else f"{self.target_ms:.4f}ms"
+
+    def checkpoints(self) -> Path:
+        """One folder per search, named after the settings that identify it
+        (:meth:`SearchConfig.run_settings`, which the resume check compares too): the same target
+        and settings resume, others start afresh beside them; a warm-up's folder holds for every
+        search that differs only in what acts after it."""
+        p, warm = self.params, self.target_ms is None
+        settings = p.config().run_settings(warm) | ({} if warm else {"latency_lambda": p.latency_lambda})
+        digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
+        return Path(p.checkpoint_dir) / f"{p.search_space}-{self.folder}-{digest}-seed{p.seed}"
+
+
+def _searcher(job: SearchJob) -> Searcher:
+    p, device = job.params, rank_device(job.params.device)
     return Searcher(
-        _space(p, search_spaces),
-        table,
-        _num_classes(split, table),
-        config,
+        _space(p, job.search_spaces),
+        job.table,
+        _num_classes(job.split, job.table),
+        p.config(),
         device,
-        p.penalty(target_ms),
-        checkpoints,
+        p.penalty(job.target_ms),
+        job.checkpoints(),
         channels_last=p.channels_last,
         checkpoint_every=p.checkpoint_every,
         amp=autocast_dtype(p.amp, device),
     )
 
 
+def _parsed(search: dict) -> SearchParams:
+    """``params:search`` parsed once, with its checkpoint folder taken from the project's folder
+    here: launched workers do not know the Kedro context."""
+    p = parse_params(SearchParams, search, "search")
+    return p.model_copy(update={"checkpoint_dir": resolve(p.checkpoint_dir)})
+
+
 def run_warmup(split: pd.DataFrame, table: LatencyTable, search: dict, search_spaces: dict) -> dict:
     """The warm-up epochs alone (weights only, uniformly random paths): they do not depend on the
     target, so one warm-up can start the searches of several targets (``run_search``'s ``warmup``)."""
-    p = parse_params(SearchParams, search, "search")
-    search = _in_project(search, p)
-    args = (split, table, search, search_spaces, None, "warmup", None, p.warmup_epochs, True)
-    state, history = launch(_search_job, args, p.distributed, "search")
+    p = _parsed(search)
+    job = SearchJob(split, table, p, search_spaces, until=p.warmup_epochs, whole_state=True)
+    state, history = launch(_search_job, (job,), p.distributed, "search")
     logger.info("warm-up: %d epochs, weight loss %.3f", state["epoch"], history[-1]["weight_loss"])
     return state
 
@@ -184,43 +212,24 @@ def run_search(
     result (alpha, beta, widths, history; the supernet stays in the resume checkpoint it names).
     With ``search.distributed`` of several processes, they search data-parallel and rank 0's
     result (the same on every rank) is returned."""
-    p = parse_params(SearchParams, search, "search")
-    target_ms = target["target_ms"]
-    search = _in_project(search, p)
-    args = (split, table, search, search_spaces, target_ms, f"{target_ms:.4f}ms", warmup, None, False)
-    state, history = launch(_search_job, args, p.distributed, "search")
+    p = _parsed(search)
+    job = SearchJob(split, table, p, search_spaces, target_ms=target["target_ms"], warmup=warmup)
+    state, history = launch(_search_job, (job,), p.distributed, "search")
     status = learning_status(history, state["identity"]["num_classes"])
     (logger.info if status["learned"] else logger.warning)("search: %s", describe_learning(status))
     return state, pd.DataFrame(history)
 
 
-def _in_project(search: dict, p: SearchParams) -> dict:
-    """``search`` with its checkpoint folder taken from the project's folder, here: the launched
-    workers do not know the Kedro context."""
-    return {**dict(search), "checkpoint_dir": resolve(p.checkpoint_dir)}
-
-
-def _search_job(
-    split: pd.DataFrame,
-    table: LatencyTable,
-    search: dict,
-    search_spaces: dict,
-    target_ms: float | None,
-    folder: str,
-    warmup: dict | None,
-    until: int | None,
-    whole_state: bool,
-) -> tuple[dict, list[dict]]:
-    """One search (or warm-up, up to epoch ``until``) in this process: alone, or as one rank of a
-    data-parallel group. Returns, on the CPU, its whole state (a warm-up that searches start from)
-    or its result (:meth:`Searcher.result`), and its history."""
-    p = parse_params(SearchParams, search, "search")
-    searcher = _searcher(split, table, search_spaces, p, target_ms, folder)
-    if not (p.resume and searcher.resume()) and warmup is not None:
-        searcher.load_state_dict(warmup, "the shared warm-up")
+def _search_job(job: SearchJob) -> tuple[dict, list[dict]]:
+    """One search (or warm-up, up to epoch ``job.until``) in this process: alone, or as one rank of
+    a data-parallel group. Returns, on the CPU, its whole state (a warm-up that searches start
+    from) or its result (:meth:`Searcher.result`), and its history."""
+    searcher = _searcher(job)
+    if not (job.params.resume and searcher.resume()) and job.warmup is not None:
+        searcher.load_state_dict(job.warmup, "the shared warm-up")
         logger.info("starting from the shared warm-up (%d epochs)", searcher.epoch)
-    history = searcher.run(*_loaders(split, p, searcher.device, searcher.ranks), until=until)
-    return to_cpu(searcher.state_dict() if whole_state else searcher.result()), history
+    history = searcher.run(*_loaders(job.split, job.params, searcher.device, searcher.ranks), until=job.until)
+    return to_cpu(searcher.state_dict() if job.whole_state else searcher.result()), history
 
 
 def _loaders(split: pd.DataFrame, p: SearchParams, device: torch.device, ranks: Ranks = ONE_PROCESS) -> list:
