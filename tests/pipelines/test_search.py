@@ -94,12 +94,15 @@ def test_search_pipeline_meets_the_target_and_writes_every_output(kedro_project,
 
 
 @pytest.mark.slow
+@pytest.mark.timing
 def test_a_search_on_an_onnxruntime_table_is_timed_in_onnxruntime_against_the_tables_bound(kedro_project, run_pipeline):
     """At the demo's scale (input 64, channel block 4): the derived network is exported to ONNX,
     timed in onnxruntime among the table's held-out models in a fresh process, and its error,
     with the session's drift divided out, lies within the bound the table stored when it was
     checked (docs/search.md: -3.4% to +2.8% against bounds of 4.7-7.6% in 8 of 8 tries). Timed with cold
-    caches, as small inputs want (docs/latency.md)."""
+    caches, as small inputs want (docs/latency.md). Reliable on a busy machine because the error is
+    relative to the published models timed in the same session (the drift divided out), and the
+    bound includes the session's own spread."""
     latency = {
         **TINY_LATENCY["latency"],
         **COLD_CACHES,
