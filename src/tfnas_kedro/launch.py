@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 from collections.abc import Callable
 from typing import Literal, TypeVar
 
@@ -95,7 +96,13 @@ def launch(fn: Callable[..., Result], args: tuple, distributed: DistributedConfi
             f"nproc_per_node={d.nproc_per_node} with nccl needs that many GPUs; this machine has "
             f"{torch.cuda.device_count()} (set distributed.backend: gloo to run on the CPU)"
         )
+    from torch.distributed.elastic.multiprocessing import DefaultLogsSpecs
+
+    # the launcher's per-run folder (error files of the workers) is removed with the run, instead of
+    # one torchelastic_* folder per launch left in the system's temporary folder
+    logs = tempfile.TemporaryDirectory(prefix="tfnas-launch-")
     config = LaunchConfig(
+        logs_specs=DefaultLogsSpecs(log_dir=logs.name),
         min_nodes=d.nnodes,
         max_nodes=d.nnodes,
         nproc_per_node=d.nproc_per_node,
@@ -107,5 +114,6 @@ def launch(fn: Callable[..., Result], args: tuple, distributed: DistributedConfi
     )
     logger.info("launching %d x %d %s processes (%s, rendezvous %s)", d.nnodes, d.nproc_per_node, what, backend,
                 d.rdzv_endpoint)  # fmt: skip
-    results = elastic_launch(config, _worker)(fn, backend, args)
+    with logs:
+        results = elastic_launch(config, _worker)(fn, backend, args)
     return results[min(results)]

@@ -1,6 +1,8 @@
 """The search data-parallel: two gloo processes compute what one process computes."""
 
 import functools
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -107,11 +109,15 @@ def test_two_gloo_processes_search_as_one_process_does(tmp_path):
 
 @pytest.mark.slow
 def test_a_search_resumes_with_another_number_of_processes(tmp_path):
-    """A checkpoint does not depend on the world size: two processes continue one process's search."""
+    """A checkpoint does not depend on the world size: two processes continue one process's search.
+    The launch leaves nothing in the system's temporary folder."""
+    before = set(Path(tempfile.gettempdir()).iterdir())
     _, one, _ = _search(tmp_path, "run")
     _, resumed, history = _search(tmp_path, "run", epochs=4, nproc_per_node=2, backend="gloo")
     assert one["epoch"] == 3 and resumed["epoch"] == 4 and history["epoch"].tolist() == [0, 1, 2, 3]
     assert history["seconds"].tolist()[:3] == [row["seconds"] for row in one["history"]]  # resumed, not rerun
+    left = {p.name for p in set(Path(tempfile.gettempdir()).iterdir()) - before}
+    assert not {n for n in left if n.startswith(("torchelastic_", "tfnas-launch-"))}, left
 
 
 def test_a_batch_that_does_not_split_over_the_processes_is_a_clear_error():
