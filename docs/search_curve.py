@@ -2,7 +2,7 @@
 entropy of alpha per epoch, with chance and the "learned" bars. No plotting library needed.
 
     .venv/bin/python docs/search_curve.py data/07_model_output/search_history.parquet/<version>/search_history.parquet \
-        docs/search_demo_learning.svg --classes 10 --title "learning schedule, 25% target: 180 epochs, 33 min on 2 CPU cores"
+        docs/search_demo_learning.svg --classes 10 --title "learning schedule, 25% target: 180 epochs, 33 min"
 """
 
 from __future__ import annotations
