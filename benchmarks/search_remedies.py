@@ -31,9 +31,10 @@ from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
 from tfnas_kedro.nas.stats import compare_arms, kendall_tau, kendall_tau_interval
+from tfnas_kedro.params import parse_params
 from tfnas_kedro.pipelines.search.nodes import derive_searched_architecture, run_search, run_warmup
 from tfnas_kedro.pipelines.study_search_quality.nodes import (
-    _study,
+    SearchQualityParams,
     score_through_supernet,
     study_search_settings,
     study_train_settings,
@@ -97,6 +98,15 @@ def figures(searched_hits, random_hits, random_top1, scores, searched_key, p) ->
     }
 
 
+def study_tau(arms: dict) -> float:
+    """Kendall tau from the study's own supernet scores (crops drawn per candidate)."""
+    keys = list(arms["random_top1"])
+    searched = float(np.mean([h.mean() for h in arms["searched_hits"]]))
+    retrained = [arms["random_top1"][k] for k in keys] + [searched]
+    inherited = [arms["scores"][k]["top1"] for k in keys] + [arms["scores"]["searched"]["top1"]]
+    return kendall_tau(np.array(retrained), np.array(inherited))
+
+
 def remedy_target(catalog, params, target_name: str, settings: dict, warmup: dict, p) -> dict:
     """One target: the remedy's search, its retrained searched architecture, and both figures."""
     arms, spaces = study_arms(catalog, target_name, p), params["search_spaces"]
@@ -124,9 +134,7 @@ def remedy_target(catalog, params, target_name: str, settings: dict, warmup: dic
     study_result = catalog.load(f"search_quality.{target_name}.search_result")
     before_scores = score_through_supernet(study_result, [arms["searched"], *arms["randoms"]], split, settings, study)
     before = figures(arms["searched_hits"], arms["random_hits"], arms["random_top1"], before_scores, "searched", p)
-    before["kendall_tau_as_the_study_scored"] = figures(
-        arms["searched_hits"], arms["random_hits"], arms["random_top1"], arms["scores"], "searched", p
-    )["kendall_tau"]
+    before["kendall_tau_as_the_study_scored"] = study_tau(arms)
     after = figures(hits, arms["random_hits"], arms["random_top1"], scores, "remedy_searched", p)
     last = history.iloc[-1]
     return {
@@ -188,7 +196,7 @@ def main() -> None:
     with KedroSession.create(project_path=project) as session:
         context = session.load_context()
         catalog, params = context.catalog, context.params
-        p = _study(params["studies"]["search_quality"])
+        p = parse_params(SearchQualityParams, params["studies"]["search_quality"], "studies.search_quality")
         settings = {**study_search_settings(params["search"], params["studies"]["search_quality"]), **args.search}
         started = time.perf_counter()
         warmup = run_warmup(

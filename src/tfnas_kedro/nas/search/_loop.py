@@ -84,9 +84,8 @@ class SearchLoop:
             epoch, started = self.epoch, time.perf_counter()
             sampler = self._seed_epoch(epoch, weight_loader, arch_loader)
             tau, warm = self.temperature(epoch), epoch < c.warmup_epochs
-            totals = self._train_epoch(
-                epoch, weight_loader, arch_loader, sampler, on_step, progress and self.ranks.is_main
-            )
+            shown = progress and self.ranks.is_main
+            totals = self._train_epoch(epoch, tau, warm, weight_loader, arch_loader, sampler, on_step, shown)
             scaling, repicked = self.scale_widths() if (c.elasticity and not warm) else (None, 0)
             self.epoch = epoch + 1
             row = self._history_row(
@@ -118,13 +117,20 @@ class SearchLoop:
         return [gumbel_path(self.host_alpha, sampler)]
 
     def _train_epoch(
-        self, epoch: int, weight_loader, arch_loader, sampler: torch.Generator, on_step, shown: bool
+        self,
+        epoch: int,
+        tau: float,
+        warm: bool,
+        weight_loader,
+        arch_loader,
+        sampler: torch.Generator,
+        on_step,
+        shown: bool,
     ) -> dict[str, list[float]]:
         """One epoch of weight steps, with an architecture step every ``arch_every`` of them after
         the warm-up (and the latency term steered after each); returns the losses and latencies."""
         c = self.config
         steps_per_epoch = len(weight_loader)
-        tau, warm = self.temperature(epoch), epoch < c.warmup_epochs
         arch_batches = _cycle(arch_loader)
         totals: dict[str, list[float]] = {
             key: [] for key in ("weight_loss", "alpha_path_loss", "other_path_loss", "arch_loss", "arch_ce",
