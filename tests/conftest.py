@@ -1,5 +1,8 @@
+import getpass
 import os
+import shutil
 import socket
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -12,15 +15,40 @@ from tfnas_kedro.nas.latency import KEY_COLUMNS, LatencyMeta, LatencyTable, tabl
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
 
+# Tests leave the temporary folder as they found it. torch's compiler cache (torch.export, which
+# the ONNX exporter uses) goes to a folder of this session instead of /tmp/torchinductor_<user>,
+# and pytest's own root /tmp/pytest-of-<user>, which stays behind empty once the folders of passed
+# tests are removed, is removed too when this session created it.
+_SESSION_TMP = Path(tempfile.mkdtemp(prefix="tfnas-tests-"))
+os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(_SESSION_TMP / "torchinductor"))
+_PYTEST_ROOT = Path(tempfile.gettempdir()) / f"pytest-of-{getpass.getuser()}"
+_PYTEST_ROOT_EXISTED = _PYTEST_ROOT.exists()
+
+
+@pytest.hookimpl(trylast=True)  # after pytest has removed the folders of passed tests
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(_SESSION_TMP, ignore_errors=True)
+    if not _PYTEST_ROOT_EXISTED and _PYTEST_ROOT.is_dir() and not any(_PYTEST_ROOT.iterdir()):
+        _PYTEST_ROOT.rmdir()
+
 
 @pytest.fixture(scope="session")
 def project_root() -> Path:
     return PROJECT_ROOT
 
 
+SMALL_SPACE_FILE = Path(__file__).parent / "fixtures" / "small_space.yml"
+
+
 @pytest.fixture(scope="session")
 def spaces():
     return load_search_spaces(PROJECT_ROOT / "conf/base/parameters_search_spaces.yml")
+
+
+@pytest.fixture(scope="session")
+def small_space():
+    """The tests' search space (tests/fixtures/small_space.yml): searches in tests run in it."""
+    return load_search_spaces(SMALL_SPACE_FILE)["small"]
 
 
 def free_port() -> int:
@@ -30,12 +58,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def synthetic_table(space, resolution=224, num_classes=1000, step=8, seed=0) -> LatencyTable:
-    """A table with made-up but width-monotone latencies: tests the bookkeeping, not the clock."""
+def synthetic_table(space, resolution=224, num_classes=1000, step=8, seed=0, slopes=(0.001, 0.01)) -> LatencyTable:
+    """A table with made-up but width-monotone latencies: tests the bookkeeping, not the clock.
+    ``slopes`` bounds the ms per channel of width (narrow spaces want steeper ones for widths to
+    move a network's latency as much as they do in the paper's space)."""
     rng = np.random.default_rng(seed)
     rows = []
     for key, mids in table_keys([space.at_resolution(resolution)], step).items():
-        slope, offset = rng.uniform(0.001, 0.01), rng.uniform(0.1, 1.0)
+        slope, offset = rng.uniform(*slopes), rng.uniform(0.1, 1.0)
         rows.extend((*key, m, offset + slope * m, offset + slope * m, 0.01) for m in mids)
     entries = pd.DataFrame(rows, columns=[*KEY_COLUMNS, "mid", "ms", "median_ms", "spread"])
     meta = LatencyMeta(

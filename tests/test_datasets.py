@@ -37,7 +37,11 @@ def test_architecture_dataset_rejects_other_data_and_reports_bad_files(tmp_path)
 def test_checkpoint_dataset_round_trip_and_safe_loading(tmp_path):
     net = torch.nn.Linear(3, 2)
     checkpoint = {"epoch": 4, "model": net.state_dict(), "alpha": torch.randn(5, 8), "history": [{"loss": 1.5}]}
-    dataset = TorchCheckpointDataset(filepath=str(tmp_path / "ckpt.pt"), version=Version(None, None))
+    # a fixed save version: a generated one can differ by a millisecond from the load version
+    # Kedro resolves right after saving, which it warns about
+    dataset = TorchCheckpointDataset(
+        filepath=str(tmp_path / "ckpt.pt"), version=Version(None, "2026-12-05T00.00.00.000Z")
+    )
     dataset.save(checkpoint)
     loaded = TorchCheckpointDataset(filepath=str(tmp_path / "ckpt.pt"), version=Version(None, None)).load()
     assert loaded["epoch"] == 4 and loaded["history"] == [{"loss": 1.5}]

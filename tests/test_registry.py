@@ -37,9 +37,9 @@ with settings.SESSION_CLASS.create({args}) as session:  # the project's session,
 """
 
 
-def _counts(output: str) -> dict[str, int]:
-    line = next(line for line in output.splitlines() if line.startswith("COUNTS="))
-    return json.loads(line.removeprefix("COUNTS="))
+def _counts(output: str, label: str = "COUNTS=") -> dict[str, int]:
+    line = next(line for line in output.splitlines() if line.startswith(label))
+    return json.loads(line.removeprefix(label))
 
 
 def _python(code: str, cwd: Path, env=None) -> dict[str, int]:
@@ -82,8 +82,17 @@ def test_the_project_root_registers_one_copy_per_configured_name(root_counts):
 @pytest.mark.slow
 def test_notebooks_folder_sees_the_same_pipelines_as_the_project_root(root_counts):
     notebooks = PROJECT_ROOT / "notebooks"
-    before_session = _python(BOOTSTRAP + COUNTS, notebooks)
-    session = _python(BOOTSTRAP + SESSION.format(args=f"project_path=Path({str(PROJECT_ROOT)!r})") + COUNTS, notebooks)
+    # one process: the pipelines read before a session, then again inside the project's session
+    both = (
+        BOOTSTRAP
+        + COUNTS.replace("COUNTS=", "BEFORE=")
+        + SESSION.format(args=f"project_path=Path({str(PROJECT_ROOT)!r})")
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", both + COUNTS], cwd=notebooks, env=ENV, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    before_session, session = _counts(result.stdout, "BEFORE="), _counts(result.stdout)
     ipython = _counts(_kedro(["ipython", "-c", "import json; " + COUNTS], notebooks, timeout=300).stdout)
     assert before_session == session == ipython == root_counts
     listed = _kedro(["registry", "list"], notebooks).stdout

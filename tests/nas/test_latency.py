@@ -325,7 +325,7 @@ def test_with_a_channel_block_the_calibration_fits_blocks_on_and_off_it_apart(sp
     assert max(abs(single.predict(a) / measure(a) - 1) for a in held_out) > 0.05
 
 
-def test_a_slow_moment_while_building_lands_on_scattered_widths_not_on_one_blocks_curve(spaces, monkeypatch):
+def test_a_slow_moment_while_building_lands_on_scattered_widths_not_on_one_blocks_curve(small_space, monkeypatch):
     """Entries are timed in shuffled groups: a slow period of the machine (here one group timed
     50% slow) shifts a few widths of many blocks, never the whole curve of one block, whose error
     every network using that block would share."""
@@ -342,11 +342,11 @@ def test_a_slow_moment_while_building_lands_on_scattered_widths_not_on_one_block
 
     monkeypatch.setattr(Profiler, "time_modules", fake_time_modules)
     monkeypatch.setattr(Profiler, "_measure_reference", lambda self: 1.0)
-    space = spaces["tfnas"]
-    keys = table_keys([space.at_resolution(64)], 16)
+    space = small_space  # 25 blocks, 545 entries: building the modules is what takes the time
+    keys = table_keys([space.at_resolution(64)], 4)
     groups = timing_groups(keys, 16)
     assert sorted(e for g in groups for e in g) == sorted((k, m) for k, mids in keys.items() for m in mids)
-    build = dict(resolution=64, num_classes=10, width_step=16, settings=ProfilerSettings(), curve_tolerance=None)
+    build = dict(resolution=64, num_classes=10, width_step=4, settings=ProfilerSettings(), curve_tolerance=None)
     table = build_latency_table([space], **build, group_size=16)  # the shuffle alone
     truth = build_latency_table([space], **build, group_size=10**6)  # timed after the slow moment
     assert len(groups_timed) == 1 + len(groups) + 2  # base and groups, then base and all entries at once
@@ -357,14 +357,14 @@ def test_a_slow_moment_while_building_lands_on_scattered_widths_not_on_one_block
     assert not ((per_key["sum"] == per_key["size"]) & (per_key["size"] >= 3)).any()  # no whole curve shifted
 
 
-def test_a_width_off_its_blocks_curve_is_timed_again_and_a_real_step_is_kept(spaces, monkeypatch):
+def test_a_width_off_its_blocks_curve_is_timed_again_and_a_real_step_is_kept(small_space, monkeypatch):
     """One timing spikes (3x, the first time only): the entry is timed again and the second
     timing, on the line through its neighbours, replaces it. A width that is slower every time
     (a real step of the kernels) keeps its timing."""
     from tfnas_kedro.nas.profiler import Profiler, Timing
 
-    space = spaces["tfnas"]
-    keys = table_keys([space.at_resolution(64)], 16)
+    space = small_space
+    keys = table_keys([space.at_resolution(64)], 4)
     key = next(k for k, mids in keys.items() if len(mids) >= 5)
     spiked, stepped = keys[key][1], keys[key][3]
     seen = []
@@ -385,7 +385,7 @@ def test_a_width_off_its_blocks_curve_is_timed_again_and_a_real_step_is_kept(spa
 
     monkeypatch.setattr(Profiler, "time_modules", fake_time_modules)
     monkeypatch.setattr(Profiler, "_measure_reference", lambda self: 1.0)
-    build = dict(resolution=64, num_classes=10, width_step=16, settings=ProfilerSettings())
+    build = dict(resolution=64, num_classes=10, width_step=4, settings=ProfilerSettings())
     table = build_latency_table([space], **build)
     seen.clear()
     untouched = build_latency_table([space], **build, curve_tolerance=None)

@@ -30,9 +30,9 @@ def _loaders(seed=0):
 
 
 @pytest.fixture
-def setup(spaces):
-    space = spaces["tfnas"]
-    table = synthetic_table(space, resolution=RES, num_classes=CLASSES, step=64)
+def setup(small_space):
+    space = small_space
+    table = synthetic_table(space, resolution=RES, num_classes=CLASSES, step=4, slopes=(0.01, 0.05))
     low, high = table.reachable_range(space)
     return space, table, low + 0.4 * (high - low)
 
@@ -48,7 +48,6 @@ def _searcher(setup, tmp_path, latency_lambda=0.1, **changes):
 SHORT = {"arch_lr": 0.2, "tau": 1.0, "latency_lambda": 2.0, "latency_feedback": True}
 
 
-@pytest.mark.slow
 def test_search_meets_the_target_and_records_history(setup, tmp_path):
     searcher = _searcher(setup, tmp_path, **SHORT)
     history = searcher.run(*_loaders())
@@ -61,7 +60,6 @@ def test_search_meets_the_target_and_records_history(setup, tmp_path):
     assert (tmp_path / "ckpt" / "last.pt").exists()
 
 
-@pytest.mark.slow
 def test_a_search_killed_mid_epoch_resumes_to_the_same_architecture(setup, tmp_path):
     uninterrupted = _searcher(setup, tmp_path / "a")
     uninterrupted.run(*_loaders())
@@ -219,7 +217,6 @@ def test_a_supernet_whose_random_paths_score_at_chance_has_not_learned_the_space
     assert learning_status([trained_path | {"val_top1_random_paths": 0.45}], 10)["learned"]
 
 
-@pytest.mark.slow
 def test_one_warm_up_starts_the_search_of_any_target(setup, tmp_path):
     space, table, target = setup
     low, high = table.reachable_range(space)

@@ -94,7 +94,12 @@ def test_min_depth_above_max_depth(project_root):
 
 @pytest.mark.parametrize(
     ("width", "expected"),
-    [({"min": 2, "max": 4, "init": 5}, "init (5"), ({"min": 0.5, "max": 4, "init": 3}, "min (0.5) < 1")],
+    [
+        ({"min": 2, "max": 4, "init": 5}, "init (5"),
+        ({"min": 0.5, "max": 4, "init": 3}, "min (0.5) <= 1"),
+        # as wide as its input: no expansion convolution in the network, one in the supernet
+        ({"min": 1, "max": 4, "init": 3}, "min (1.0) <= 1: an op at 1 x Cin has no expansion convolution"),
+    ],
 )
 def test_width_range_outside_bounds(project_root, width, expected):
     raw = _raw(project_root)

@@ -4,19 +4,36 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
+import yaml
 
 from tfnas_kedro.datasets import ArchitectureDataset, LatencyTableDataset, TorchCheckpointDataset
-from tfnas_kedro.nas import build_network
+from tfnas_kedro.nas import build_network, load_search_spaces
 from tfnas_kedro.nas.search import SearchError
 
-from .conftest import latest_version, load_latest
+from ..conftest import SMALL_SPACE_FILE, synthetic_table
+from .conftest import latest_version, load_latest, run_in_memory
 from .test_data_selection import TINY as TINY_DATA
 from .test_latency import TINY as TINY_LATENCY
 
+# searches run in the tests' small space; the table also covers the paper's space (the same stem
+# and head), which prices the published model the table's fidelity is checked on
 TINY = {
     **TINY_DATA,
-    "latency": {**TINY_LATENCY["latency"], "spaces": ["tfnas"], "num_classes": 4, "fidelity_models": ["TF-NAS-D"]},
-    "search": {"input_size": 32, "batch_size": 8, "epochs": 2, "warmup_epochs": 1, "measure_latency": True},
+    "search_spaces": yaml.safe_load(SMALL_SPACE_FILE.read_text())["search_spaces"],
+    "latency": {
+        **TINY_LATENCY["latency"],
+        "spaces": ["small", "tfnas"],
+        "num_classes": 4,
+        "fidelity_models": ["TF-NAS-D"],
+    },
+    "search": {
+        "search_space": "small",
+        "input_size": 32,
+        "batch_size": 8,
+        "epochs": 2,
+        "warmup_epochs": 1,
+        "measure_latency": True,
+    },
 }
 
 
@@ -115,7 +132,8 @@ def test_a_search_on_an_onnxruntime_table_is_timed_in_onnxruntime_against_the_ta
         "network_rounds": 15,
         "fidelity_models": ["TF-NAS-A", "TF-NAS-B", "TF-NAS-C", "TF-NAS-D"],
     }
-    params = {**TINY_DATA, "latency": latency, "search": {**TINY["search"], "input_size": 64}}
+    # in the paper's space: the searched network is held to the bound its published models set
+    params = {**TINY_DATA, "latency": latency, "search": {**TINY["search"], "search_space": "tfnas", "input_size": 64}}
     run_pipeline("data_selection", params=params)
     run_pipeline("latency", params=params)
     run_pipeline(
@@ -137,7 +155,6 @@ def test_a_search_on_an_onnxruntime_table_is_timed_in_onnxruntime_against_the_ta
     assert summary["within_fidelity_bound"], f"{session['relative_error']:+.1%} outside {summary['session_bound']:.1%}"
 
 
-@pytest.mark.slow
 def test_namespaced_targets_each_get_their_own_outputs(kedro_project, run_pipeline):
     _prepare(run_pipeline)
     params = {
@@ -157,18 +174,22 @@ def test_namespaced_targets_each_get_their_own_outputs(kedro_project, run_pipeli
         summary = json.loads(
             latest_version(kedro_project, f"data/07_model_output/{name}/search_summary.json").read_text()
         )
-        assert summary["target_met"] and summary["gap"] < 0.01
+        assert summary["target_met"] and summary["gap"] < 0.01, (name, summary["fallback_changes"], summary["gap"])
         table_ms[name] = summary["table_ms"]
     assert table_ms["fast"] < table_ms["balanced"] < table_ms["accurate"]
 
 
-def test_unreachable_target_names_the_range(kedro_project, run_pipeline):
-    _prepare(run_pipeline)
-    with pytest.raises(SearchError, match=r"target 0.001 ms is outside the reachable range .* of space 'tfnas'"):
-        run_pipeline("search", params={**TINY, "target": {"latency_ms": 0.001}})
+def _search_inputs() -> dict:
+    """A table of the small space and an empty split: the target is resolved before any image is read."""
+    table = synthetic_table(load_search_spaces(SMALL_SPACE_FILE)["small"], resolution=32, num_classes=4, step=8)
+    return {"latency_table": table, "search_split": pd.DataFrame(columns=["path", "label", "split"])}
 
 
-def test_table_for_another_resolution_is_refused(kedro_project, run_pipeline):
-    _prepare(run_pipeline)
+def test_unreachable_target_names_the_range():
+    with pytest.raises(SearchError, match=r"target 0.001 ms is outside the reachable range .* of space 'small'"):
+        run_in_memory("search", _search_inputs(), {**TINY, "target": {"latency_ms": 0.001}})
+
+
+def test_table_for_another_resolution_is_refused():
     with pytest.raises(Exception, match="latency table measured at resolution 32, but 64 is configured"):
-        run_pipeline("search", params={**TINY, "search": {**TINY["search"], "input_size": 64}})
+        run_in_memory("search", _search_inputs(), {**TINY, "search": {**TINY["search"], "input_size": 64}})

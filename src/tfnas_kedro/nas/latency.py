@@ -349,7 +349,8 @@ def _retime_off_curve(
     old_ms, new_ms = entries["ms"].to_numpy(), again["ms"].to_numpy()
     old_deviation = old_ms * (1.0 + new_deviation) / new_ms - 1.0  # the first timing against the same line
     keep_new = np.zeros(len(entries), dtype=bool)
-    keep_new[suspects] = np.abs(np.nan_to_num(new_deviation[suspects])) < np.abs(old_deviation[suspects])
+    # nearer by more than rounding: a timing that came out the same is not counted as replaced
+    keep_new[suspects] = np.abs(np.nan_to_num(new_deviation[suspects])) < np.abs(old_deviation[suspects]) - 1e-9
     merged = entries.copy()
     merged.loc[keep_new, ["ms", "median_ms", "spread"]] = again.loc[keep_new, ["ms", "median_ms", "spread"]]
     return merged, int(keep_new.sum())

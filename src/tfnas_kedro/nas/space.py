@@ -29,8 +29,13 @@ class WidthRange(_Spec):
 
     @model_validator(mode="after")
     def _ordered(self) -> WidthRange:
-        if self.min < 1:
-            raise ValueError(f"min ({self.min}) < 1: an op cannot be narrower than its input")
+        if self.min <= 1:
+            # a block as wide as its input has no expansion convolution (blocks.MBInvRes), while the
+            # supernet's elastic op always has one: the two would be different networks
+            raise ValueError(
+                f"min ({self.min}) <= 1: an op at 1 x Cin has no expansion convolution, which an elastic "
+                "op in the supernet always has; set a min above 1"
+            )
         if not self.min <= self.init <= self.max:
             raise ValueError(f"init ({self.init}) outside [min, max] = [{self.min}, {self.max}]")
         return self
