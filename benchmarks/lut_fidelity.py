@@ -39,7 +39,9 @@ def main() -> None:
     parser.add_argument("--network-rounds", type=int, default=40)
     parser.add_argument("--noise-repeats", type=int, default=5)
     parser.add_argument("--runtime", choices=["torch", "onnxruntime"], default="torch")
-    parser.add_argument("--channel-block", type=int, default=0, help="16: widths on multiples of 16 priced apart")
+    parser.add_argument(
+        "--channel-block", type=int, default=None, help="widths on its multiples priced apart; default: the runtime's"
+    )
     parser.add_argument(
         "--cold-caches",
         action="store_true",
@@ -81,7 +83,8 @@ def main() -> None:
         f"runtime {m.runtime.name} {m.runtime.version}"
     )
     print(
-        f"table: {len(table.entries)} widths, step {m.width_step}, built in {m.build_seconds:.0f} s "
+        f"table: {len(table.entries)} widths, step {m.width_step}, channel block {m.channel_block}, "
+        f"built in {m.build_seconds:.0f} s "
         f"({m.curve_retimed} replaced by a second timing nearer their curve); "
         f"calibration and check ({c['networks']} sampled + {len(archs)} held-out networks) "
         f"in {calibration_seconds:.0f} s"
@@ -96,9 +99,9 @@ def main() -> None:
         f"{100 * c['median_abs_residual']:.1f}%, max {100 * c['max_abs_residual']:.1f}% "
         f"({c['outliers']} given zero weight)\n"
     )
-    # the share of a model's expanded widths on the channel block (16 when none is set: the blocked
-    # layouts of AVX-512): in onnxruntime the error grows with the share off it (README)
-    block = args.channel_block or 16
+    # the share of a model's expanded widths on the table's channel block (16 when it has none: the
+    # blocked layouts of AVX-512): in onnxruntime the error grows with the share off it (docs/latency.md)
+    block = m.channel_block or 16
     print(
         f"{'model':<16}{f'on {block}':>6}{'raw sum ms':>11}{'predicted':>11}{'measured':>10}"
         f"{'wall clock':>11}{'error':>8}"

@@ -19,16 +19,20 @@ os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
 # the ONNX exporter uses) goes to a folder of this session instead of /tmp/torchinductor_<user>,
 # and pytest's own root /tmp/pytest-of-<user>, which stays behind empty once the folders of passed
 # tests are removed, is removed too when this session created it.
-_SESSION_TMP = Path(tempfile.mkdtemp(prefix="tfnas-tests-"))
-os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(_SESSION_TMP / "torchinductor"))
 _PYTEST_ROOT = Path(tempfile.gettempdir()) / f"pytest-of-{getpass.getuser()}"
-_PYTEST_ROOT_EXISTED = _PYTEST_ROOT.exists()
+_SESSION: dict = {}
+
+
+def pytest_configure(config):
+    _SESSION["pytest_root_existed"] = _PYTEST_ROOT.exists()
+    _SESSION["tmp"] = Path(tempfile.mkdtemp(prefix="tfnas-tests-"))
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(_SESSION["tmp"] / "torchinductor"))
 
 
 @pytest.hookimpl(trylast=True)  # after pytest has removed the folders of passed tests
 def pytest_sessionfinish(session, exitstatus):
-    shutil.rmtree(_SESSION_TMP, ignore_errors=True)
-    if not _PYTEST_ROOT_EXISTED and _PYTEST_ROOT.is_dir() and not any(_PYTEST_ROOT.iterdir()):
+    shutil.rmtree(_SESSION.pop("tmp"), ignore_errors=True)
+    if not _SESSION["pytest_root_existed"] and _PYTEST_ROOT.is_dir() and not any(_PYTEST_ROOT.iterdir()):
         _PYTEST_ROOT.rmdir()
 
 
@@ -49,6 +53,14 @@ def spaces():
 def small_space():
     """The tests' search space (tests/fixtures/small_space.yml): searches in tests run in it."""
     return load_search_spaces(SMALL_SPACE_FILE)["small"]
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory):
+    """A real OpenSSH server on 127.0.0.1 that reaches this machine as a remote device (tests/sshd.py)."""
+    from tests.sshd import running_sshd
+
+    yield from running_sshd(tmp_path_factory)
 
 
 def free_port() -> int:

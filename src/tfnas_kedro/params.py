@@ -5,12 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tfnas_kedro.nas import ArchDescription, zoo_arch, zoo_names
+from tfnas_kedro.nas.device_address import DeviceError, RemoteDevice, RemoteOptions
 from tfnas_kedro.nas.errors import validate_model
 from tfnas_kedro.nas.latency import LatencyTable
 from tfnas_kedro.nas.profiler import ProfilerSettings
+from tfnas_kedro.nas.runtimes import CHANNEL_BLOCK, default_channel_block
+from tfnas_kedro.project import resolve
 from tfnas_kedro.runtime import resolve_device
 
 P = TypeVar("P", bound=BaseModel)
@@ -30,21 +33,40 @@ def parse_params(model_cls: type[P], raw: Mapping[str, Any] | P, key: str) -> P:
 
 
 # --- parameter groups that more than one pipeline reads --------------------------------------------
+class RemoteParams(Params):
+    """``params:latency.remote``: how to reach a device named ``ssh://...`` or ``adb://...``
+    (docs/device-tables.md); unused for a local device."""
+
+    python: str = "python3"  # the interpreter on the device (Python >= 3.9 with numpy and onnxruntime)
+    workdir: str = "tfnas-timer"  # folder on the device for the timer and its batches (relative: login folder)
+    connect_timeout_s: int = Field(10, ge=1)
+    batch_timeout_s: int = Field(600, ge=1)  # one batch of modules timed on the device
+    batch_size: int = Field(64, ge=1)  # modules sent per connection
+    ssh_options: list[str] = []  # extra ssh arguments, e.g. ["-i", "~/.ssh/pi_ed25519"]; ~/.ssh/config applies
+    cache_dir: str | None = "data/04_feature/remote_timings"  # timings kept on the host: a broken build resumes
+
+    def options(self) -> RemoteOptions:
+        """The library's options; a relative ``cache_dir`` is taken from the project's folder."""
+        cache = None if self.cache_dir is None else resolve(self.cache_dir)
+        return RemoteOptions(**{**self.model_dump(), "ssh_options": tuple(self.ssh_options), "cache_dir": cache})
+
+
 class LatencyParams(Params):
     """``params:latency``: the lookup table's device, harness and calibration; read by the latency
     pipeline, and by search, train and report to time networks the way the table was checked."""
 
     spaces: list[str] = Field(["tfnas"], min_length=1, description="spaces the table covers (same stem/head)")
-    device: str = "cpu"  # cpu | cuda | cuda:N | auto
+    device: str = "cpu"  # cpu | cuda | cuda:N | auto | ssh://[user@]host[:port] | adb://SERIAL
+    remote: RemoteParams = RemoteParams()
     batch_size: int | None = Field(None, ge=1, description="default: 1 on CPU, 32 on CUDA (the paper)")
     threads: int = Field(1, ge=1)
     runtime: Literal["torch", "onnxruntime"] = "torch"  # what blocks and networks are timed in (nas/runtimes.py)
     resolution: int = Field(224, ge=32)
     num_classes: int = Field(1000, ge=1)
     width_step: int = Field(8, ge=1)
-    # widths on multiples of this run on the runtime's fast paths and are measured and priced apart
-    # (on this AVX-512 CPU: 16 in eager PyTorch, 4 in onnxruntime; benchmarks/channel_alignment.py
-    # finds it for a machine); 0: one grid
+    # widths on multiples of this run on the runtime's fast paths and are measured and priced apart;
+    # unset (null): the runtime's (runtimes.CHANNEL_BLOCK: 16 eager, 4 onnxruntime, as measured on
+    # this AVX-512 CPU; benchmarks/channel_alignment.py finds it for another machine); 0: one grid
     channel_block: int = Field(0, ge=0)
     warmup: int = Field(3, ge=0)
     repeats: int = Field(5, ge=1)
@@ -62,13 +84,48 @@ class LatencyParams(Params):
     noise_repeats: int = Field(3, ge=2)
     seed: int = 0
 
+    @model_validator(mode="before")
+    @classmethod
+    def _runtime_channel_block(cls, raw: Any) -> Any:
+        """An unset ``channel_block`` is the runtime's: a user who sets only ``runtime:
+        onnxruntime`` gets the block its kernels want (without it: median |error| 11.6% at 224)."""
+        if isinstance(raw, Mapping) and raw.get("channel_block") is None:
+            runtime = raw.get("runtime", "torch")
+            if runtime in CHANNEL_BLOCK:  # an unknown runtime is named by the field's own check
+                raw = {**raw, "channel_block": default_channel_block(runtime)}
+        return raw
+
+    @field_validator("device")
+    @classmethod
+    def _device_address(cls, device: str) -> str:
+        try:
+            RemoteDevice.parse(device)
+        except DeviceError as err:
+            raise ValueError(str(err)) from err
+        return device
+
+    @model_validator(mode="after")
+    def _remote_times_onnx(self) -> LatencyParams:
+        if RemoteDevice.parse(self.device) is not None and self.runtime != "onnxruntime":
+            raise ValueError(
+                f"device {self.device!r} is timed by a timer that runs ONNX graphs: set latency.runtime: onnxruntime"
+            )
+        return self
+
+    def timing_device(self) -> str:
+        """Where the table is timed: a remote device's address, or this machine's resolved device."""
+        if RemoteDevice.parse(self.device) is not None:
+            return self.device
+        return str(resolve_device(self.device))
+
     def profiler_settings(self) -> ProfilerSettings:
-        device = resolve_device(self.device)
-        batch = self.batch_size or (32 if device.type == "cuda" else 1)
+        device = self.timing_device()
+        remote = self.remote.options() if RemoteDevice.parse(device) is not None else None
+        batch = self.batch_size or (32 if device.startswith("cuda") else 1)
         return ProfilerSettings(
-            device=str(device), batch_size=batch, threads=self.threads, warmup=self.warmup, repeats=self.repeats,
+            device=device, batch_size=batch, threads=self.threads, warmup=self.warmup, repeats=self.repeats,
             rounds=self.rounds, quantile=self.quantile, max_spread=self.max_spread, remeasure=self.remeasure,
-            runtime=self.runtime, fresh_process=self.fresh_process,
+            runtime=self.runtime, fresh_process=self.fresh_process, remote=remote,
         )  # fmt: skip
 
     def fidelity_archs(self, table: LatencyTable) -> list[ArchDescription]:

@@ -20,7 +20,7 @@ from .arch import ArchDescription
 from .cost import block_params
 from .latency import LatencyTable
 from .network import build_network
-from .profiler import Profiler, ProfilerSettings, Timing, in_timing_process
+from .profiler import ProfilerSettings, Timing, in_timing_process, make_profiler
 from .space import SearchSpace
 from .table_meta import HeldOutCheck
 
@@ -111,7 +111,7 @@ def measure_networks(
 def _measure_here(archs: list[ArchDescription], settings: ProfilerSettings, reference_ms: float | None) -> list[Timing]:
     nets = [build_network(a) for a in archs]
     shapes = [(a.in_channels, a.resolution, a.resolution) for a in archs]
-    return Profiler(settings, reference_ms).time_modules(nets, shapes)
+    return make_profiler(settings, reference_ms).time_modules(nets, shapes)
 
 
 def _time_session(

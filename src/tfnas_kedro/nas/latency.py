@@ -22,8 +22,8 @@ from .arch import ArchDescription, BlockSpec, HeadSpec
 from .blocks import ConvBNAct, MBInvRes
 from .cost import block_params
 from .errors import ConfigError
-from .profiler import Profiler, ProfilerSettings, device_name
-from .runtimes import runtime_info
+from .profiler import Profiler, ProfilerSettings, make_profiler
+from .runtimes import default_channel_block, runtime_info
 from .space import SearchSpace
 from .table_meta import LatencyMeta
 
@@ -363,25 +363,27 @@ def build_latency_table(
     num_classes: int,
     width_step: int,
     settings: ProfilerSettings,
-    channel_block: int = 0,
+    channel_block: int | None = None,
     group_size: int = 64,
     curve_tolerance: float | None = 0.2,
 ) -> LatencyTable:
     """Measure every block the spaces can produce at ``resolution`` on ``settings.device``; with
-    ``channel_block``, widths on and off its multiples are measured and priced apart. Entries are
+    ``channel_block``, widths on and off its multiples are measured and priced apart (None: the
+    runtime's, :data:`~.runtimes.CHANNEL_BLOCK`; 0: one grid). Entries are
     timed in shuffled groups of ``group_size`` (:func:`timing_groups`); those more than
     ``curve_tolerance`` off the line through their neighbours are timed again (None: not)."""
     started = time.perf_counter()
+    channel_block = default_channel_block(settings.runtime) if channel_block is None else channel_block
     spaces = [s.at_resolution(resolution) for s in spaces]
     first = spaces[0]
     for other in spaces[1:]:
         if (other.stem, other.head, other.in_channels) != (first.stem, first.head, first.in_channels):
             raise ConfigError(f"spaces {first.name!r} and {other.name!r} differ in stem or head; build one table each")
-    profiler = Profiler(settings)
+    profiler = make_profiler(settings)  # this machine, or the device named by ssh:// or adb://
     final = first.output_size()
     stem = ConvBNAct(first.in_channels, first.stem.out, first.stem.kernel, first.stem.stride, act=first.stem.act)
     head = _HeadPart(first.stages[-1].out, first.head, num_classes)
-    base = profiler.time_modules(
+    base = profiler.time_modules_cached(
         [stem, head], [(first.in_channels, resolution, resolution), (first.stages[-1].out, final, final)]
     )
     keys = table_keys(spaces, width_step, channel_block)
@@ -392,7 +394,7 @@ def build_latency_table(
     device = profiler.device
     meta = LatencyMeta(
         device=str(settings.device),
-        device_name=device_name(device),
+        device_name=profiler.device_name,
         batch_size=settings.batch_size,
         threads=settings.threads if device.type == "cpu" else 0,
         resolution=resolution,
@@ -405,7 +407,8 @@ def build_latency_table(
         base_ms=base[0].ms + base[1].ms,
         reference_ms=profiler.reference_ms,
         build_seconds=time.perf_counter() - started,
-        runtime=runtime_info(settings.runtime, settings.threads),
+        runtime=runtime_info(settings.runtime, settings.threads) | profiler.runtime_changes(),
+        remote_device=profiler.remote_device(),
         channel_block=channel_block,
         curve_retimed=retimed,
     )
@@ -418,7 +421,7 @@ def _time_entries(profiler: Profiler, groups: list[list[tuple]], started: float)
     rows, total = [], sum(len(group) for group in groups)
     for n, group in enumerate(groups, start=1):
         modules = [MBInvRes(block_spec(key, mid)) for key, mid in group]
-        timings = profiler.time_modules(modules, [(key[1], key[0], key[0]) for key, _ in group])
+        timings = profiler.time_modules_cached(modules, [(key[1], key[0], key[0]) for key, _ in group])
         rows += [(*key, mid, t.ms, t.median_ms, t.spread) for (key, mid), t in zip(group, timings, strict=True)]
         if n % max(1, len(groups) // 10) == 0 or n == len(groups):
             elapsed = time.perf_counter() - started

@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from .allocator import keep_freed_memory
+from .device_address import RemoteDevice, RemoteOptions
 from .runtimes import Runtime, runtime_callables
 
 T = TypeVar("T")
@@ -51,6 +52,7 @@ class ProfilerSettings:
     remeasure: int = 2  # ...and is timed again up to this many times
     runtime: Runtime = "torch"  # torch (eager) | onnxruntime (each module exported to ONNX, CPU)
     fresh_process: bool = True  # whole networks timed in a fresh worker process (calibration.measure_networks)
+    remote: RemoteOptions | None = None  # how to reach the device when ``device`` is ssh:// or adb://
 
     def describe(self) -> dict:
         return asdict(self)
@@ -69,8 +71,19 @@ def in_fresh_process(fn: Callable[..., T], *args) -> T:
 
 def in_timing_process(settings: ProfilerSettings, fn: Callable[..., T], *args) -> T:
     """``fn(*args)`` where whole networks are timed: in a fresh worker process with
-    ``settings.fresh_process`` (:func:`~.calibration.measure_networks` says why), else here."""
-    return in_fresh_process(fn, *args) if settings.fresh_process else fn(*args)
+    ``settings.fresh_process`` (:func:`~.calibration.measure_networks` says why), else here. On a
+    remote device every batch runs in a fresh timer process there already."""
+    fresh = settings.fresh_process and RemoteDevice.parse(settings.device) is None
+    return in_fresh_process(fn, *args) if fresh else fn(*args)
+
+
+def make_profiler(settings: ProfilerSettings, reference_ms: float | None = None):
+    """The profiler for ``settings.device``: this machine's, or a remote device's (:mod:`.remote`)."""
+    if RemoteDevice.parse(settings.device) is not None:
+        from .remote import RemoteProfiler
+
+        return RemoteProfiler(settings, reference_ms)
+    return Profiler(settings, reference_ms)
 
 
 @dataclass(frozen=True)
@@ -129,6 +142,7 @@ class Profiler:
             raise RuntimeError(f"latency device {settings.device!r} requested but CUDA is not available")
         if self.device.type == "cpu":
             keep_freed_memory()
+        self.device_name = device_name(self.device)
         reference, shape = reference_workload()
         self._reference_input = torch.randn(settings.batch_size, *shape, device=self.device)
         # the yardstick runs where the modules run: an eager reference read an onnxruntime
@@ -212,6 +226,21 @@ class Profiler:
                 else:
                     ratios[i].extend(times)
         return ratios, raw
+
+    def remote_device(self) -> dict | None:
+        """The identity of a remote device (:class:`.remote.RemoteProfiler`); this machine: None."""
+        return None
+
+    def runtime_changes(self) -> dict:
+        """What differs from this machine's runtime where the timing runs (here: nothing)."""
+        return {}
+
+    def time_modules_cached(
+        self, modules: Sequence[nn.Module], input_shapes: Sequence[tuple[int, ...]]
+    ) -> list[Timing]:
+        """:meth:`time_modules`: on this machine a build that stops leaves no timings to resume
+        from (a remote device's profiler keeps them, :meth:`.remote.RemoteProfiler.time_modules_cached`)."""
+        return self.time_modules(modules, input_shapes)
 
     def time_modules(self, modules: Sequence[nn.Module], input_shapes: Sequence[tuple[int, ...]]) -> list[Timing]:
         """Time every module on its own input shape (without batch dimension), interleaved, in the

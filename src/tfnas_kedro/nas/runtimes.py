@@ -21,6 +21,18 @@ Runtime = Literal["torch", "onnxruntime"]
 ONNX_OPSET = 17
 PROVIDER = "CPUExecutionProvider"
 
+# The channel multiple each runtime's fast kernels want, as `benchmarks/channel_alignment.py`
+# measured it on this project's AVX-512 CPU: in onnxruntime widths on multiples of 4 ran 30-55%
+# below a line through all widths and the others 11-20% above it; in eager PyTorch (oneDNN's
+# blocked layouts) multiples of 16 ran 1-14% below it. A table prices widths on and off the block
+# apart (`latency.channel_block`); on another CPU the script finds the block to set instead.
+CHANNEL_BLOCK: dict[str, int] = {"torch": 16, "onnxruntime": 4}
+
+
+def default_channel_block(runtime: Runtime) -> int:
+    """The channel block a table timed in ``runtime`` uses when none is set."""
+    return CHANNEL_BLOCK[runtime]
+
 
 def session_options(threads: int):
     """What a deployment would set: ``threads`` intra-op threads, one inter-op, every graph optimisation."""

@@ -89,6 +89,9 @@ class LatencyMeta(BaseModel):
     channel_block: int = Field(0, ge=0)
     # widths whose first timing lay off their block's curve and were replaced by a second timing
     curve_retimed: int = Field(0, ge=0)
+    # a device timed over ssh:// or adb:// as its timer reported it (uname, CPU model, cores, Python,
+    # NumPy, onnxruntime); None: timed on the machine that built the table
+    remote_device: dict | None = None
 
     def with_changes(self, **changes) -> LatencyMeta:
         """A copy with ``changes`` (validated as on loading)."""

@@ -15,7 +15,7 @@ from torchvision import models
 
 from tfnas_kedro.nas import ArchDescription
 from tfnas_kedro.nas.latency import LatencyTable
-from tfnas_kedro.nas.profiler import Profiler, ProfilerSettings, Timing, in_timing_process
+from tfnas_kedro.nas.profiler import ProfilerSettings, Timing, in_timing_process, make_profiler
 from tfnas_kedro.params import LatencyParams, Params, parse_params
 from tfnas_kedro.reporting import (
     accuracy_vs_latency_section,
@@ -54,7 +54,8 @@ def _time_reference_models(
 ) -> list[Timing]:
     with torch.random.fork_rng(devices=[]):
         networks = [REFERENCE_MODELS[name][0](num_classes=num_classes) for name in names]
-        return Profiler(settings, reference_ms).time_modules(networks, [(3, resolution, resolution)] * len(networks))
+        shapes = [(3, resolution, resolution)] * len(networks)
+        return make_profiler(settings, reference_ms).time_modules(networks, shapes)
 
 
 def measure_reference_models(latency_table: LatencyTable | None, report: dict, latency: dict) -> pd.DataFrame:

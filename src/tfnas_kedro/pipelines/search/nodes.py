@@ -29,7 +29,7 @@ from tfnas_kedro.nas.subnet import Subnet
 from tfnas_kedro.params import LatencyParams, Params, parse_params
 from tfnas_kedro.project import resolve
 from tfnas_kedro.reporting import architecture_drawing, search_latency, search_probabilities
-from tfnas_kedro.runtime import autocast_dtype, resolve_device
+from tfnas_kedro.runtime import autocast_dtype
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ def resolve_target(table: LatencyTable, search: dict, target: dict, latency: dic
     """
     p, t = parse_params(SearchParams, search, "search"), parse_params(TargetParams, target, "target")
     space, lat = _space(p, search_spaces), parse_params(LatencyParams, latency, "latency")
-    table.check_device(str(resolve_device(lat.device)), p.input_size, space.name, runtime=lat.runtime)
+    table.check_device(lat.timing_device(), p.input_size, space.name, runtime=lat.runtime)
     target_ms = target_ms_for(table, space, t.latency_ms, t.fraction)
     low, high = table.reachable_range(space)
     resolved = {

@@ -1,0 +1,309 @@
+"""Timing on the device a network ships to, over SSH or adb (docs/device-tables.md).
+
+``latency.device: ssh://user@host[:port]`` or ``adb://SERIAL``. The host exports every module it
+would time to ONNX, copies a batch of them with the one-file timer (:mod:`.device_timer`) to the
+device in one connection, runs the timer there and reads its JSON answer, checked against a
+schema. The device needs Python >= 3.9, NumPy and onnxruntime; no pickle and no other code of
+this project goes there.
+
+Each timing is cached on the host as soon as its batch returns, keyed by the module, the device
+and the harness settings: after a dropped connection or a reboot, the next build times only what
+is missing, with the reference latency of the first session, so its entries share one unit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import shlex
+import subprocess
+import tarfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from torch import nn
+
+from . import device_timer
+from .device_address import DeviceError, RemoteDevice, RemoteOptions
+from .profiler import ProfilerSettings, Timing, reference_workload
+from .runtimes import onnx_bytes
+
+logger = logging.getLogger(__name__)
+TIMER_FILE = Path(device_timer.__file__)
+
+
+class _Timing(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str
+    ms: float = Field(gt=0)
+    median_ms: float = Field(gt=0)
+    spread: float = Field(ge=0)
+    samples: int = Field(ge=1)
+    raw_ms: float = Field(gt=0)
+
+
+class _Answer(BaseModel):
+    """What the device timer may answer (anything else is refused, never executed)."""
+
+    model_config = ConfigDict(extra="forbid")
+    schema_: str = Field(alias="schema", pattern=f"^{device_timer.SCHEMA}$")
+    reference_ms: float = Field(gt=0)
+    timings: list[_Timing]
+
+
+class DeviceInfo(BaseModel):
+    """The device's identity as its timer reports it, stored with the table."""
+
+    model_config = ConfigDict(extra="ignore")
+    python: str
+    uname: str
+    machine: str
+    cpu_model: str
+    cores: int | None = None
+    numpy: str | None = None
+    onnxruntime: str | None = None
+    missing: list[str] = []
+
+
+class SshTransport:
+    """Commands on the device through the system's OpenSSH client: keys, the agent, ProxyJump and
+    ``~/.ssh/config`` work as for any ssh; BatchMode: never a password prompt."""
+
+    def __init__(self, device: RemoteDevice, options: RemoteOptions):
+        self.device, self.options = device, options
+        port = ["-p", str(device.port)] if device.port else []
+        self.base = [
+            "ssh", "-o", "BatchMode=yes", "-o", f"ConnectTimeout={options.connect_timeout_s}",
+            "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3", *port, *options.ssh_options,
+            device.target,
+        ]  # fmt: skip
+
+    def run(self, command: str, stdin: bytes | None = None, timeout: float | None = None) -> bytes:
+        try:
+            done = subprocess.run([*self.base, command], input=stdin, capture_output=True, timeout=timeout)
+        except subprocess.TimeoutExpired as err:
+            raise DeviceError(f"{self.device}: no answer within {timeout:.0f} s to {command!r}") from err
+        if done.returncode == 255:  # ssh's own failure: connection, host key or authentication
+            reason = done.stderr.decode(errors="replace").strip().splitlines()
+            raise DeviceError(f"cannot reach {self.device} over ssh: {reason[-1] if reason else 'ssh failed'}")
+        if done.returncode != 0:
+            raise DeviceError(f"{self.device}: {command!r} failed: {done.stderr.decode(errors='replace')[-800:]}")
+        return done.stdout
+
+    def push(self, files: dict[str, bytes], folder: str, timeout: float) -> None:
+        """Copy ``files`` into ``folder`` on the device in one connection (a tar stream)."""
+        self.run(f"mkdir -p {shell_path(folder)} && tar -x -C {shell_path(folder)}", _tar(files), timeout)
+
+
+class AdbTransport:
+    """Commands on an Android device through ``adb -s SERIAL`` (Termux's python, or any on PATH)."""
+
+    def __init__(self, device: RemoteDevice, options: RemoteOptions):
+        self.device, self.options = device, options
+        self.base = ["adb", "-s", device.target]
+
+    def run(self, command: str, stdin: bytes | None = None, timeout: float | None = None) -> bytes:
+        args = [*self.base, "exec-in" if stdin is not None else "shell", f"sh -c {shlex.quote(command)}"]
+        try:
+            done = subprocess.run(args, input=stdin, capture_output=True, timeout=timeout)
+        except subprocess.TimeoutExpired as err:
+            raise DeviceError(f"{self.device}: no answer within {timeout:.0f} s to {command!r}") from err
+        except FileNotFoundError as err:
+            raise DeviceError("adb is not installed on this host (Android platform-tools)") from err
+        if done.returncode != 0:
+            raise DeviceError(f"{self.device}: {command!r} failed: {done.stderr.decode(errors='replace')[-800:]}")
+        return done.stdout
+
+    def push(self, files: dict[str, bytes], folder: str, timeout: float) -> None:
+        self.run(f"mkdir -p {shell_path(folder)} && tar -x -C {shell_path(folder)}", _tar(files), timeout)
+
+
+def shell_path(path: str) -> str:
+    """``path`` quoted for the device's shell; a leading ``~/`` stays the login folder."""
+    if path == "~" or path.startswith("~/"):
+        return '"$HOME"' + ("/" + shlex.quote(path[2:]) if path[2:] else "")
+    return shlex.quote(path)
+
+
+def _tar(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime = len(data), int(time.time())
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def transport(device: RemoteDevice, options: RemoteOptions) -> SshTransport | AdbTransport:
+    return SshTransport(device, options) if device.scheme == "ssh" else AdbTransport(device, options)
+
+
+@dataclass
+class _Cache:
+    """Timings already taken on one device with one harness: a JSON-lines file on the host."""
+
+    path: Path | None
+    reference_ms: float | None = None
+    timings: dict[str, Timing] = field(default_factory=dict)
+
+    @classmethod
+    def open(cls, folder: str | None, identity: dict) -> _Cache:
+        if folder is None:
+            return cls(None)
+        digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+        cache = cls(Path(folder) / f"{digest}.jsonl")
+        if cache.path.exists():
+            for line in cache.path.read_text().splitlines():
+                row = json.loads(line)
+                if "reference_ms" in row:
+                    cache.reference_ms = row["reference_ms"]
+                elif "key" in row:  # the first line names what the file holds
+                    key = row.pop("key")
+                    cache.timings[key] = Timing(**row)
+        else:
+            cache.path.parent.mkdir(parents=True, exist_ok=True)
+            cache.path.write_text(json.dumps({"identity": identity}) + "\n")
+        return cache
+
+    def add(self, rows: dict) -> None:
+        if self.path is not None:
+            with self.path.open("a") as handle:
+                handle.write(json.dumps(rows) + "\n")
+
+
+def module_key(module: nn.Module, shape: Sequence[int], batch: int) -> str:
+    """What a timing depends on: the module's structure (its repr lists every layer and shape) and
+    its input; weights do not change a latency, so a rebuilt block finds its cached timing."""
+    return hashlib.sha256(f"{module!r}|{tuple(shape)}|{batch}".encode()).hexdigest()[:24]
+
+
+class RemoteProfiler:
+    """:class:`~.profiler.Profiler`'s interface, timing on a remote device in onnxruntime."""
+
+    def __init__(self, settings: ProfilerSettings, reference_ms: float | None = None):
+        if settings.runtime != "onnxruntime":
+            raise DeviceError(
+                f"latency.device {settings.device}: a remote device times ONNX graphs; set latency.runtime: onnxruntime"
+            )
+        self.settings, self.remote = settings, RemoteDevice.parse(settings.device)
+        self.options = settings.remote or RemoteOptions()
+        self.transport = transport(self.remote, self.options)
+        self.info = self._probe()
+        self.device_name = self.info.cpu_model
+        self.device = torch.device("cpu")  # onnxruntime's CPU provider, on the device: threads apply
+        reference, shape = reference_workload()
+        self._reference = onnx_bytes(reference, torch.randn(settings.batch_size, *shape))
+        self._reference_shape = [settings.batch_size, *shape]
+        # a timing's unit is the reference latency: given (a table's), or the first session's
+        self.cache = _Cache.open(self.options.cache_dir, self.identity(reference_ms))
+        self.reference_ms = reference_ms or self.cache.reference_ms or self._time([], [])[0]
+        if self.cache.reference_ms is None:
+            self.cache.reference_ms = self.reference_ms
+            self.cache.add({"reference_ms": self.reference_ms})
+
+    def remote_device(self) -> dict:
+        """The device's identity for the table's metadata."""
+        return {"address": str(self.remote), **self.info.model_dump(exclude={"missing"})}
+
+    def runtime_changes(self) -> dict:
+        """The table's runtime is the device's onnxruntime, not this machine's."""
+        return {"version": self.info.onnxruntime}
+
+    def identity(self, reference_ms: float | None = None) -> dict:
+        """The device, harness and unit a cached timing belongs to."""
+        harness = {k: v for k, v in asdict(self.settings).items() if k not in ("remote", "fresh_process")}
+        info = self.info.model_dump(exclude={"missing"})
+        return {"device": str(self.remote), "info": info, "harness": harness, "reference_ms": reference_ms}
+
+    def _probe(self) -> DeviceInfo:
+        """Copy the timer there and ask what the device is; name what it lacks."""
+        started = time.perf_counter()
+        self.transport.push({"device_timer.py": TIMER_FILE.read_bytes()}, self.options.workdir, 60)
+        folder = shell_path(self.options.workdir)
+        command = f"cd {folder} && {shell_path(self.options.python)} device_timer.py --probe"
+        try:
+            info = DeviceInfo(**json.loads(self.transport.run(command, timeout=60)))
+        except DeviceError as err:
+            raise DeviceError(f"{err}\nIs {self.options.python!r} a Python >= 3.9 on {self.remote}?") from err
+        except (ValueError, ValidationError) as err:
+            raise DeviceError(f"{self.remote}: the timer's probe answered something unexpected: {err}") from err
+        if info.missing:
+            raise DeviceError(
+                f"{self.remote} ({info.cpu_model}, Python {info.python}) lacks {', '.join(info.missing)}: install "
+                "them there (docs/device-tables.md: pip install numpy onnxruntime, or pkg install python-onnxruntime)"
+            )
+        logger.info("remote device %s: %s, %s cores, onnxruntime %s (%.1f s to reach)", self.remote,
+                    info.cpu_model, info.cores, info.onnxruntime, time.perf_counter() - started)  # fmt: skip
+        return info
+
+    def _time(self, modules: Sequence[nn.Module], shapes: Sequence[Sequence[int]], batch: int = 0) -> tuple:
+        """One batch on the device: its reference latency and the modules' answers, by id."""
+        s = self.settings
+        files = {"reference.onnx": self._reference}
+        models = []
+        for i, (module, shape) in enumerate(zip(modules, shapes, strict=True)):
+            example = torch.randn(s.batch_size, *shape)
+            files[f"m{i}.onnx"] = onnx_bytes(module.cpu().eval(), example)
+            models.append({"id": f"m{i}", "file": f"m{i}.onnx", "shape": [s.batch_size, *shape]})
+        manifest = {
+            "threads": s.threads, "warmup": s.warmup, "repeats": s.repeats, "rounds": s.rounds,
+            "quantile": s.quantile, "normalize": s.normalize, "max_spread": s.max_spread, "remeasure": s.remeasure,
+            "reference": {"file": "reference.onnx", "shape": self._reference_shape},
+            "reference_ms": getattr(self, "reference_ms", None), "models": models,
+        }  # fmt: skip
+        files["manifest.json"] = json.dumps(manifest).encode()
+        folder = f"{self.options.workdir}/batch"
+        self.transport.push(files, folder, self.options.batch_timeout_s)
+        command = f"cd {shell_path(self.options.workdir)} && {shell_path(self.options.python)} device_timer.py "
+        try:
+            out = self.transport.run(command + "batch/manifest.json", timeout=self.options.batch_timeout_s)
+        except DeviceError as err:
+            raise DeviceError(f"batch {batch} ({len(modules)} modules): {err}") from err
+        try:
+            answer = _Answer.model_validate_json(out)
+        except ValidationError as err:
+            raise DeviceError(f"{self.remote}: batch {batch}: the timer's answer is not of its schema: {err}") from err
+        if [t.id for t in answer.timings] != [m["id"] for m in models]:
+            raise DeviceError(f"{self.remote}: batch {batch}: the timer answered for other modules than it was sent")
+        timings = {t.id: Timing(t.ms, t.median_ms, t.spread, t.samples, t.raw_ms) for t in answer.timings}
+        return answer.reference_ms, timings
+
+    def time_modules(self, modules: Sequence[nn.Module], input_shapes: Sequence[tuple[int, ...]]) -> list[Timing]:
+        """Every module on its own input shape, on the device, in batches of ``batch_size``."""
+        timings: list[Timing] = []
+        size = self.options.batch_size
+        for start in range(0, len(modules), size):
+            begun = time.perf_counter()
+            chunk = list(range(start, min(start + size, len(modules))))
+            _, timed = self._time([modules[i] for i in chunk], [input_shapes[i] for i in chunk], start // size)
+            timings.extend(timed[f"m{n}"] for n in range(len(chunk)))
+            logger.info("remote batch %d: %d modules in %.1f s", start // size, len(chunk), time.perf_counter() - begun)
+        return timings
+
+    def time_modules_cached(
+        self, modules: Sequence[nn.Module], input_shapes: Sequence[tuple[int, ...]]
+    ) -> list[Timing]:
+        """:meth:`time_modules`, where a module timed before on this device (by an earlier build
+        that lost its connection) is not timed again; each batch is cached as it returns. For a
+        table's entries only: a second timing asked for on purpose (an entry off its curve, the
+        noise floor's repeats) must not come from the cache."""
+        keys = [module_key(m, shape, self.settings.batch_size) for m, shape in zip(modules, input_shapes, strict=True)]
+        todo = [i for i, key in enumerate(keys) if key not in self.cache.timings]
+        if len(todo) < len(keys):
+            logger.info("remote device %s: %d of %d modules timed before, from the cache", self.remote,
+                        len(keys) - len(todo), len(keys))  # fmt: skip
+        size = self.options.batch_size
+        for start in range(0, len(todo), size):
+            chunk = todo[start : start + size]
+            timed = self.time_modules([modules[i] for i in chunk], [input_shapes[i] for i in chunk])
+            for i, timing in zip(chunk, timed, strict=True):
+                self.cache.timings[keys[i]] = timing
+                self.cache.add({"key": keys[i], **asdict(timing)})
+        return [self.cache.timings[key] for key in keys]

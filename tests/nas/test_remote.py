@@ -1,0 +1,188 @@
+"""Latency tables timed on a remote device, against a real OpenSSH server on 127.0.0.1 (the
+``sshd`` fixture, tests/sshd.py): the "device" is this machine, reached through ssh."""
+
+import getpass
+import subprocess
+import sys
+import time
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from tests.conftest import free_port
+from tfnas_kedro.nas.blocks import MBInvRes
+from tfnas_kedro.nas.device_address import DeviceError
+from tfnas_kedro.nas.latency import KEY_COLUMNS, block_spec, build_latency_table, table_keys
+from tfnas_kedro.nas.profiler import ProfilerSettings
+from tfnas_kedro.nas.remote import RemoteProfiler
+
+# a few dozen entries: the small space at 32 px, on a coarse grid
+BUILD = {"resolution": 32, "num_classes": 4, "width_step": 64, "channel_block": 0}
+HARNESS = ProfilerSettings(runtime="onnxruntime", warmup=1, repeats=3, rounds=2)
+
+
+def _remote(sshd, **options) -> ProfilerSettings:
+    return replace(HARNESS, device=sshd.address, remote=sshd.options(**options))
+
+
+@pytest.mark.slow
+def test_a_table_timed_through_ssh_agrees_with_one_timed_here(sshd, small_space):
+    """Both in onnxruntime on this machine. Each build sets its unit by timing the reference
+    workload (0.090-0.101 ms in builds a minute apart here), which the calibration fits out; the
+    entries relative to each other must agree as closely as a second local build agrees with the
+    first (the noise floor), with a little slack."""
+    local = [build_latency_table([small_space], settings=HARNESS, **BUILD) for _ in range(2)]
+    remote = build_latency_table([small_space], settings=_remote(sshd), **BUILD)
+    assert remote.meta.device == sshd.address and remote.meta.remote_device["address"] == sshd.address
+    assert remote.meta.remote_device["onnxruntime"] == remote.meta.runtime.version
+    assert remote.meta.device_name == local[0].meta.device_name  # the CPU model, as the device reports it
+    assert 0.75 < remote.meta.reference_ms / local[0].meta.reference_ms < 1.33
+
+    def shape_error(table, other) -> float:  # entries against entries, the common scale divided out
+        ratio = _ms(table) / _ms(other)
+        return float(np.median(np.abs(ratio / ratio.median() - 1)))
+
+    floor = shape_error(local[1], local[0])
+    assert shape_error(remote, local[0]) <= max(2 * floor, 0.05), (shape_error(remote, local[0]), floor)
+
+
+def _ms(table):
+    return table.entries.set_index([*KEY_COLUMNS, "mid"])["ms"].sort_index()
+
+
+@pytest.mark.slow
+def test_a_build_whose_connection_drops_resumes_without_timing_finished_entries(
+    sshd, small_space, tmp_path, monkeypatch
+):
+    settings = _remote(sshd, cache_dir=str(tmp_path / "cache"), batch_size=8)
+    timed_batches, dropped = [], []
+    original = RemoteProfiler.time_modules
+
+    def counting(self, modules, shapes):
+        if len(timed_batches) == 3 and not dropped:
+            sshd.stop()  # the connection drops after three batches, once
+            dropped.append(True)
+        timings = original(self, modules, shapes)
+        timed_batches.append(len(modules))
+        return timings
+
+    monkeypatch.setattr(RemoteProfiler, "time_modules", counting)
+    with pytest.raises(DeviceError, match=f"cannot reach {sshd.address}"):
+        build_latency_table([small_space], settings=settings, **BUILD, curve_tolerance=None)
+    done_before = sum(timed_batches)
+    assert len(timed_batches) == 3 and done_before > 0
+    sshd.start()
+    sizes, timed_batches[:] = list(timed_batches), []  # the second build, counted alone
+    table = build_latency_table([small_space], settings=settings, **BUILD, curve_tolerance=None)
+    entries_and_base = len(table.entries) + 2  # the stem and the head are timed as entries too
+    assert sum(timed_batches) == entries_and_base - done_before  # nothing timed twice
+    assert sizes == [2, 8, 8]  # the stem and head, then entries in batches of 8
+
+
+def test_a_key_the_device_does_not_accept_fails_within_seconds_naming_the_device(sshd):
+    started = time.monotonic()
+    with pytest.raises(DeviceError, match=rf"cannot reach {sshd.address} over ssh: .*Permission denied"):
+        RemoteProfiler(replace(HARNESS, device=sshd.address, remote=sshd.options(key="other_key")))
+    assert time.monotonic() - started < 10
+
+
+def test_a_port_nobody_listens_on_fails_within_seconds_naming_the_device(sshd):
+    address = f"ssh://{getpass.getuser()}@127.0.0.1:{free_port()}"
+    started = time.monotonic()
+    with pytest.raises(DeviceError, match=f"cannot reach {address} over ssh: .*refused"):
+        RemoteProfiler(replace(HARNESS, device=address, remote=sshd.options()))
+    assert time.monotonic() - started < 10
+
+
+def test_an_interpreter_without_onnxruntime_is_named_with_what_to_install(sshd, tmp_path):
+    bare = tmp_path / "bare"  # a venv without packages: Python there, numpy and onnxruntime not
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True)
+    options = replace(sshd.options(), python=str(bare / "bin" / "python"))
+    with pytest.raises(DeviceError, match=r"lacks numpy, onnxruntime: install them there"):
+        RemoteProfiler(replace(HARNESS, device=sshd.address, remote=options))
+
+
+def test_a_timer_that_hangs_stops_at_the_batch_timeout_naming_the_batch(sshd, small_space, tmp_path):
+    profiler = RemoteProfiler(_remote(sshd))
+    hanging = tmp_path / "hanging-python"  # answers the probe, then hangs in every batch
+    hanging.write_text("#!/bin/sh\nsleep 30\n")
+    hanging.chmod(0o755)
+    profiler.options = replace(profiler.options, python=str(hanging), batch_timeout_s=2)
+    key, mids = next(iter(table_keys([small_space.at_resolution(32)], 64).items()))
+    started = time.monotonic()
+    with pytest.raises(DeviceError, match=r"batch 0 \(1 modules\): .*no answer within 2 s"):
+        profiler.time_modules([MBInvRes(block_spec(key, mids[0]))], [(key[1], key[0], key[0])])
+    assert time.monotonic() - started < 10
+
+
+@pytest.mark.parametrize(
+    ("address", "expected"),
+    [
+        ("cpu", None),
+        ("cuda:1", None),
+        ("ssh://pi@raspberrypi.local", ("ssh", "pi@raspberrypi.local", None)),
+        ("ssh://jetson:2222", ("ssh", "jetson", 2222)),
+        ("adb://R58M123ABC", ("adb", "R58M123ABC", None)),
+    ],
+)
+def test_a_device_address_is_local_or_names_its_remote_device(address, expected):
+    from tfnas_kedro.nas.device_address import RemoteDevice
+
+    parsed = RemoteDevice.parse(address)
+    assert (parsed and (parsed.scheme, parsed.target, parsed.port)) == expected
+    if parsed is not None:
+        assert str(parsed) == address
+
+
+@pytest.mark.parametrize("address", ["scp://pi@host", "ssh://", "ssh://pi@host:port", "ssh://pi@host/folder"])
+def test_a_malformed_device_address_says_what_it_takes(address):
+    from tfnas_kedro.nas.device_address import RemoteDevice
+
+    with pytest.raises(DeviceError, match=r"use ssh://\[user@\]host\[:port\] or adb://SERIAL|port must be a number"):
+        RemoteDevice.parse(address)
+
+
+def test_the_timer_times_onnx_files_and_answers_json_of_its_schema(tmp_path):
+    """The one file that goes to the device, run here as the device runs it: a manifest of ONNX
+    files in, JSON out, which the host's schema accepts."""
+    import json
+
+    import torch
+
+    from tfnas_kedro.nas.profiler import reference_workload
+    from tfnas_kedro.nas.remote import TIMER_FILE, _Answer
+    from tfnas_kedro.nas.runtimes import onnx_bytes
+
+    reference, shape = reference_workload()
+    (tmp_path / "reference.onnx").write_bytes(onnx_bytes(reference, torch.randn(1, *shape)))
+    small, large = torch.nn.Conv2d(8, 8, 3, padding=1), torch.nn.Conv2d(8, 64, 3, padding=1)
+    for name, module in (("small", small), ("large", large)):
+        (tmp_path / f"{name}.onnx").write_bytes(onnx_bytes(module.eval(), torch.randn(1, 8, 32, 32)))
+    manifest = {
+        "threads": 1, "warmup": 2, "repeats": 5, "rounds": 3, "quantile": 0.25, "normalize": True,
+        "max_spread": 0.25, "remeasure": 1, "reference": {"file": "reference.onnx", "shape": [1, *shape]},
+        "reference_ms": None,
+        "models": [{"id": n, "file": f"{n}.onnx", "shape": [1, 8, 32, 32]} for n in ("small", "large")],
+    }  # fmt: skip
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    done = subprocess.run([sys.executable, str(TIMER_FILE), str(tmp_path / "manifest.json")], capture_output=True)
+    assert done.returncode == 0, done.stderr.decode()
+    answer = _Answer.model_validate_json(done.stdout)
+    small_ms, large_ms = (t.ms for t in answer.timings)
+    assert [t.id for t in answer.timings] == ["small", "large"] and 0 < small_ms < large_ms
+    probe = json.loads(subprocess.run([sys.executable, str(TIMER_FILE), "--probe"], capture_output=True).stdout)
+    assert probe["missing"] == [] and probe["onnxruntime"] and probe["cores"] >= 1
+
+
+def test_an_answer_outside_the_schema_is_refused():
+    from pydantic import ValidationError
+
+    from tfnas_kedro.nas.remote import _Answer, shell_path
+
+    good = {"schema": "tfnas-device-timer/1", "reference_ms": 0.1, "timings": []}
+    _Answer.model_validate(good)
+    for bad in ({**good, "schema": "other/1"}, {**good, "run": "rm -rf /"}, {**good, "reference_ms": -1}):
+        with pytest.raises(ValidationError):
+            _Answer.model_validate(bad)
+    assert shell_path("~/venv/bin/python") == '"$HOME"/venv/bin/python' and shell_path("a b") == "'a b'"
