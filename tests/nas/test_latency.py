@@ -225,7 +225,12 @@ def test_calibration_fits_one_scale_per_feature_map_size(spaces):
 def test_tiny_table_built_end_to_end(spaces):
     settings = ProfilerSettings(warmup=1, repeats=2, rounds=1, remeasure=0)
     table = build_latency_table(
-        [spaces["tfnas"], spaces["tfnas_wose"]], resolution=32, num_classes=10, width_step=512, settings=settings
+        [spaces["tfnas"], spaces["tfnas_wose"]],
+        resolution=32,
+        num_classes=10,
+        width_step=512,
+        settings=settings,
+        channel_block=0,
     )
     assert table.meta.spaces == ["tfnas", "tfnas_wose"] and table.meta.resolution == 32
     assert table.meta.base_ms > 0 and (table.entries["ms"] > 0).all()
@@ -238,7 +243,9 @@ def test_a_table_records_the_runtime_it_was_timed_in(spaces):
     import onnxruntime
 
     settings = ProfilerSettings(warmup=1, repeats=2, rounds=1, remeasure=0, runtime="onnxruntime")
-    table = build_latency_table([spaces["tfnas"]], resolution=32, num_classes=10, width_step=512, settings=settings)
+    table = build_latency_table(
+        [spaces["tfnas"]], resolution=32, num_classes=10, width_step=512, settings=settings, channel_block=0
+    )
     assert table.meta.runtime.model_dump(exclude_none=True) == {
         "name": "onnxruntime",
         "version": onnxruntime.__version__,
@@ -346,7 +353,9 @@ def test_a_slow_moment_while_building_lands_on_scattered_widths_not_on_one_block
     keys = table_keys([space.at_resolution(64)], 4)
     groups = timing_groups(keys, 16)
     assert sorted(e for g in groups for e in g) == sorted((k, m) for k, mids in keys.items() for m in mids)
-    build = dict(resolution=64, num_classes=10, width_step=4, settings=ProfilerSettings(), curve_tolerance=None)
+    build = dict(
+        resolution=64, num_classes=10, width_step=4, channel_block=0, settings=ProfilerSettings(), curve_tolerance=None
+    )
     table = build_latency_table([space], **build, group_size=16)  # the shuffle alone
     truth = build_latency_table([space], **build, group_size=10**6)  # timed after the slow moment
     assert len(groups_timed) == 1 + len(groups) + 2  # base and groups, then base and all entries at once
@@ -385,7 +394,7 @@ def test_a_width_off_its_blocks_curve_is_timed_again_and_a_real_step_is_kept(sma
 
     monkeypatch.setattr(Profiler, "time_modules", fake_time_modules)
     monkeypatch.setattr(Profiler, "_measure_reference", lambda self: 1.0)
-    build = dict(resolution=64, num_classes=10, width_step=4, settings=ProfilerSettings())
+    build = dict(resolution=64, num_classes=10, width_step=4, channel_block=0, settings=ProfilerSettings())
     table = build_latency_table([space], **build)
     seen.clear()
     untouched = build_latency_table([space], **build, curve_tolerance=None)

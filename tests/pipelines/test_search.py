@@ -166,7 +166,9 @@ def test_namespaced_targets_each_get_their_own_outputs(kedro_project, run_pipeli
             "measure_latency": False,
             "checkpoint_dir": str(kedro_project / "ckpt"),
         },
-        "latency_targets": {"fast": {"fraction": 0.2}, "balanced": {"fraction": 0.5}, "accurate": {"fraction": 0.9}},
+        # targets well inside the range: near its top, the small space's few layers leave the fit to
+        # whole-op changes (measured: 9.6% below 0.9 of the range once in a fresh clone)
+        "latency_targets": {"fast": {"fraction": 0.2}, "balanced": {"fraction": 0.5}, "accurate": {"fraction": 0.8}},
     }
     run_pipeline("search_targets", params=params)
     table_ms = {}
