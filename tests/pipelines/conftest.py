@@ -1,3 +1,4 @@
+import contextlib
 import shutil
 from pathlib import Path
 
@@ -32,9 +33,11 @@ def kedro_project(tmp_path) -> Path:
 def run_pipeline(kedro_project):
     def run(name: str, params: dict | None = None, env: str | None = None) -> dict:
         # the project's session (settings.SESSION_CLASS, as `kedro run`): pipelines from this
-        # project copy's configuration, checkpoints in its folder
-        with ProjectSession.create(project_path=kedro_project, runtime_params=params, env=env) as session:
-            return session.run(pipeline_name=name)
+        # project copy's configuration, checkpoints in its folder; run from the copy, as kedro-viz's
+        # hooks write their statistics to the project that contains the working directory
+        with contextlib.chdir(kedro_project):
+            with ProjectSession.create(project_path=kedro_project, runtime_params=params, env=env) as session:
+                return session.run(pipeline_name=name)
 
     return run
 

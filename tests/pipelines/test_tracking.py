@@ -19,6 +19,9 @@ def test_a_search_run_is_tracked_with_its_metrics_parameters_and_artifacts(kedro
     (kedro_project / "store").mkdir()
     (kedro_project / "conf/local/tracking.yml").write_text(f"enabled: true\ntracking_uri: {store}\nexperiment: t\n")
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    # a store of the user's own keeps MLflow's default artifact root, ./mlruns of the working
+    # directory: the project copy's, not the repository's
+    monkeypatch.chdir(kedro_project)
     search = {**TINY["search"], "epochs": 3, "checkpoint_dir": str(kedro_project / "ckpt")}
     run_pipeline("search", params={**TINY, "search": search})
     # MLflow writes the URI into the environment; left there, the next run in this process would use it
@@ -39,6 +42,7 @@ def test_a_search_run_is_tracked_with_its_metrics_parameters_and_artifacts(kedro
     assert archs == {"architectures/searched_architecture.json"}
     arch = client.download_artifacts(run.info.run_id, "architectures/searched_architecture.json", str(kedro_project))
     assert '"blocks"' in open(arch).read()
+    assert (kedro_project / "mlruns").is_dir()  # the store's artifacts, in the copy
 
 
 def test_per_epoch_tables_become_metrics_at_their_epoch():
