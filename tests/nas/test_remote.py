@@ -186,3 +186,19 @@ def test_an_answer_outside_the_schema_is_refused():
         with pytest.raises(ValidationError):
             _Answer.model_validate(bad)
     assert shell_path("~/venv/bin/python") == '"$HOME"/venv/bin/python' and shell_path("a b") == "'a b'"
+
+
+def test_the_timer_is_python_3_9_and_imports_nothing_of_the_project():
+    """The device may have Python 3.9 and has nothing of this project: the timer's grammar is
+    3.9's and it imports only the standard library, NumPy and onnxruntime."""
+    import ast
+
+    from tfnas_kedro.nas.remote import TIMER_FILE
+
+    tree = ast.parse(TIMER_FILE.read_text(), feature_version=(3, 9))
+    imported = {
+        alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
+    }
+    imported |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert imported <= set(sys.stdlib_module_names) | {"numpy", "onnxruntime"}, imported
+    assert not any(isinstance(node, ast.Match) for node in ast.walk(tree))
