@@ -14,6 +14,8 @@ from tfnas_kedro.nas.latency import KEY_COLUMNS, LatencyMeta, LatencyTable, tabl
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
+# the project's logging without its info.log: tests leave no log file in the project
+os.environ.setdefault("KEDRO_LOGGING_CONFIG", str(Path(__file__).parent / "fixtures" / "logging.yml"))
 
 # Tests leave the temporary folder as they found it. torch's compiler cache (torch.export, which
 # the ONNX exporter uses) goes to a folder of this session instead of /tmp/torchinductor_<user>,
