@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import device_timer
 from .allocator import keep_freed_memory
 from .device_address import RemoteDevice, RemoteOptions
 from .runtimes import Runtime, runtime_callables
@@ -199,12 +200,9 @@ class Profiler:
         return float(np.quantile(samples, 0.1))
 
     def _summarise(self, ratios: list[float], raw: list[float]) -> Timing:
+        """The statistic the device timer computes too (one definition for both)."""
         s = self.settings
-        values = np.asarray(ratios) * (self.reference_ms if s.normalize else 1.0)
-        stat = float(np.quantile(values, s.quantile))
-        q25, q75 = np.quantile(values, [0.25, 0.75])
-        spread = float((q75 - q25) / max(stat, 1e-9))
-        return Timing(stat, float(np.median(values)), spread, len(values), float(np.quantile(raw, s.quantile)))
+        return Timing(**device_timer.summarise(ratios, raw, self.reference_ms, s.quantile, s.normalize))
 
     @torch.inference_mode()
     def _rounds(self, modules: Sequence[Callable], inputs: Sequence[torch.Tensor]):
