@@ -203,7 +203,7 @@ class RemoteProfiler:
         self._reference_shape = [settings.batch_size, *shape]
         # a timing's unit is the reference latency: given (a table's), or the first session's
         self.cache = _Cache.open(self.options.cache_dir, self.identity(reference_ms))
-        self.reference_ms = reference_ms or self.cache.reference_ms or self._time([], [])[0]
+        self.reference_ms = reference_ms or self.cache.reference_ms or self._time([], [], None)[0]
         if self.cache.reference_ms is None:
             self.cache.reference_ms = self.reference_ms
             self.cache.add({"reference_ms": self.reference_ms})
@@ -243,8 +243,11 @@ class RemoteProfiler:
                     info.cpu_model, info.cores, info.onnxruntime, time.perf_counter() - started)  # fmt: skip
         return info
 
-    def _time(self, modules: Sequence[nn.Module], shapes: Sequence[Sequence[int]], batch: int = 0) -> tuple:
-        """One batch on the device: its reference latency and the modules' answers, by id."""
+    def _time(
+        self, modules: Sequence[nn.Module], shapes: Sequence[Sequence[int]], reference_ms: float | None, batch: int = 0
+    ) -> tuple:
+        """One batch on the device: its reference latency (measured there when ``reference_ms`` is
+        None) and the modules' answers, by id."""
         s = self.settings
         files = {"reference.onnx": self._reference}
         models = []
@@ -256,7 +259,7 @@ class RemoteProfiler:
             "threads": s.threads, "warmup": s.warmup, "repeats": s.repeats, "rounds": s.rounds,
             "quantile": s.quantile, "normalize": s.normalize, "max_spread": s.max_spread, "remeasure": s.remeasure,
             "reference": {"file": "reference.onnx", "shape": self._reference_shape},
-            "reference_ms": getattr(self, "reference_ms", None), "models": models,
+            "reference_ms": reference_ms, "models": models,
         }  # fmt: skip
         files["manifest.json"] = json.dumps(manifest).encode()
         folder = f"{self.options.workdir}/batch"
@@ -282,7 +285,8 @@ class RemoteProfiler:
         for start in range(0, len(modules), size):
             begun = time.perf_counter()
             chunk = list(range(start, min(start + size, len(modules))))
-            _, timed = self._time([modules[i] for i in chunk], [input_shapes[i] for i in chunk], start // size)
+            chunk_modules, chunk_shapes = [modules[i] for i in chunk], [input_shapes[i] for i in chunk]
+            _, timed = self._time(chunk_modules, chunk_shapes, self.reference_ms, start // size)
             timings.extend(timed[f"m{n}"] for n in range(len(chunk)))
             logger.info("remote batch %d: %d modules in %.1f s", start // size, len(chunk), time.perf_counter() - begun)
         return timings
