@@ -1,6 +1,6 @@
 """The shipped retraining recipe (conf/base/parameters_train.yml) on a network that diverged under
 the earlier one (lr 0.05, 1 warm-up epoch, no zero-init: TF-NAS-A at 64 px reached val loss 23.1
-after epoch 5 of 15)."""
+after epoch 5 of 15, before gradient clipping and precise BatchNorm were added)."""
 
 from pathlib import Path
 
@@ -41,8 +41,13 @@ def _demo(split: str, transform) -> InMemoryImages:
 
 @pytest.mark.slow
 def test_the_deep_network_that_diverged_trains_under_the_shipped_recipe_without_the_flag():
+    """The shipped lr, warm-up and zero-init over 8 epochs instead of 15 (the schedule keeps its
+    shape), in channels-last memory (the same arithmetic, 1.25x faster on this CPU). Measured here
+    (seeds 0 and 1): the shipped recipe ends at val loss 0.72 / 0.68 and top-1 0.79 / 0.80; the
+    earlier one (lr 0.05, 1 warm-up epoch, no zero-init) at 1.13 / 1.17 and 0.68 / 0.64, so going
+    back to it fails this test."""
     params = TrainParams(**yaml.safe_load(CONF.read_text())["train"])
-    config = params.recipe().model_copy(update={"workers": 0})
+    config = params.recipe().model_copy(update={"workers": 0, "epochs": 8, "channels_last": "on"})
     arch = zoo_arch("TF-NAS-A", num_classes=10, resolution=64)  # 19 blocks, 40.6 M MACs: the study's "high"
     torch.set_num_threads(min(2, torch.get_num_threads()))
     job = TrainingJob(
@@ -55,6 +60,7 @@ def test_the_deep_network_that_diverged_trains_under_the_shipped_recipe_without_
         progress=False,
     )
     history = run_job(job)["history"]
-    assert len(history) == 15
-    assert divergence_reason(history, num_classes=10) is None, [(r["train_loss"], r["val_loss"]) for r in history]
-    assert history[-1]["val_top1"] >= 0.7  # the earlier recipe reached 0.76 on this network, the new one 0.85
+    losses = [(r["train_loss"], r["val_loss"], r["val_top1"]) for r in history]
+    assert len(history) == 8
+    assert divergence_reason(history, num_classes=10) is None, losses
+    assert history[-1]["val_loss"] < 0.9 and history[-1]["val_top1"] >= 0.74, losses
