@@ -18,8 +18,14 @@ $(VENV)/.installed: pyproject.toml
 run: install  ## the default pipeline on the embedded demo data
 	$(BIN)/kedro run
 
+# The whole suite: the tests that share the machine well on every core, one thread each; then those
+# marked `serial` (timings, several processes) alone. Both parts run; either failing fails.
+TEST_WORKERS ?= auto
 test: install lint  ## the whole test suite
-	$(BIN)/python -m pytest
+	@status=0; \
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup -m "not serial" || status=$$?; \
+	$(BIN)/python -m pytest -m serial || status=$$?; \
+	exit $$status
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks docs

@@ -38,6 +38,18 @@ def pytest_sessionfinish(session, exitstatus):
         _PYTEST_ROOT.rmdir()
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(items):
+    """A test that asserts a time runs alone (`make test` runs ``-m serial`` after the parallel
+    part), and the tests of one sshd run on one worker: the server's privilege-separation folder
+    (/run/sshd) is shared by every sshd on the machine, and a fixture creates and removes it."""
+    for item in items:
+        if item.get_closest_marker("timing"):
+            item.add_marker(pytest.mark.serial)
+        if "sshd" in item.fixturenames:
+            item.add_marker(pytest.mark.xdist_group("sshd"))
+
+
 @pytest.fixture(scope="session")
 def project_root() -> Path:
     return PROJECT_ROOT

@@ -27,6 +27,7 @@ def _remote(sshd, **options) -> ProfilerSettings:
 
 
 @pytest.mark.slow
+@pytest.mark.timing
 def test_a_table_timed_through_ssh_agrees_with_one_timed_here(sshd, small_space):
     """Both in onnxruntime on this machine. Each build sets its unit by timing the reference
     workload (0.090-0.101 ms in builds a minute apart here), which the calibration fits out; the
@@ -80,6 +81,7 @@ def test_a_build_whose_connection_drops_resumes_without_timing_finished_entries(
     assert sizes == [2, 8, 8]  # the stem and head, then entries in batches of 8
 
 
+@pytest.mark.timing  # sshd refuses the key in its first exchange (under a second here); 10 s: a busy machine
 def test_a_key_the_device_does_not_accept_fails_within_seconds_naming_the_device(sshd):
     started = time.monotonic()
     with pytest.raises(DeviceError, match=rf"cannot reach {sshd.address} over ssh: .*Permission denied"):
@@ -87,6 +89,7 @@ def test_a_key_the_device_does_not_accept_fails_within_seconds_naming_the_device
     assert time.monotonic() - started < 10
 
 
+@pytest.mark.timing  # a closed port is refused at once; 10 s leaves room for a busy machine
 def test_a_port_nobody_listens_on_fails_within_seconds_naming_the_device(sshd):
     address = f"ssh://{getpass.getuser()}@127.0.0.1:{free_port()}"
     started = time.monotonic()
@@ -103,6 +106,7 @@ def test_an_interpreter_without_onnxruntime_is_named_with_what_to_install(sshd, 
         RemoteProfiler(replace(HARNESS, device=sshd.address, remote=options))
 
 
+@pytest.mark.timing  # the 2 s timeout, not the machine's speed, sets the time; 10 s covers the connection and the probe
 def test_a_timer_that_hangs_stops_at_the_batch_timeout_naming_the_batch(sshd, small_space, tmp_path):
     profiler = RemoteProfiler(_remote(sshd))
     hanging = tmp_path / "hanging-python"  # answers the probe, then hangs in every batch

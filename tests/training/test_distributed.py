@@ -8,6 +8,7 @@ from .conftest import colour_data, tiny_arch
 
 
 @pytest.mark.slow
+@pytest.mark.serial  # two processes that take a core each, compared with a run at the machine's thread count
 def test_two_gloo_processes_match_one_process_with_the_same_global_batch(recipe):
     """DDP averages the gradients of two half-batches, SyncBatchNorm normalises over the whole batch
     and the sampler gives the two processes the even and odd items of the same permutation: the

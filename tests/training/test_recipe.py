@@ -43,9 +43,10 @@ def _demo(split: str, transform) -> InMemoryImages:
 def test_the_deep_network_that_diverged_trains_under_the_shipped_recipe_without_the_flag():
     """The shipped lr, warm-up and zero-init over 8 epochs instead of 15 (the schedule keeps its
     shape), in channels-last memory (the same arithmetic, 1.25x faster on this CPU). Measured here
-    (seeds 0 and 1): the shipped recipe ends at val loss 0.72 / 0.68 and top-1 0.79 / 0.80; the
-    earlier one (lr 0.05, 1 warm-up epoch, no zero-init) at 1.13 / 1.17 and 0.68 / 0.64, so going
-    back to it fails this test."""
+    (seeds 0 and 1, 2 threads): the shipped recipe ends at val loss 0.72 / 0.68 and top-1 0.79 /
+    0.80 (0.78 and 0.70 for seed 0 on one thread: the sums in another order); the earlier one (lr
+    0.05, 1 warm-up epoch, no zero-init) at 1.13 / 1.17 and 0.68 / 0.64. The val loss tells them
+    apart, the top-1 of 100 images does not: going back to the earlier recipe fails the first."""
     params = TrainParams(**yaml.safe_load(CONF.read_text())["train"])
     config = params.recipe().model_copy(update={"workers": 0, "epochs": 8, "channels_last": "on"})
     arch = zoo_arch("TF-NAS-A", num_classes=10, resolution=64)  # 19 blocks, 40.6 M MACs: the study's "high"
@@ -63,4 +64,5 @@ def test_the_deep_network_that_diverged_trains_under_the_shipped_recipe_without_
     losses = [(r["train_loss"], r["val_loss"], r["val_top1"]) for r in history]
     assert len(history) == 8
     assert divergence_reason(history, num_classes=10) is None, losses
-    assert history[-1]["val_loss"] < 0.9 and history[-1]["val_top1"] >= 0.74, losses
+    assert history[-1]["val_loss"] < 0.95, losses
+    assert history[-1]["val_top1"] >= 0.6, losses  # chance: 0.1
