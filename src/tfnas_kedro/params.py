@@ -38,7 +38,7 @@ class RemoteParams(Params):
     (docs/device-tables.md); unused for a local device."""
 
     python: str = "python3"  # the interpreter on the device (Python >= 3.9 with numpy and onnxruntime)
-    workdir: str = "tfnas-timer"  # folder on the device for the timer and its batches (relative: login folder)
+    workdir: str = "tfnas-timer"  # folder on the device for the timer (relative: login folder; adb: /data/local/tmp)
     connect_timeout_s: int = Field(10, ge=1)
     batch_timeout_s: int = Field(600, ge=1)  # one batch of modules timed on the device
     batch_size: int = Field(64, ge=1)  # modules sent per connection

@@ -44,7 +44,7 @@ class RemoteOptions:
     """How to reach and use the device (``latency.remote``)."""
 
     python: str = "python3"  # the interpreter on the device
-    workdir: str = "tfnas-timer"  # the folder the timer and its batches go to (relative: to the login folder)
+    workdir: str = "tfnas-timer"  # the timer's folder (relative: in the login folder; over adb in /data/local/tmp)
     connect_timeout_s: int = 10
     batch_timeout_s: int = 600  # one batch of modules, timed on the device
     batch_size: int = 64  # modules per connection

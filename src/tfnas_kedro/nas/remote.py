@@ -84,9 +84,13 @@ class SshTransport:
             device.target,
         ]  # fmt: skip
 
+    def folder(self, path: str) -> str:
+        """``path`` for the device's shell; a relative one is in the login folder."""
+        return shell_path(path)
+
     def run(self, command: str, stdin: bytes | None = None, timeout: float | None = None) -> bytes:
         try:
-            done = subprocess.run([*self.base, command], input=stdin, capture_output=True, timeout=timeout)
+            done = subprocess.run([*self.base, command], input=stdin or b"", capture_output=True, timeout=timeout)
         except subprocess.TimeoutExpired as err:
             raise DeviceError(f"{self.device}: no answer within {timeout:.0f} s to {command!r}") from err
         if done.returncode == 255:  # ssh's own failure: connection, host key or authentication
@@ -98,30 +102,48 @@ class SshTransport:
 
     def push(self, files: dict[str, bytes], folder: str, timeout: float) -> None:
         """Copy ``files`` into ``folder`` on the device in one connection (a tar stream)."""
-        self.run(f"mkdir -p {shell_path(folder)} && tar -x -C {shell_path(folder)}", _tar(files), timeout)
+        self.run(f"mkdir -p {self.folder(folder)} && tar -x -C {self.folder(folder)}", _tar(files), timeout)
 
 
 class AdbTransport:
-    """Commands on an Android device through ``adb -s SERIAL`` (Termux's python, or any on PATH)."""
+    """Commands on an Android device through ``adb -s SERIAL``: ``exec-in`` for a command that
+    reads the host's data (the tar stream), ``shell`` for one that answers. ``exec-in`` passes
+    neither the command's exit status nor its stderr, and adb before Android 7 passes no exit
+    status at all; so every command ends by printing its status after a marker, stderr joins
+    stdout where it carries no answer, and a missing marker means adb itself failed."""
+
+    MARK = "__tfnas_exit_status="
+    HOME = "/data/local/tmp"  # the folder adb's shell user can write to
 
     def __init__(self, device: RemoteDevice, options: RemoteOptions):
         self.device, self.options = device, options
         self.base = ["adb", "-s", device.target]
 
+    def folder(self, path: str) -> str:
+        """``path`` for the device's shell; a relative one is in /data/local/tmp."""
+        return shell_path(path if path.startswith(("/", "~")) else f"{self.HOME}/{path}")
+
     def run(self, command: str, stdin: bytes | None = None, timeout: float | None = None) -> bytes:
-        args = [*self.base, "exec-in" if stdin is not None else "shell", f"sh -c {shlex.quote(command)}"]
+        service, merge = ("exec-in", " 2>&1") if stdin is not None else ("shell", "")
+        marked = f"{{ {command} ; }}{merge}; printf '\\n{self.MARK}%s\\n' $?"
+        args = [*self.base, service, f"sh -c {shlex.quote(marked)}"]
         try:
-            done = subprocess.run(args, input=stdin, capture_output=True, timeout=timeout)
+            done = subprocess.run(args, input=stdin or b"", capture_output=True, timeout=timeout)
         except subprocess.TimeoutExpired as err:
             raise DeviceError(f"{self.device}: no answer within {timeout:.0f} s to {command!r}") from err
         except FileNotFoundError as err:
             raise DeviceError("adb is not installed on this host (Android platform-tools)") from err
-        if done.returncode != 0:
-            raise DeviceError(f"{self.device}: {command!r} failed: {done.stderr.decode(errors='replace')[-800:]}")
-        return done.stdout
+        out, marker, status = done.stdout.rpartition(b"\n" + self.MARK.encode())
+        if not marker:  # adb's own failure: no such device, unauthorised, offline
+            reason = (done.stderr or done.stdout).decode(errors="replace").strip().splitlines()
+            raise DeviceError(f"cannot reach {self.device} over adb: {reason[-1] if reason else 'adb failed'}")
+        if status.strip() != b"0":
+            said = (done.stderr if stdin is None else out).decode(errors="replace")[-800:]
+            raise DeviceError(f"{self.device}: {command!r} failed (exit status {status.strip().decode()}): {said}")
+        return out
 
     def push(self, files: dict[str, bytes], folder: str, timeout: float) -> None:
-        self.run(f"mkdir -p {shell_path(folder)} && tar -x -C {shell_path(folder)}", _tar(files), timeout)
+        self.run(f"mkdir -p {self.folder(folder)} && tar -x -C {self.folder(folder)}", _tar(files), timeout)
 
 
 def shell_path(path: str) -> str:
@@ -222,14 +244,17 @@ class RemoteProfiler:
         info = self.info.model_dump(exclude={"missing"})
         return {"device": str(self.remote), "info": info, "harness": harness, "reference_ms": reference_ms}
 
+    def _timer(self, argument: str) -> str:
+        """The shell command that runs the timer in its folder on the device."""
+        folder, python = self.transport.folder(self.options.workdir), shell_path(self.options.python)
+        return f"cd {folder} && {python} device_timer.py {argument}"
+
     def _probe(self) -> DeviceInfo:
         """Copy the timer there and ask what the device is; name what it lacks."""
         started = time.perf_counter()
         self.transport.push({"device_timer.py": TIMER_FILE.read_bytes()}, self.options.workdir, 60)
-        folder = shell_path(self.options.workdir)
-        command = f"cd {folder} && {shell_path(self.options.python)} device_timer.py --probe"
         try:
-            info = DeviceInfo(**json.loads(self.transport.run(command, timeout=60)))
+            info = DeviceInfo(**json.loads(self.transport.run(self._timer("--probe"), timeout=60)))
         except DeviceError as err:
             raise DeviceError(f"{err}\nIs {self.options.python!r} a Python >= 3.9 on {self.remote}?") from err
         except (ValueError, ValidationError) as err:
@@ -264,9 +289,8 @@ class RemoteProfiler:
         files["manifest.json"] = json.dumps(manifest).encode()
         folder = f"{self.options.workdir}/batch"
         self.transport.push(files, folder, self.options.batch_timeout_s)
-        command = f"cd {shell_path(self.options.workdir)} && {shell_path(self.options.python)} device_timer.py "
         try:
-            out = self.transport.run(command + "batch/manifest.json", timeout=self.options.batch_timeout_s)
+            out = self.transport.run(self._timer("batch/manifest.json"), timeout=self.options.batch_timeout_s)
         except DeviceError as err:
             raise DeviceError(f"batch {batch} ({len(modules)} modules): {err}") from err
         try:
