@@ -76,33 +76,3 @@ def test_a_search_refuses_a_table_of_another_runtime_naming_both(spaces):
     assert resolved["runtime"] == "torch"
     with pytest.raises(ValueError, match="timed in torch .*runtime 'onnxruntime' is configured: rebuild the table"):
         resolve_target(table, search, target, {"runtime": "onnxruntime"}, search_spaces)
-
-
-@pytest.mark.slow
-def test_a_table_built_through_ssh_names_its_device_and_a_local_search_refuses_it(kedro_project, run_pipeline, sshd):
-    """`kedro run --pipelines latency --params latency.device=ssh://...`: the blocks, the
-    calibration networks and the held-out models are all timed on the device (here this machine,
-    reached through a real sshd), and the table records which device that was."""
-    options = sshd.options()
-    remote = {
-        "device": sshd.address,
-        "runtime": "onnxruntime",
-        "remote": {"python": options.python, "workdir": options.workdir, "ssh_options": list(options.ssh_options)},
-    }
-    params = {"latency": {**TINY["latency"], **remote, "spaces": ["tfnas"], "fidelity_models": ["TF-NAS-A"]}}
-    run_pipeline("latency", params=params)
-    table = LatencyTableDataset(
-        filepath=str(latest_version(kedro_project, "data/05_model_input/latency_table.parquet"))
-    ).load()
-    assert table.meta.device == sshd.address and table.meta.remote_device["cpu_model"] == table.meta.device_name
-    assert table.meta.calibration.networks == 3 and table.meta.calibration.held_out.models == 1
-    assert list((kedro_project / "data/04_feature/remote_timings").glob("*.jsonl"))  # kept for a resume
-
-    from tests.conftest import PROJECT_ROOT
-    from tfnas_kedro.pipelines.search.nodes import resolve_target
-
-    search_spaces = yaml.safe_load((PROJECT_ROOT / "conf/base/parameters_search_spaces.yml").read_text())
-    search, target = {"input_size": 32}, {"fraction": 0.5}
-    with pytest.raises(ValueError, match=rf"measured on '{sshd.address}' .*but the target device is 'cpu'"):
-        resolve_target(table, search, target, {"runtime": "onnxruntime", "device": "cpu"}, search_spaces)
-    assert resolve_target(table, search, target, params["latency"], search_spaces)["runtime"] == "onnxruntime"

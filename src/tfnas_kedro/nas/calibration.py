@@ -416,6 +416,7 @@ def check_in_session(
             "relative_error": relative,
         },
         "timed_in": settings.runtime,
+        "timed_on": settings.device,  # this machine's cpu or cuda, or the remote device's address
         "fidelity_bound": bound,
         "session_bound": session_bound,
         "within_fidelity_bound": None if session_bound is None else abs(relative) <= session_bound,

@@ -73,7 +73,7 @@ def measure_reference_models(latency_table: LatencyTable | None, report: dict, l
     args = (p.reference_models, m.num_classes, m.resolution, settings, m.reference_ms)
     timings = in_timing_process(settings, _time_reference_models, *args)  # as this run's networks were
     rows = [
-        (name, t.ms, REFERENCE_MODELS[name][1].meta["_metrics"]["ImageNet-1K"]["acc@1"], m.resolution, m.device)
+        (name, t.ms, REFERENCE_MODELS[name][1].meta["_metrics"]["ImageNet-1K"]["acc@1"], m.resolution, settings.device)
         for name, t in zip(p.reference_models, timings, strict=True)
     ]
     return pd.DataFrame(rows, columns=columns)

@@ -154,7 +154,7 @@ def summarise_training(
     elif lat is not None:  # the table cannot price it: timed alone, in the table's unit
         settings = lat.network_settings()
         timing = measure_networks([arch], settings, latency_table.meta.reference_ms)[0]
-        metrics |= {"measured_ms": timing.ms, "raw_measured_ms": timing.raw_ms}
+        metrics |= {"measured_ms": timing.ms, "raw_measured_ms": timing.raw_ms, "timed_on": settings.device}
     logger.info(
         "trained %s: top-1 %.3f, top-5 %.3f, %.1fM MACs", arch.name, metrics["top1"], metrics["top5"], metrics["macs_m"]
     )
