@@ -60,16 +60,16 @@ def test_a_build_whose_connection_drops_resumes_without_timing_finished_entries(
     timed_batches, dropped = [], []
     original = RemoteProfiler.time_modules
 
-    def counting(self, modules, shapes):
+    def counting(self, modules, shapes, first_batch=0):
         if len(timed_batches) == 3 and not dropped:
             sshd.stop()  # the connection drops after three batches, once
             dropped.append(True)
-        timings = original(self, modules, shapes)
+        timings = original(self, modules, shapes, first_batch)
         timed_batches.append(len(modules))
         return timings
 
     monkeypatch.setattr(RemoteProfiler, "time_modules", counting)
-    with pytest.raises(DeviceError, match=f"cannot reach {sshd.address}"):
+    with pytest.raises(DeviceError, match=rf"batch 2 \(8 modules\): cannot reach {sshd.address}"):
         build_latency_table([small_space], settings=settings, **BUILD, curve_tolerance=None)
     done_before = sum(timed_batches)
     assert len(timed_batches) == 3 and done_before > 0

@@ -288,8 +288,8 @@ class RemoteProfiler:
         }  # fmt: skip
         files["manifest.json"] = json.dumps(manifest).encode()
         folder = f"{self.options.workdir}/batch"
-        self.transport.push(files, folder, self.options.batch_timeout_s)
         try:
+            self.transport.push(files, folder, self.options.batch_timeout_s)
             out = self.transport.run(self._timer("batch/manifest.json"), timeout=self.options.batch_timeout_s)
         except DeviceError as err:
             raise DeviceError(f"batch {batch} ({len(modules)} modules): {err}") from err
@@ -302,17 +302,20 @@ class RemoteProfiler:
         timings = {t.id: Timing(t.ms, t.median_ms, t.spread, t.samples, t.raw_ms) for t in answer.timings}
         return answer.reference_ms, timings
 
-    def time_modules(self, modules: Sequence[nn.Module], input_shapes: Sequence[tuple[int, ...]]) -> list[Timing]:
-        """Every module on its own input shape, on the device, in batches of ``batch_size``."""
+    def time_modules(
+        self, modules: Sequence[nn.Module], input_shapes: Sequence[tuple[int, ...]], first_batch: int = 0
+    ) -> list[Timing]:
+        """Every module on its own input shape, on the device, in batches of ``batch_size``
+        (numbered from ``first_batch`` in the log and in errors)."""
         timings: list[Timing] = []
         size = self.options.batch_size
         for start in range(0, len(modules), size):
-            begun = time.perf_counter()
+            begun, batch = time.perf_counter(), first_batch + start // size
             chunk = list(range(start, min(start + size, len(modules))))
             chunk_modules, chunk_shapes = [modules[i] for i in chunk], [input_shapes[i] for i in chunk]
-            _, timed = self._time(chunk_modules, chunk_shapes, self.reference_ms, start // size)
+            _, timed = self._time(chunk_modules, chunk_shapes, self.reference_ms, batch)
             timings.extend(timed[f"m{n}"] for n in range(len(chunk)))
-            logger.info("remote batch %d: %d modules in %.1f s", start // size, len(chunk), time.perf_counter() - begun)
+            logger.info("remote batch %d: %d modules in %.1f s", batch, len(chunk), time.perf_counter() - begun)
         return timings
 
     def time_modules_cached(
@@ -330,7 +333,7 @@ class RemoteProfiler:
         size = self.options.batch_size
         for start in range(0, len(todo), size):
             chunk = todo[start : start + size]
-            timed = self.time_modules([modules[i] for i in chunk], [input_shapes[i] for i in chunk])
+            timed = self.time_modules([modules[i] for i in chunk], [input_shapes[i] for i in chunk], start // size)
             for i, timing in zip(chunk, timed, strict=True):
                 self.cache.timings[keys[i]] = timing
                 self.cache.add({"key": keys[i], **asdict(timing)})
