@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from tfnas_kedro.nas import ArchDescription, zoo_arch, zoo_names
+from tfnas_kedro.nas import ArchDescription, SearchSpace, zoo_arch, zoo_names
+from tfnas_kedro.nas.calibration import sample_covering
 from tfnas_kedro.nas.device_address import DeviceError, RemoteDevice, RemoteOptions
 from tfnas_kedro.nas.errors import validate_model
 from tfnas_kedro.nas.latency import LatencyTable
@@ -17,6 +19,10 @@ from tfnas_kedro.project import resolve
 from tfnas_kedro.runtime import resolve_device
 
 P = TypeVar("P", bound=BaseModel)
+logger = logging.getLogger(__name__)
+# random networks a table is checked on when no published model lies in its spaces: as many as
+# the published models of one space (TF-NAS-A to D)
+HELD_OUT_RANDOM = 4
 
 
 class Params(BaseModel):
@@ -128,16 +134,33 @@ class LatencyParams(Params):
             runtime=self.runtime, fresh_process=self.fresh_process, remote=remote,
         )  # fmt: skip
 
-    def fidelity_archs(self, table: LatencyTable) -> list[ArchDescription]:
-        """The published models the table is checked on: ``fidelity_models`` that lie in its spaces."""
+    def fidelity_archs(self, table: LatencyTable, spaces: Sequence[SearchSpace] = ()) -> list[ArchDescription]:
+        """The networks the table is checked on: the ``fidelity_models`` that lie in its spaces;
+        where none does (a space of your own), :data:`HELD_OUT_RANDOM` random networks of
+        ``spaces``, drawn with another seed than the calibration's."""
+        m = table.meta
         names = zoo_names() if self.fidelity_models == "all" else list(self.fidelity_models)
-        archs = [zoo_arch(n, num_classes=table.meta.num_classes, resolution=table.meta.resolution) for n in names]
-        archs = [a for a in archs if a.space in table.meta.spaces]
-        if not archs:
-            raise ValueError(
-                f"params:latency.fidelity_models: no zoo model lies in the table's spaces {table.meta.spaces}"
-            )
-        return archs
+        archs = [zoo_arch(n, num_classes=m.num_classes, resolution=m.resolution) for n in names]
+        archs = [a for a in archs if a.space in m.spaces]
+        if archs:
+            return archs
+        if not spaces:
+            raise ValueError(f"params:latency.fidelity_models: no zoo model lies in the table's spaces {m.spaces}")
+        logger.warning(
+            "no published model lies in the table's spaces %s: the table is checked on %d random networks of "
+            "them, held out of its calibration", m.spaces, HELD_OUT_RANDOM,
+        )  # fmt: skip
+        sampled = sample_covering(
+            [s.at_resolution(m.resolution) for s in spaces], HELD_OUT_RANDOM, self.seed + 7919, m.num_classes,
+            m.channel_block,
+        )  # fmt: skip
+        return [a.model_copy(update={"name": f"held-out-{i}"}) for i, a in enumerate(sampled)]
+
+    def anchor_archs(self, table: LatencyTable) -> list[ArchDescription]:
+        """The networks a search or training times beside its own to divide out the session's
+        drift: those the table was checked on, as stored with it."""
+        held_out = table.meta.calibration.held_out
+        return list(held_out.archs) if held_out is not None and held_out.archs else self.fidelity_archs(table)
 
     def network_settings(self) -> ProfilerSettings:
         """Whole networks: the same statistic, spread over more rounds (they are few and slow)."""

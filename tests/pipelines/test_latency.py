@@ -40,6 +40,7 @@ def test_latency_pipeline_end_to_end(kedro_project, run_pipeline):
     assert len(calibration) == 3
     fidelity = pd.read_parquet(latest_version(kedro_project, "data/07_model_output/latency_fidelity.parquet"))
     assert fidelity["name"].tolist() == ["TF-NAS-A", "TF-NAS-D-wose"]  # the MBV2 model is outside the table
+    assert [a.name for a in table.meta.calibration.held_out.archs] == fidelity["name"].tolist()  # stored with it
     assert (fidelity["measured_ms"] > 0).all() and fidelity["relative_error"].notna().all()
     summary = json.loads(
         latest_version(kedro_project, "data/07_model_output/latency_fidelity_summary.json").read_text()
@@ -76,3 +77,31 @@ def test_a_search_refuses_a_table_of_another_runtime_naming_both(spaces):
     assert resolved["runtime"] == "torch"
     with pytest.raises(ValueError, match="timed in torch .*runtime 'onnxruntime' is configured: rebuild the table"):
         resolve_target(table, search, target, {"runtime": "onnxruntime"}, search_spaces)
+
+
+@pytest.mark.slow
+def test_a_space_without_published_models_is_checked_on_random_networks_a_search_then_times_again(
+    kedro_project, run_pipeline
+):
+    """A space of one's own (the tests' small space) holds none of the published models: the table
+    is checked on random networks of it, drawn apart from the calibration's, stored with the
+    table, and the search times the same ones beside its result."""
+    from .test_search import TINY as SEARCH
+
+    params = {
+        **SEARCH,
+        "latency": {**SEARCH["latency"], "spaces": ["small"], "fidelity_models": "all"},
+        "search": {**SEARCH["search"], "checkpoint_dir": str(kedro_project / "c")},
+    }
+    for pipeline in ("data_selection", "latency", "search"):
+        run_pipeline(pipeline, params=params)
+    table = LatencyTableDataset(
+        filepath=str(latest_version(kedro_project, "data/05_model_input/latency_table.parquet"))
+    ).load()
+    held_out = table.meta.calibration.held_out
+    assert held_out.models == 4 and [a.name for a in held_out.archs] == [f"held-out-{i}" for i in range(4)]
+    assert all(a.space == "small" for a in held_out.archs)
+    calibration = pd.read_parquet(latest_version(kedro_project, "data/07_model_output/latency_calibration.parquet"))
+    assert calibration["name"].str.startswith("sample-").all()  # the fit's networks, not the held-out ones
+    summary = json.loads(latest_version(kedro_project, "data/07_model_output/search_summary.json").read_text())
+    assert summary["session_fidelity"]["models"] == 4 and summary["measured_ms"] > 0

@@ -319,6 +319,7 @@ def calibrate_and_check(
         median_abs_error=float(np.median(np.abs(errors))),
         max_abs_error=float(np.max(np.abs(errors))),
         noise_floor=float((max(repeats) - min(repeats)) / np.median(repeats)),
+        archs=held_out,
     )
     calibration = table.meta.calibration.model_copy(update={"held_out": check})
     table = LatencyTable(table.meta.with_changes(calibration=calibration), table.entries)

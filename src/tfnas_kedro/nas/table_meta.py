@@ -10,6 +10,7 @@ from typing import Literal
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
+from .arch import ArchDescription
 from .errors import ConfigError, validate_model
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
@@ -31,7 +32,8 @@ class RuntimeInfo(BaseModel):
 
 
 class HeldOutCheck(BaseModel):
-    """The table's check on published models held out of its calibration, in one session."""
+    """The table's check on networks held out of its calibration, in one session: the published
+    models that lie in its spaces, or random networks of its spaces where none does."""
 
     model_config = _STRICT
 
@@ -39,6 +41,9 @@ class HeldOutCheck(BaseModel):
     median_abs_error: float = Field(ge=0)
     max_abs_error: float = Field(ge=0)
     noise_floor: float = Field(ge=0)  # the spread of repeated timings of one whole network
+    # the networks checked: a search or training re-times these as its session's anchors (empty
+    # in tables from before they were stored: the anchors are then `latency.fidelity_models`)
+    archs: list[ArchDescription] = []
 
 
 class Calibration(BaseModel):

@@ -43,10 +43,11 @@ def calibrate_latency_table(
     """Fit the table to networks sampled from every space it covers and check it on the zoo models
     it can price, all timed in one session; the published models are held out of the fit."""
     p = parse_params(LatencyParams, params, "latency")
-    archs = p.fidelity_archs(table)
+    spaces = _spaces(p, search_spaces)
+    archs = p.fidelity_archs(table, spaces)
     return calibrate_and_check(
         table,
-        _spaces(p, search_spaces),
+        spaces,
         archs,
         p.network_settings(),
         samples=p.calibration_networks,

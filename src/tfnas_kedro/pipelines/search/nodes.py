@@ -275,7 +275,7 @@ def derive_searched_architecture(
     summary |= {"fallback_changes": notes, "fallback_count": len(notes)}
     if p.measure_latency:  # timed among the table's fidelity models, as the table's error was measured
         lat = parse_params(LatencyParams, latency, "latency")
-        summary |= check_in_session(table, arch, lat.fidelity_archs(table), lat.network_settings())
+        summary |= check_in_session(table, arch, lat.anchor_archs(table), lat.network_settings())
     if notes:
         logger.warning(
             "the search's own architecture (%.3f ms) is %.1f%% off the %.3f ms target; the fallback made %d "

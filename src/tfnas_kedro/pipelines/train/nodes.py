@@ -150,7 +150,7 @@ def summarise_training(
         metrics["table_ms"], metrics["table_note"] = None, str(err)
     lat = parse_params(LatencyParams, latency, "latency") if p.measure_latency else None
     if lat is not None and metrics["table_ms"] is not None:
-        metrics |= check_in_session(latency_table, arch, lat.fidelity_archs(latency_table), lat.network_settings())
+        metrics |= check_in_session(latency_table, arch, lat.anchor_archs(latency_table), lat.network_settings())
     elif lat is not None:  # the table cannot price it: timed alone, in the table's unit
         settings = lat.network_settings()
         timing = measure_networks([arch], settings, latency_table.meta.reference_ms)[0]
