@@ -10,9 +10,10 @@ export NO_MKDOCS_2_WARNING := 1
 install: $(VENV)/.installed
 
 # re-install only when the dependencies change
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml requirements-executorch.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -e ".[dev]"
+	$(BIN)/python -m pip install --no-deps -r requirements-executorch.txt
 	touch $@
 
 run: install  ## the default pipeline on the embedded demo data

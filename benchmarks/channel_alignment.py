@@ -48,7 +48,7 @@ def class_residuals(profiler: Profiler, hw: int, cin: int, cout: int, kernel: in
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runtime", choices=["torch", "onnxruntime"], default="torch")
+    parser.add_argument("--runtime", choices=["torch", "onnxruntime", "executorch"], default="torch")
     args = parser.parse_args()
     profiler = Profiler(ProfilerSettings(runtime=args.runtime, rounds=5, repeats=3))
     print(f"runtime {args.runtime}: median latency of each width class against a line through all widths")

@@ -1,5 +1,6 @@
 """Lookup-table fidelity on this machine's CPU: batch 1, one thread, input 224, in eager PyTorch
-or in onnxruntime (``--runtime``: blocks and networks timed as exported ONNX graphs).
+in onnxruntime or in ExecuTorch (``--runtime``: blocks and networks timed as exported ONNX graphs,
+or as ``.pte`` programs lowered to XNNPACK, kept in the user's program cache).
 
 Builds the latency table for the TF-NAS space and its no-SE variant (one table: they share every
 block but the fixed one), calibrates it on whole networks sampled from the space, then compares
@@ -7,10 +8,11 @@ predicted with measured end-to-end latency for the ten published TF-NAS-space mo
 calibration never saw. Prints the build time, the calibration residuals, the fidelity table, the
 median and maximum absolute relative error, the signed median (a bias of the calibration), and the
 noise floor (the spread of one whole network's latency measured in the session and timed again
-after it). With onnxruntime it also
-times the ten models in eager PyTorch and prints each one's eager / onnxruntime latency ratio.
+after it). With another runtime than eager it also times the ten models in eager PyTorch and
+prints each one's eager / runtime latency ratio.
 
-    .venv/bin/python benchmarks/lut_fidelity.py [--runtime onnxruntime] [--width-step 8] [--calibration-networks 48]
+    .venv/bin/python benchmarks/lut_fidelity.py [--runtime onnxruntime|executorch] [--width-step 8]
+        [--calibration-networks 48]
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ def main() -> None:
     parser.add_argument("--calibration-networks", type=int, default=48)
     parser.add_argument("--network-rounds", type=int, default=40)
     parser.add_argument("--noise-repeats", type=int, default=5)
-    parser.add_argument("--runtime", choices=["torch", "onnxruntime"], default="torch")
+    parser.add_argument("--runtime", choices=["torch", "onnxruntime", "executorch"], default="torch")
     parser.add_argument(
         "--channel-block", type=int, default=None, help="widths on its multiples priced apart; default: the runtime's"
     )
@@ -113,7 +115,7 @@ def main() -> None:
             f"{row.measured_ms:>10.2f}{row.raw_measured_ms:>11.2f}{100 * row.relative_error:>+7.1f}%"
         )
     floor = summary["noise_floor"]
-    targets = ("<= 3%", "<= 8%") if args.runtime == "onnxruntime" else ("<= 5%", "<= 12%")
+    targets = ("<= 3%", "<= 8%") if args.runtime != "torch" else ("<= 5%", "<= 12%")
     print(
         f"\nmedian |error| {100 * summary['median_abs_error']:.1f}% (target {targets[0]}), "
         f"max |error| {100 * summary['max_abs_error']:.1f}% (target {targets[1]}), "
@@ -125,9 +127,9 @@ def main() -> None:
         f"{min(floor['ms']):.2f}.."
         f"{max(floor['ms']):.2f} ms, spread {100 * floor['spread']:.1f}% of the median"
     )
-    if args.runtime == "onnxruntime":
+    if args.runtime != "torch":
         eager = measure_networks(archs, replace(networks, runtime="torch"))  # its own (eager) reference
-        print("\neager PyTorch / onnxruntime latency, the same networks on this machine:")
+        print(f"\neager PyTorch / {args.runtime} latency, the same networks on this machine:")
         for row, timing in zip(fidelity.itertuples(), eager, strict=True):
             ratio = timing.ms / row.measured_ms
             print(f"{row.name:<16}{timing.ms:>9.2f} ms / {row.measured_ms:>6.2f} ms = {ratio:.2f}")

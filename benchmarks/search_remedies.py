@@ -31,15 +31,9 @@ from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
 from tfnas_kedro.nas.stats import compare_arms, kendall_tau, kendall_tau_interval
-from tfnas_kedro.params import parse_params
+from tfnas_kedro.params import SearchQualityParams, parse_params, study_search_settings, study_train_settings
 from tfnas_kedro.pipelines.search.nodes import derive_searched_architecture, run_search, run_warmup
-from tfnas_kedro.pipelines.study_search_quality.nodes import (
-    SearchQualityParams,
-    score_through_supernet,
-    study_search_settings,
-    study_train_settings,
-    train_settings_with_seed,
-)
+from tfnas_kedro.pipelines.study_search_quality.nodes import score_through_supernet, train_settings_with_seed
 from tfnas_kedro.pipelines.train.nodes import evaluate_on_test, train_network
 from tfnas_kedro.training.divergence import divergence_reason
 
@@ -114,7 +108,7 @@ def remedy_target(catalog, params, target_name: str, settings: dict, warmup: dic
     started = time.perf_counter()
     study = params["studies"]["search_quality"]
     result, history = run_search(split, table, arms["target"], settings, spaces, warmup)
-    arch, summary = derive_searched_architecture(result, table, arms["target"], settings, params["latency"], spaces)
+    arch, summary, _ = derive_searched_architecture(result, table, arms["target"], settings, params["latency"], spaces)
     searched_s = time.perf_counter() - started
     candidate = {"key": "remedy_searched", "kind": "searched", "name": arch.name, "subnet": summary["subnet"]}
     scores = score_through_supernet(

@@ -31,7 +31,7 @@ class ConfigurationHooks:
 
     @hook_impl
     def after_context_created(self, context) -> None:
-        from tfnas_kedro.parameter_check import check_parameters  # imports every pipeline's nodes
+        from tfnas_kedro.parameter_check import check_parameters  # imports every group's model (torch)
 
         check_parameters(context.config_loader["parameters"])  # --params merged in
 

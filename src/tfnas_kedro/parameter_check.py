@@ -2,7 +2,7 @@
 
 The nodes validate their own ``params:`` groups too, but only when they run: a misspelt key of the
 report would surface after the whole search. Here the merged parameters of the run (base, env and
-``--params``) are checked as a whole, each group against the model its nodes use, and every
+``--params``) are checked as a whole, each group against the model its nodes use (``tfnas_kedro.params``), and every
 combination a node builds (a study's run settings, a transfer set over ``transfer``) as that node
 will build it. Unknown keys, at any level, stop the run with the key named.
 """
@@ -12,66 +12,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import Field
-
 from tfnas_kedro.nas import load_search_spaces
 from tfnas_kedro.nas.errors import ConfigError, validate_model
-from tfnas_kedro.params import LatencyParams, Params, parse_params
-from tfnas_kedro.pipelines._study import merge_settings
-from tfnas_kedro.pipelines.data_selection.nodes import DataParams, DemoDataParams, RankingParams, SelectionParams
-from tfnas_kedro.pipelines.report.nodes import ReportParams
-from tfnas_kedro.pipelines.search.nodes import SearchParams, TargetParams
-from tfnas_kedro.pipelines.study_search_quality.nodes import (
-    SearchQualityParams,
+from tfnas_kedro.params import (
+    ProjectParams,
+    SearchParams,
+    TargetParams,
+    TrainParams,
+    merge_settings,
+    parse_params,
     study_search_settings,
     study_train_settings,
+    transfer_params,
 )
-from tfnas_kedro.pipelines.train.nodes import TrainParams, ZooTrainParams
-from tfnas_kedro.pipelines.transfer.nodes import DemoCifarParams, TransferParams, ZooTransferParams, transfer_params
-from tfnas_kedro.pipelines.zoo.nodes import ZooParams
-
-
-class StudyParams(Params):
-    """``params:studies.lambda`` / ``studies.sampling``: each run is ``search`` + ``base`` + the run."""
-
-    title: str = "study"
-    base: dict[str, Any] = Field(default_factory=dict)
-    runs: dict[str, dict[str, Any]] = Field(min_length=1)
-
-
-class StudiesParams(Params):
-    lambda_: StudyParams | None = Field(None, alias="lambda")
-    sampling: StudyParams | None = None
-    search_quality: SearchQualityParams | None = None
-
-
-class ProjectParams(Params):
-    """The top level of the parameters: one key per group; a group left out keeps its nodes' defaults."""
-
-    seed: int = 0
-    data: DataParams | None = None
-    demo_data: DemoDataParams | None = None
-    ranking: RankingParams | None = None
-    selection: SelectionParams | None = None
-    latency: LatencyParams | None = None
-    search: SearchParams | None = None
-    target: TargetParams | None = None
-    latency_targets: dict[str, TargetParams] = Field(default_factory=dict)
-    search_spaces: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    studies: StudiesParams | None = None
-    train: TrainParams | None = None
-    train_zoo: ZooTrainParams | None = None
-    transfer: TransferParams | None = None
-    transfer_sets: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    demo_cifar: DemoCifarParams | None = None
-    transfer_zoo: ZooTransferParams | None = None
-    zoo: ZooParams | None = None
-    report: ReportParams | None = None
-    # runtime parameters the catalog reads (``${runtime_params:...}`` in catalog.yml)
-    data_root: str | None = None
-    cifar_root: str | None = None
-    cifar_download: bool | None = None
-    zoo_weights: str | None = None
 
 
 def check_parameters(params: Mapping[str, Any]) -> ProjectParams:

@@ -2,9 +2,10 @@ import numpy as np
 import pytest
 
 from tests.conftest import synthetic_table
-from tfnas_kedro.nas.elastic import elasticity_scale, fit_to_target
+from tfnas_kedro.nas.elastic import elasticity_scale
 from tfnas_kedro.nas.subnet import Subnet
 from tfnas_kedro.nas.supernet import derive_architecture
+from tfnas_kedro.nas.target_fit import fit_to_target
 
 
 def _choices(space, seed):
@@ -109,3 +110,37 @@ def test_final_fit_leaves_a_depth_that_overshoots_for_an_op_change(spaces):
     result, notes = fit.scaling, fit.notes
     assert result.feasible and result.gap <= 0.01, notes
     assert any(" op " in n for n in notes)  # reached by changing ops, not depths alone
+
+
+def test_final_fit_lands_on_more_probable_depths_and_ops_than_a_step_by_step_walk(small_space):
+    """After a short search (peaked or flat beta and alpha, the target outside the chosen band),
+    the fit lands within 1% below every target, on depths and ops more probable under beta and
+    alpha than the one-step-at-a-time walk reaches (which took whatever change it met first)."""
+    from tfnas_kedro.nas.target_walk import walk_to_target
+
+    space = small_space
+    table = synthetic_table(space, resolution=32, num_classes=10, step=16, slopes=(0.003, 0.03))
+    low, high = table.reachable_range(space)
+    positions, rng = space.positions(), np.random.default_rng(1)
+
+    def log_p(subnet, depth_probs, op_probs):
+        chosen = [depth_probs[s][d - 1] for s, d in enumerate(subnet.depths)]
+        chosen += [op_probs[j][subnet.ops[j]] for j, _, _ in subnet.active(space)]
+        return float(np.log(chosen).sum())
+
+    fitted, walked = [], []
+    for _ in range(40):
+        concentration = rng.choice([0.3, 1.0, 5.0])
+        depth_probs = [list(rng.dirichlet([concentration] * s.max_depth)) for s in space.stages]
+        op_probs = [list(rng.dirichlet([concentration] * len(p.ops))) for p in positions]
+        depths = [max(s.min_depth, int(np.argmax(d)) + 1) for d, s in zip(depth_probs, space.stages, strict=True)]
+        widths = [{n: space.ops[n].init_mid(p.cin) for n in p.ops} for p in positions]
+        start = Subnet.of(depths, [int(np.argmax(o)) for o in op_probs], widths)
+        target = low + rng.uniform(0.1, 0.9) * (high - low)
+        fit = fit_to_target(table, space, depth_probs, op_probs, start, target)
+        assert fit.scaling.feasible and fit.scaling.gap <= 0.01, fit.notes
+        walk = walk_to_target(table, space, depth_probs, op_probs, start, target)
+        fitted.append(log_p(fit.subnet, depth_probs, op_probs))
+        walked.append(log_p(walk.subnet, depth_probs, op_probs))
+    assert all(f >= w - 1e-9 for f, w in zip(fitted, walked, strict=True))  # in none of these less probable
+    assert np.mean(fitted) > np.mean(walked) + 0.5  # and clearly more on average (measured: +1.3)

@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -58,8 +60,8 @@ def test_interpolation_is_linear_between_grid_points():
         resolution=224,
         num_classes=1000,
         spaces=["tfnas"],
-        stem={},
-        head={},
+        stem={"out": 32, "act": "relu"},
+        head={"out": 1280, "act": "swish"},
         width_step=160,
         profiler={},
     )
@@ -88,6 +90,22 @@ def test_mismatches_are_named(spaces):
         table.check_device("cpu", resolution=64)
     with pytest.raises(ConfigError, match=r"\['tfnas'\], but 'mbv2' is configured"):
         table.check_device("cpu", space="mbv2")
+
+
+def test_networks_are_timed_only_as_the_table_was(spaces):
+    """A network is compared with the table only when timed on its device, in its runtime, at its
+    batch size and thread count; otherwise the run stops with both named."""
+    table = synthetic_table(spaces["tfnas"])
+    timed = ProfilerSettings(device="cpu", batch_size=table.meta.batch_size, threads=table.meta.threads)
+    table.check_timing(timed)
+    with pytest.raises(ConfigError, match="measured on 'cpu'.*target device is 'cuda'.*rebuild the table"):
+        table.check_timing(replace(timed, device="cuda"))
+    with pytest.raises(ConfigError, match="timed in torch .*but runtime 'onnxruntime' is configured"):
+        table.check_timing(replace(timed, runtime="onnxruntime"))
+    with pytest.raises(ConfigError, match=f"batch size {table.meta.batch_size} in the table, 7 configured"):
+        table.check_timing(replace(timed, batch_size=7))
+    with pytest.raises(ConfigError, match=f"{table.meta.threads} threads in the table, 3 configured"):
+        table.check_timing(replace(timed, threads=3))
 
 
 def test_prediction_is_base_plus_blocks_and_applies_calibration(spaces):
@@ -253,7 +271,7 @@ def test_a_table_records_the_runtime_it_was_timed_in(spaces):
         "options": {"intra_op_threads": 1, "inter_op_threads": 1, "graph_optimization": "all"},
         "opset": 17,
     }
-    assert (table.entries["ms"] > 0).all() and table.meta.profiler["runtime"] == "onnxruntime"
+    assert (table.entries["ms"] > 0).all() and table.meta.profiler.runtime == "onnxruntime"
     assert meta_from_dict(meta_to_dict(table.meta)).runtime == table.meta.runtime
     old = meta_from_dict({k: v for k, v in meta_to_dict(table.meta).items() if k != "runtime"})
     assert old.runtime.name == "torch"  # a table from before the option was timed in eager torch

@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import free_port
 from tfnas_kedro.nas.blocks import MBInvRes
-from tfnas_kedro.nas.device_address import DeviceError
+from tfnas_kedro.nas.device_address import DeviceError, RemoteDevice
 from tfnas_kedro.nas.latency import KEY_COLUMNS, block_spec, build_latency_table, table_keys
 from tfnas_kedro.nas.profiler import ProfilerSettings
 from tfnas_kedro.nas.remote import RemoteProfiler
@@ -28,24 +28,64 @@ def _remote(sshd, **options) -> ProfilerSettings:
 
 @pytest.mark.slow
 @pytest.mark.timing
-def test_a_table_timed_through_ssh_agrees_with_one_timed_here(sshd, small_space):
-    """Both in onnxruntime on this machine. Each build sets its unit by timing the reference
-    workload (0.090-0.101 ms in builds a minute apart here), which the calibration fits out; the
-    entries relative to each other must agree as closely as a second local build agrees with the
-    first (the noise floor), with a little slack."""
+def test_a_table_timed_through_ssh_agrees_with_one_timed_here(sshd, small_space, tmp_path):
+    """Both in onnxruntime on this machine, every bound from the noise this run measures.
+
+    The unit: the reference's latency read by timer processes through ssh, against the same timer
+    run here in as many fresh processes, taken in turns so that the machine's drift touches both
+    alike. Their medians must agree within three times the larger spread (max/min) of the two
+    groups: under independent noise that fails about once in a thousand runs, while a timer that
+    timed another workload or thread count (tens of percent off, within a percent of itself) fails.
+
+    The entries: relative to each other (each table's unit divided out), some remote table must
+    agree with some local one as closely as two tables of one kind agree, times two. Two of each:
+    a build that a busy moment disturbed (remote 4.4% against local 2.1% once here, while another
+    job ran) widens the within-kind bound and drops out of the closest cross pair, while a remote
+    timer that times other modules or threads misses every local table."""
+    profiler = RemoteProfiler(_remote(sshd))
+    here, there = [], []
+    for _ in range(3):
+        here.append(_reference_ms_in_a_fresh_process(tmp_path))
+        there.append(profiler.measure_reference(processes=1))
+    spread = max(np.log(max(group) / min(group)) for group in (here, there))
+    assert abs(np.log(np.median(there) / np.median(here))) <= 3 * spread, (there, here)
+
     local = [build_latency_table([small_space], settings=HARNESS, **BUILD) for _ in range(2)]
-    remote = build_latency_table([small_space], settings=_remote(sshd), **BUILD)
-    assert remote.meta.device == sshd.address and remote.meta.remote_device["address"] == sshd.address
-    assert remote.meta.remote_device["onnxruntime"] == remote.meta.runtime.version
-    assert remote.meta.device_name == local[0].meta.device_name  # the CPU model, as the device reports it
-    assert 0.75 < remote.meta.reference_ms / local[0].meta.reference_ms < 1.33
+    remote = [build_latency_table([small_space], settings=_remote(sshd), **BUILD) for _ in range(2)]
+    assert remote[0].meta.device == sshd.address and remote[0].meta.remote_device.address == sshd.address
+    assert remote[0].meta.remote_device.onnxruntime == remote[0].meta.runtime.version
+    assert remote[0].meta.device_name == local[0].meta.device_name  # the CPU model, as the device reports it
 
     def shape_error(table, other) -> float:  # entries against entries, the common scale divided out
         ratio = _ms(table) / _ms(other)
         return float(np.median(np.abs(ratio / ratio.median() - 1)))
 
-    floor = shape_error(local[1], local[0])
-    assert shape_error(remote, local[0]) <= max(2 * floor, 0.05), (shape_error(remote, local[0]), floor)
+    within = max(shape_error(*local), shape_error(*remote))
+    across = min(shape_error(r, t) for r in remote for t in local)
+    assert across <= 2 * within, (across, within)
+
+
+def _reference_ms_in_a_fresh_process(folder) -> float:
+    """The reference's latency as the device timer reads it, run here without ssh."""
+    import json
+
+    import torch
+
+    from tfnas_kedro.nas.profiler import reference_workload
+    from tfnas_kedro.nas.remote import TIMER_FILE
+    from tfnas_kedro.nas.runtimes import onnx_bytes
+
+    reference, shape = reference_workload()
+    (folder / "reference.onnx").write_bytes(onnx_bytes(reference, torch.randn(1, *shape)))
+    manifest = {
+        "threads": 1, "warmup": 1, "repeats": 1, "rounds": 1, "quantile": 0.25, "normalize": True,
+        "max_spread": 0.25, "remeasure": 0, "reference": {"file": "reference.onnx", "shape": [1, *shape]},
+        "reference_ms": None, "models": [],
+    }  # fmt: skip
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    done = subprocess.run([sys.executable, str(TIMER_FILE), str(folder / "manifest.json")], capture_output=True)
+    assert done.returncode == 0, done.stderr.decode()
+    return json.loads(done.stdout)["reference_ms"]
 
 
 def _ms(table):
@@ -60,16 +100,17 @@ def test_a_build_whose_connection_drops_resumes_without_timing_finished_entries(
     timed_batches, dropped = [], []
     original = RemoteProfiler.time_modules
 
-    def counting(self, modules, shapes, first_batch=0):
+    def counting(self, modules, shapes):
         if len(timed_batches) == 3 and not dropped:
             sshd.stop()  # the connection drops after three batches, once
             dropped.append(True)
-        timings = original(self, modules, shapes, first_batch)
+        timings = original(self, modules, shapes)
         timed_batches.append(len(modules))
         return timings
 
     monkeypatch.setattr(RemoteProfiler, "time_modules", counting)
-    with pytest.raises(DeviceError, match=rf"batch 2 \(8 modules\): cannot reach {sshd.address}"):
+    # batches numbered over the whole build: the stem and head were batch 0, then two of entries
+    with pytest.raises(DeviceError, match=rf"batch 3 \(8 modules\): cannot reach {sshd.address}"):
         build_latency_table([small_space], settings=settings, **BUILD, curve_tolerance=None)
     done_before = sum(timed_batches)
     assert len(timed_batches) == 3 and done_before > 0
@@ -194,7 +235,8 @@ def test_an_answer_outside_the_schema_is_refused():
 
 def test_the_timer_is_python_3_9_and_imports_nothing_of_the_project():
     """The device may have Python 3.9 and has nothing of this project: the timer's grammar is
-    3.9's and it imports only the standard library, NumPy and onnxruntime."""
+    3.9's and it imports only the standard library, NumPy and a runtime (onnxruntime, or torch and
+    ExecuTorch)."""
     import ast
 
     from tfnas_kedro.nas.remote import TIMER_FILE
@@ -204,5 +246,48 @@ def test_the_timer_is_python_3_9_and_imports_nothing_of_the_project():
         alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
     }
     imported |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
-    assert imported <= set(sys.stdlib_module_names) | {"numpy", "onnxruntime"}, imported
+    assert imported <= set(sys.stdlib_module_names) | {"numpy", "onnxruntime", "torch", "executorch"}, imported
     assert not any(isinstance(node, ast.Match) for node in ast.walk(tree))
+
+
+@pytest.mark.slow
+@pytest.mark.timing
+def test_executorch_programs_are_timed_on_an_ssh_device_in_its_executorch(sshd, tmp_path):
+    """``runtime: executorch`` over ssh: the host lowers each module (into its program cache),
+    the device's timer runs the ``.pte`` files in its ExecuTorch; the table's runtime version is
+    the device's, which must be the host's release. The one timing assertion compares convolutions
+    12x apart in MACs, timed interleaved: no slow moment of a shared machine closes that gap."""
+    import torch
+
+    from tfnas_kedro.nas.executorch_programs import executorch_version
+
+    settings = replace(
+        HARNESS, runtime="executorch", program_cache=str(tmp_path / "programs"), device=sshd.address,
+        remote=sshd.options(),
+    )  # fmt: skip
+    profiler = RemoteProfiler(settings)
+    assert profiler.info.executorch == executorch_version() and profiler.info.torch == torch.__version__
+    assert profiler.runtime_changes() == {"version": executorch_version()}
+    small, large = torch.nn.Conv2d(8, 8, 3, padding=1), torch.nn.Conv2d(8, 96, 3, padding=1)
+    timings = profiler.time_modules([small, large], [(8, 32, 32), (8, 32, 32)])
+    assert 0 < timings[0].ms < timings[1].ms  # 12x the MACs
+    assert len(list((tmp_path / "programs").glob("*.pte"))) == 3  # the reference and both modules
+    sent = {p.name for p in (sshd.folder / "device" / "batch").iterdir()}
+    assert {"m0.pte", "m1.pte", "reference.pte"} <= sent  # programs went to the device, not ONNX graphs
+
+
+def test_a_device_without_executorch_or_a_runtime_no_device_runs_is_named_with_what_to_set(sshd, tmp_path):
+    from tfnas_kedro.nas.device_address import check_runtime
+    from tfnas_kedro.params import LatencyParams
+
+    bare = tmp_path / "bare"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True)
+    settings = replace(HARNESS, runtime="executorch", device=sshd.address)
+    with pytest.raises(DeviceError, match=r"lacks numpy, torch, executorch: install them there"):
+        RemoteProfiler(replace(settings, remote=replace(sshd.options(), python=str(bare / "bin" / "python"))))
+    check_runtime(RemoteDevice.parse("adb://emulator-5554"), "executorch")  # over adb: the native runner
+    with pytest.raises(DeviceError, match="not runtime torch"):
+        check_runtime(RemoteDevice.parse("adb://emulator-5554"), "torch")
+    with pytest.raises(ValueError, match="not runtime torch.*set latency.runtime"):
+        LatencyParams(device=sshd.address, runtime="torch")
+    LatencyParams(device=sshd.address, runtime="executorch")  # over ssh: allowed

@@ -12,7 +12,7 @@ def _raw(project_root, name="tfnas"):
 
 
 def test_three_spaces_load(spaces):
-    assert set(spaces) == {"tfnas", "tfnas_wose", "mbv2"}
+    assert set(spaces) == {"tfnas", "tfnas_wose", "tfnas_lite", "mbv2"}
 
 
 def test_tfnas_space_matches_the_method(spaces):

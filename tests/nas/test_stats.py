@@ -7,7 +7,9 @@ from tfnas_kedro.nas.stats import (
     compare_arms,
     kendall_tau,
     kendall_tau_interval,
+    min_detectable_difference,
     permutation_p_value,
+    tau_noise_ceiling,
     wilson_interval,
 )
 
@@ -88,3 +90,19 @@ def test_one_model_each_gives_the_binomial_noise_of_the_test_set():
 def test_arms_scored_on_different_images_are_refused():
     with pytest.raises(ValueError, match="different image counts"):
         compare_arms(np.ones((2, 10)), np.ones((2, 11)))
+
+
+def test_the_detectable_difference_is_2_8_standard_errors():
+    # a 95% interval of half-width 1.96 se: 80% power at 95% needs (1.96 + 0.84) se
+    assert min_detectable_difference(-0.0196, 0.0196) == pytest.approx(0.0280, abs=1e-4)
+
+
+def test_the_noise_ceiling_of_tau_falls_as_seed_noise_grows_against_the_spread_of_candidates():
+    top1 = np.linspace(0.70, 0.80, 8)  # candidates 0.014 apart
+    quiet, noisy = tau_noise_ceiling(top1, 0.001), tau_noise_ceiling(top1, 0.05)  # 0.07 and 3.5 x the gap
+    assert quiet > 0.95 and 0.0 < noisy < 0.5
+
+
+def test_seeds_that_agree_exactly_put_the_ceiling_at_the_ranking_itself():
+    assert tau_noise_ceiling(np.linspace(0.70, 0.80, 5), 0.0) == 1.0  # no noise: two retrainings agree
+    assert np.isnan(tau_noise_ceiling(np.full(5, 0.1), 0.0))  # all tied: no ranking, as tau itself

@@ -38,7 +38,7 @@ def test_a_search_on_a_devices_table_is_checked_trained_and_reported_on_that_dev
     table = LatencyTableDataset(
         filepath=str(latest_version(kedro_project, "data/05_model_input/latency_table.parquet"))
     ).load()
-    assert table.meta.device == sshd.address and table.meta.remote_device["cpu_model"] == table.meta.device_name
+    assert table.meta.device == sshd.address and table.meta.remote_device.cpu_model == table.meta.device_name
     assert table.meta.calibration.networks == 3 and table.meta.calibration.held_out.models == 1
     assert list((kedro_project / "data/04_feature/remote_timings").glob("*.jsonl"))  # kept for a resume
     search = json.loads(latest_version(kedro_project, "data/07_model_output/search_summary.json").read_text())
@@ -53,3 +53,11 @@ def test_a_search_on_a_devices_table_is_checked_trained_and_reported_on_that_dev
     search, target = {"input_size": 32}, {"fraction": 0.5}
     with pytest.raises(ValueError, match=rf"measured on '{sshd.address}' .*but the target device is 'cpu'"):
         resolve_target(table, search, target, {"runtime": "onnxruntime", "device": "cpu"}, search_spaces)
+
+    # the device's settings removed from the run, as a user who deletes conf/local after the
+    # build: train and the report stop, naming both devices, rather than time the network here
+    # against the device's table and call the gap drift
+    defaults = {**params, "latency": TINY["latency"]}
+    for pipeline in ("train", "report"):
+        with pytest.raises(ValueError, match=rf"measured on '{sshd.address}' .*but the target device is 'cpu'"):
+            run_pipeline(pipeline, params=defaults)

@@ -13,7 +13,8 @@ from PIL import Image
 from tests.conftest import free_port, synthetic_table
 from tfnas_kedro.nas import load_search_spaces
 from tfnas_kedro.nas.supernet import derive_architecture
-from tfnas_kedro.pipelines.search.nodes import SearchParams, run_search
+from tfnas_kedro.params import SearchParams
+from tfnas_kedro.pipelines.search.nodes import run_search
 
 CLASSES = 4
 # A small space: with millions of units, a few activations sit within float rounding of a ReLU's

@@ -3,7 +3,9 @@ import pandas as pd
 import pytest
 import torch
 
-from tfnas_kedro.pipelines.study_search_quality.nodes import SearchQualityParams, describe_target, target_statistics
+from tfnas_kedro.params import SearchQualityParams
+from tfnas_kedro.pipelines.study_search_quality.nodes import describe_target, target_statistics
+from tfnas_kedro.reporting.sections import search_quality_section
 
 PARAMS = SearchQualityParams(targets={"t": {"fraction": 0.5}}, bootstrap_rounds=300)
 
@@ -36,6 +38,36 @@ def test_a_diverged_run_is_left_out_of_the_means_and_named():
     assert stats["left_out"] == "searched_seed1 (validation loss 19.6 > 3 ln 10)"
     with_it = target_statistics(_rows()[0], _rows()[1], PARAMS)
     assert with_it["searched_runs"] == 3 and with_it["left_out"] is None
+
+
+def test_a_target_too_thin_for_statistics_keeps_every_column_empty():
+    """Every random run diverged: no comparison and no ranking, but the same columns as a full
+    target, so the stats table (and the report built from it) has one schema at every target."""
+    rows, per_image = _rows()
+    full = target_statistics(rows, per_image, PARAMS)
+    thin_rows = rows.assign(diverged=rows["kind"] == "random", divergence="loss blew up")
+    thin = target_statistics(thin_rows, per_image, PARAMS)
+    assert set(thin) == set(full)
+    assert thin["verdict"].startswith("not enough runs") and thin["tau_candidates"] == 1
+    assert thin["difference_high"] is None and thin["kendall_tau"] is None
+    assert "Kendall tau" not in describe_target(thin)
+
+
+def test_the_report_shows_a_study_whose_every_target_was_too_thin(tmp_path):
+    """Read back from parquet, the empty columns come as None: the section still shows the table
+    with its columns and draws every run, and no arm's mean."""
+    rows, per_image = _rows()
+    thin_rows = rows.assign(diverged=rows["kind"] == "random", divergence="loss blew up")
+    stats = pd.DataFrame([target_statistics(thin_rows.assign(target=t), {(t, r): v for (_, r), v in per_image.items()},
+                                            PARAMS) for t in ("low", "high")])  # fmt: skip
+    stats.to_parquet(tmp_path / "stats.parquet")
+    stats = pd.read_parquet(tmp_path / "stats.parquet")
+    table = thin_rows.assign(table_ms=5.0, name="x", supernet_learned=True)
+    section = search_quality_section(table, stats)
+    assert section.missing is None and "kendall_tau" in section.tables[0].columns
+    traces = {trace.name: trace for trace in section.figures["search_quality"].data}
+    assert {"searched (each run)", "random (each run)"} <= set(traces)
+    assert np.isnan(np.asarray(traces["random (mean, 95% interval)"].y, dtype=float)).all()  # no mean to draw
 
 
 def test_a_searched_arm_far_above_the_random_one_is_called_better_and_ranked():

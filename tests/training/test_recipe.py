@@ -12,7 +12,7 @@ from torch.utils.data import Dataset
 from tfnas_kedro.data.demo import generate_demo_images
 from tfnas_kedro.data.loaders import eval_transform, train_transform
 from tfnas_kedro.nas import zoo_arch
-from tfnas_kedro.pipelines.train.nodes import TrainParams
+from tfnas_kedro.params import TrainParams
 from tfnas_kedro.training import TrainingJob
 from tfnas_kedro.training.distributed import run_job
 from tfnas_kedro.training.divergence import divergence_reason

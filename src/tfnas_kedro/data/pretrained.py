@@ -18,6 +18,7 @@ from torch import nn
 
 from tfnas_kedro.nas.arch import ArchDescription, BlockSpec, HeadSpec, StemSpec
 from tfnas_kedro.nas.network import build_network
+from tfnas_kedro.nas.warm_start import PretrainedNet, from_network, from_torchvision_efficientnet
 
 # EfficientNet-Lite0's block strides (not recoverable from the weights' shapes)
 _LITE0_STRIDES = (1, 2, 1, 2, 1, 2, 1, 1, 1, 1, 1, 2, 1, 1, 1, 1)
@@ -97,15 +98,20 @@ def _lite0_key(key: str) -> str:
     return f"blocks.{index}.{inner[layer]}.{param}"
 
 
-def load_efficientnet_lite0(checkpoint: str | Path | None = None) -> PretrainedClassifier:
-    """EfficientNet-Lite0 with ImageNet weights, built by :func:`build_network` from its description."""
-    path = Path(checkpoint) if checkpoint else lite0_checkpoint_path()
+def _lite0_network(path: Path) -> nn.Module:
+    """EfficientNet-Lite0 with the checkpoint's weights, built by :func:`build_network` from its description."""
     state = torch.load(path, map_location="cpu", weights_only=True)
     net = build_network(_lite0_arch(state))
     net.load_state_dict({_lite0_key(k): v for k, v in state.items()}, strict=True)
     for module in net.modules():
         if isinstance(module, nn.BatchNorm2d):
             module.eps = 1e-3  # the weights were trained (in TensorFlow) with this epsilon
+    return net
+
+
+def load_efficientnet_lite0(checkpoint: str | Path | None = None) -> PretrainedClassifier:
+    """EfficientNet-Lite0 with ImageNet weights, built by :func:`build_network` from its description."""
+    net = _lite0_network(Path(checkpoint) if checkpoint else lite0_checkpoint_path())
     features = _Features(nn.Sequential(net.stem, net.blocks, net.head), net.pool)
     # the Lite models take inputs scaled to [-1, 1]
     return PretrainedClassifier(
@@ -144,3 +150,48 @@ def load_ranker(model: str, checkpoint: str | Path | None = None) -> PretrainedC
     except KeyError:
         raise ValueError(f"unknown ranking model {model!r} (known: {', '.join(RANKERS)})") from None
     return loader(checkpoint)
+
+
+WARM_STARTS = ("efficientnet_lite0", "efficientnet_b0")
+
+
+def warm_start_source(init: str) -> PretrainedNet:
+    """The pretrained network ``search.init`` names, as weights a supernet inherits
+    (:mod:`tfnas_kedro.nas.warm_start`): ``efficientnet_lite0`` (shipped, no download),
+    ``efficientnet_b0`` (torchvision's ImageNet weights, downloaded), or the path of a local
+    checkpoint: Lite0's package format, a torchvision EfficientNet-B0 state dict, or a network this
+    project trained (``data/06_models/trained_model.pt``; its EMA weights when it kept them)."""
+    from torchvision.models import EfficientNet_B0_Weights, efficientnet_b0
+
+    if init == "efficientnet_lite0":
+        return from_network(_lite0_network(lite0_checkpoint_path()), init)
+    if init == "efficientnet_b0":
+        enum = EfficientNet_B0_Weights.IMAGENET1K_V1
+        try:
+            return from_torchvision_efficientnet(efficientnet_b0(weights=enum), init)
+        except Exception as err:  # no network, proxy, hub cache not writable, ...
+            raise RuntimeError(
+                f"could not download EfficientNet-B0 weights from {enum.url} ({err}); set search.init to the path of a "
+                "local copy of that file, or to efficientnet_lite0 (ships with its package)"
+            ) from err
+    path = Path(init)
+    if not path.is_file():
+        raise ValueError(
+            f"search.init {init!r}: neither scratch, {' nor '.join(WARM_STARTS)}, nor a checkpoint file that exists"
+        )
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if "model" in state and "identity" in state:
+        from tfnas_kedro.training import load_trained_network
+
+        return from_network(load_trained_network(state, use_ema=state.get("ema") is not None), path.name)
+    if "_conv_stem.weight" in state:
+        return from_network(_lite0_network(path), path.name)
+    if "features.0.0.weight" in state:
+        net = efficientnet_b0(weights=None)
+        net.load_state_dict(state, strict=True)
+        return from_torchvision_efficientnet(net, path.name)
+    raise ValueError(
+        f"search.init {init!r}: a checkpoint of EfficientNet-Lite0 (its package's keys, _conv_stem...), of "
+        "torchvision's EfficientNet-B0 (features.0.0...) or of a network this project trained (model, identity) "
+        "was expected"
+    )

@@ -1,4 +1,4 @@
-"""ONNX models in the catalog, as the bytes of the ``.onnx`` file."""
+"""Exported models in the catalog, as the bytes of their file: ONNX graphs and ExecuTorch programs."""
 
 from __future__ import annotations
 
@@ -20,3 +20,8 @@ class OnnxModelDataset(FsspecVersionedDataset):
         if not isinstance(data, bytes | bytearray):
             raise TypeError(f"OnnxModelDataset saves the model's bytes, got {type(data).__name__}")
         stream.write(data)
+
+
+class ExecuTorchProgramDataset(OnnxModelDataset):
+    """Saves and loads an ExecuTorch program (the bytes of a ``.pte`` file): write it to a file and
+    load it with ExecuTorch's runtime, or push it to a phone."""

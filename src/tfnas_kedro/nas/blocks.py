@@ -16,21 +16,24 @@ def make_activation(name: str, inplace: bool = True) -> nn.Module:
 
 
 class SearchBatchNorm(nn.Module):
-    """BatchNorm during search: without affine parameters or running statistics, because widths
-    and paths change from step to step and only the current batch's statistics are meaningful;
-    over the global batch when ``synchronised`` (data-parallel search)."""
+    """BatchNorm during search: without running statistics, because widths and paths change from
+    step to step and only the current batch's statistics are meaningful; over the global batch when
+    ``synchronised`` (data-parallel search). Without affine parameters, as in the paper, unless
+    ``affine``: a supernet warm-started from a pretrained network keeps its scales and shifts."""
 
-    def __init__(self):
+    def __init__(self, channels: int = 0, affine: bool = False):
         super().__init__()
         self.synchronised = False
+        self.weight = nn.Parameter(torch.ones(channels)) if affine else None
+        self.bias = nn.Parameter(torch.zeros(channels)) if affine else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return parallel.batch_norm(x, synchronised=self.synchronised)
+        return parallel.batch_norm(x, self.weight, self.synchronised, self.bias)
 
 
-def batch_norm(channels: int, search: bool = False) -> nn.Module:
+def batch_norm(channels: int, search: bool = False, affine: bool = False) -> nn.Module:
     """BatchNorm of a stand-alone network, or :class:`SearchBatchNorm` in the supernet."""
-    return SearchBatchNorm() if search else nn.BatchNorm2d(channels)
+    return SearchBatchNorm(channels, affine) if search else nn.BatchNorm2d(channels)
 
 
 class ConvBNAct(nn.Sequential):
@@ -45,10 +48,11 @@ class ConvBNAct(nn.Sequential):
         groups: int = 1,
         act: str | None = None,
         search: bool = False,
+        affine: bool = False,
     ):
         layers = [
             nn.Conv2d(cin, cout, kernel, stride, padding=kernel // 2, groups=groups, bias=False),
-            batch_norm(cout, search),
+            batch_norm(cout, search, affine),
         ]
         if act is not None:
             layers.append(make_activation(act))
@@ -87,15 +91,15 @@ class MBInvRes(nn.Module):
     with ``in == out``, and carries drop-connect while training.
     """
 
-    def __init__(self, spec: BlockSpec, drop_connect_rate: float = 0.0, search: bool = False):
+    def __init__(self, spec: BlockSpec, drop_connect_rate: float = 0.0, search: bool = False, affine: bool = False):
         super().__init__()
         self.spec = spec
         self.drop_connect_rate = drop_connect_rate
-        s = spec
-        self.expand = ConvBNAct(s.in_, s.mid, 1, act=s.act, search=search) if s.has_expansion else nn.Identity()
-        self.depthwise = ConvBNAct(s.mid, s.mid, s.kernel, s.stride, groups=s.mid, act=s.act, search=search)
+        s, bn = spec, {"search": search, "affine": affine}
+        self.expand = ConvBNAct(s.in_, s.mid, 1, act=s.act, **bn) if s.has_expansion else nn.Identity()
+        self.depthwise = ConvBNAct(s.mid, s.mid, s.kernel, s.stride, groups=s.mid, act=s.act, **bn)
         self.se = SqueezeExcite(s.mid, s.se, s.act) if s.se else nn.Identity()
-        self.project = ConvBNAct(s.mid, s.out, 1, act=None, search=search)
+        self.project = ConvBNAct(s.mid, s.out, 1, act=None, **bn)
 
     @property
     def has_residual(self) -> bool:

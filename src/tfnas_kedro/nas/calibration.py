@@ -20,7 +20,8 @@ from .arch import ArchDescription
 from .cost import block_params
 from .latency import LatencyTable
 from .network import build_network
-from .profiler import ProfilerSettings, Timing, in_timing_process, make_profiler
+from .profiler import ProfilerSettings, Timing, in_timing_process
+from .profilers import make_profiler
 from .space import SearchSpace
 from .table_meta import HeldOutCheck
 
@@ -105,6 +106,12 @@ def measure_networks(
     build, its calibration and the search, the searched network had read 1.4-12.6% under the table;
     timed in a fresh process it read -3.4% to +2.8% (drift divided out), within the table's bound
     in 8 of 8 tries."""
+    if settings.runtime == "executorch" and archs:
+        from .executorch_programs import ProgramCache
+
+        ProgramCache(settings.program_cache).lower_for(
+            settings, [build_network(a) for a in archs], [(a.in_channels, a.resolution, a.resolution) for a in archs]
+        )
     return in_timing_process(settings, _measure_here, archs, settings, reference_ms) if archs else []
 
 

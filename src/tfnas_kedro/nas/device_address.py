@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pydantic import BaseModel, ConfigDict
+
 
 class DeviceError(RuntimeError):
     """The remote device cannot be reached, cannot time, or answered something unexpected."""
@@ -50,3 +52,39 @@ class RemoteOptions:
     batch_size: int = 64  # modules per connection
     ssh_options: tuple[str, ...] = ()  # extra ssh arguments (-i KEY, -o ...); ~/.ssh/config applies as always
     cache_dir: str | None = None  # host folder of timings already taken (None: no resume)
+    runner: str | None = None  # adb + executorch: ExecuTorch's executor_runner built for the phone (host path)
+
+
+def check_runtime(device: RemoteDevice, runtime: str) -> None:
+    """Stop, naming what to set, where a device cannot time ``runtime``: a remote device times ONNX
+    graphs (in the Python timer) or ExecuTorch programs (in the Python timer over ssh, in
+    ExecuTorch's native runner over adb), not eager PyTorch."""
+    if runtime in ("onnxruntime", "executorch"):
+        return
+    raise DeviceError(
+        f"latency.device {device}: a remote device times ONNX graphs (runtime onnxruntime) or ExecuTorch "
+        f"programs (runtime executorch); not runtime {runtime}"
+    )
+
+
+class DeviceInfo(BaseModel):
+    """The device's identity as its timer reports it."""
+
+    model_config = ConfigDict(extra="ignore")
+    python: str
+    uname: str
+    machine: str
+    cpu_model: str
+    cores: int | None = None
+    numpy: str | None = None
+    onnxruntime: str | None = None
+    torch: str | None = None
+    executorch: str | None = None
+    missing: list[str] = []
+
+
+class RemoteDeviceRecord(DeviceInfo):
+    """A remote device as a table's metadata records it: its address and its identity."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    address: str

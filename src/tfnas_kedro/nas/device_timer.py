@@ -1,7 +1,8 @@
 """The latency timer that runs on a remote device: one file, copied there by the table builder.
 
-It needs Python >= 3.9, NumPy and onnxruntime on the device, and imports nothing of this project:
-it times the ONNX files a manifest names and prints one JSON document. Nothing is unpickled and no
+It needs Python >= 3.9 and NumPy on the device, with onnxruntime for ONNX files or torch and
+ExecuTorch for ``.pte`` programs (the manifest's ``runtime``), and imports nothing of this project:
+it times the files a manifest names and prints one JSON document. Nothing is unpickled and no
 code but this file runs there; the host checks the answer against a schema and executes nothing
 from it.
 
@@ -10,7 +11,7 @@ rounds, each call divided by the median of five calls of a fixed reference netwo
 (the device's drift divided out), scaled by the reference's latency, and summarised by a low
 quantile; a module whose interquartile spread is above ``max_spread`` is timed again.
 
-    python3 device_timer.py --probe            # what this device is: JSON
+    python3 device_timer.py --probe [RUNTIME]  # what this device is, and what RUNTIME lacks: JSON
     python3 device_timer.py MANIFEST.json      # timings of the manifest's models: JSON
 """
 
@@ -55,8 +56,19 @@ def cpu_model():
     return platform.processor() or platform.machine()
 
 
-def probe():
-    """What this device is, and whether it can time: the host records it with the table."""
+NEEDS = {"onnxruntime": ("numpy", "onnxruntime"), "executorch": ("numpy", "torch", "executorch")}
+
+
+def _version(module):
+    if module == "executorch":
+        from executorch import version  # the package itself has no __version__
+
+        return version.__version__
+    return __import__(module).__version__
+
+
+def probe(runtime="onnxruntime"):
+    """What this device is, and whether it can time in ``runtime``: the host records it with the table."""
     answer = {
         "schema": SCHEMA,
         "python": platform.python_version(),
@@ -68,10 +80,9 @@ def probe():
     }
     if sys.version_info[:2] < MIN_PYTHON:
         answer["missing"].append("Python >= {}.{}".format(*MIN_PYTHON))
-    for module in ("numpy", "onnxruntime"):
+    for module in NEEDS.get(runtime, (runtime,)):
         try:
-            imported = __import__(module)
-            answer[module] = imported.__version__
+            answer[module] = _version(module)
         except ImportError:
             answer["missing"].append(module)
     return answer
@@ -93,6 +104,30 @@ class _Session:
 
     def __call__(self):
         self.session.run(None, self.feed)
+
+
+class _Program:
+    """A ``.pte`` program in ExecuTorch's runtime, its input set once (as the host's harness does)."""
+
+    def __init__(self, path, shape, threads):
+        import warnings
+
+        import torch
+
+        with warnings.catch_warnings():  # the bindings warn that their Python API is experimental
+            warnings.simplefilter("ignore")
+            from executorch.extension.pybindings import portable_lib
+        if portable_lib._threadpool_get_thread_count() != threads:
+            portable_lib._unsafe_reset_threadpool(threads)
+        self.program = portable_lib._load_program(path)
+        self.method = self.program.load_method("forward")
+        self.method.set_inputs([torch.randn(*shape, generator=torch.Generator().manual_seed(0))])
+
+    def __call__(self):
+        self.method.execute()
+
+
+SESSIONS = {"onnxruntime": _Session, "executorch": _Program}
 
 
 def _timed(call):
@@ -127,14 +162,15 @@ def _reference_ms(reference, calls=60):
 
 
 def time_manifest(folder, m):
-    reference = _Session(os.path.join(folder, m["reference"]["file"]), m["reference"]["shape"], m["threads"])
+    session = SESSIONS[m.get("runtime", "onnxruntime")]
+    reference = session(os.path.join(folder, m["reference"]["file"]), m["reference"]["shape"], m["threads"])
     if m.get("reference_ms") is None:
         reference_ms = _reference_ms(reference)
     else:
         for _ in range(10):  # a cold reference would be the yardstick of the first samples
             reference()
         reference_ms = float(m["reference_ms"])
-    calls = [_Session(os.path.join(folder, x["file"]), x["shape"], m["threads"]) for x in m["models"]]
+    calls = [session(os.path.join(folder, x["file"]), x["shape"], m["threads"]) for x in m["models"]]
     ratios, raw = _rounds(calls, reference, m)
     timings = [summarise(r, w, reference_ms, m["quantile"], m["normalize"]) for r, w in zip(ratios, raw)]
     for _ in range(m["remeasure"]):
@@ -152,8 +188,8 @@ def time_manifest(folder, m):
 
 
 def main(argv):
-    if argv[1:] == ["--probe"]:
-        answer = probe()
+    if argv[1:2] == ["--probe"] and len(argv) <= 3:
+        answer = probe(*argv[2:])
     elif len(argv) == 2:
         with open(argv[1]) as handle:
             manifest = json.load(handle)

@@ -11,6 +11,7 @@ keeps the residuals, so predictions are of end-to-end latency.
 from __future__ import annotations
 
 import logging
+import os
 import time
 
 import numpy as np
@@ -22,7 +23,8 @@ from .arch import ArchDescription, BlockSpec, HeadSpec
 from .blocks import ConvBNAct, MBInvRes
 from .cost import block_params
 from .errors import ConfigError
-from .profiler import Profiler, ProfilerSettings, make_profiler
+from .profiler import Profiler, ProfilerSettings
+from .profilers import make_profiler
 from .runtimes import default_channel_block, runtime_info
 from .space import SearchSpace
 from .table_meta import LatencyMeta
@@ -129,7 +131,7 @@ class LatencyTable:
             problems.append(f"architecture at resolution {arch.resolution}, table measured at {m.resolution}")
         if arch.num_classes != m.num_classes:
             problems.append(f"architecture with {arch.num_classes} classes, table's classifier has {m.num_classes}")
-        if arch.stem.model_dump() != m.stem or arch.head.model_dump() != m.head:
+        if arch.stem != m.stem or arch.head != m.head:
             problems.append("stem or head differ from the table's")
         if problems:
             raise ConfigError(
@@ -151,14 +153,23 @@ class LatencyTable:
         return sum(self.raw_block_ms(b, hw) for b, hw in zip(arch.blocks, arch.feature_sizes(), strict=False))
 
     def check_device(
-        self, device: str, resolution: int | None = None, space: str | None = None, runtime: str | None = None
+        self,
+        device: str,
+        resolution: int | None = None,
+        space: str | None = None,
+        runtime: str | None = None,
+        runtime_version: str | None = None,
     ) -> None:
         """Stop with the mismatch named when this table was built for another device, resolution,
-        space or runtime (a table prices one runtime's program)."""
+        space or runtime (a table prices one runtime's program); for ExecuTorch, whose programs
+        are lowered anew by each release, also another version (``runtime_version``, the one
+        installed here)."""
         m = self.meta
         if device != m.device:
             raise ConfigError(
-                f"latency table measured on {m.device!r} ({m.device_name}), but the target device is {device!r}"
+                f"latency table measured on {m.device!r} ({m.device_name}), but the target device is {device!r}: "
+                f"set latency.device to the table's (a device set in conf/local must stay there while its table "
+                f"is used), or rebuild the table on {device!r}"
             )
         if resolution is not None and resolution != m.resolution:
             raise ConfigError(f"latency table measured at resolution {m.resolution}, but {resolution} is configured")
@@ -169,6 +180,38 @@ class LatencyTable:
             raise ConfigError(
                 f"latency table timed in {timed_in} ({details}), but runtime {runtime!r} is configured: "
                 f"rebuild the table in {runtime}, or configure runtime {timed_in}"
+            )
+        if timed_in == "executorch" and runtime_version is not None and runtime_version != m.runtime.version:
+            raise ConfigError(
+                f"latency table timed in executorch {m.runtime.version}, but executorch {runtime_version} is "
+                f"installed: rebuild the table with {runtime_version}, or install executorch=={m.runtime.version}"
+            )
+
+    def check_timing(
+        self,
+        settings: ProfilerSettings,
+        runtime_version: str | None = None,
+        *,
+        resolution: int | None = None,
+        space: str | None = None,
+    ) -> None:
+        """Stop, naming both, unless ``settings`` time networks as this table's entries were timed:
+        on its device, in its runtime (and ExecuTorch release), at its batch size and thread count.
+
+        Why: a network timed anywhere else is compared with a prediction it cannot match. Timed on
+        this machine in eager PyTorch against a table of an ssh device in onnxruntime, a network
+        read 6.2 ms against 2.9 ms, and the drift correction passed the 2x gap off as drift."""
+        m = self.meta
+        self.check_device(settings.device, resolution, space, settings.runtime, runtime_version)
+        differ = []
+        if settings.batch_size != m.batch_size:
+            differ.append(f"batch size {m.batch_size} in the table, {settings.batch_size} configured")
+        if m.threads and settings.threads != m.threads:  # 0: a GPU table, where threads do not apply
+            differ.append(f"{m.threads} threads in the table, {settings.threads} configured")
+        if differ:
+            raise ConfigError(
+                f"latency table timed on {m.device!r} with other settings than this run's: {'; '.join(differ)}. "
+                "Set latency.batch_size and latency.threads as the table was built, or rebuild the table"
             )
 
     # --- search -----------------------------------------------------------------------------------
@@ -387,6 +430,8 @@ def build_latency_table(
         [stem, head], [(first.in_channels, resolution, resolution), (first.stages[-1].out, final, final)]
     )
     keys = table_keys(spaces, width_step, channel_block)
+    if settings.runtime == "executorch":
+        _lower_programs(settings, keys)
     entries = _time_entries(profiler, timing_groups(keys, group_size), started)
     retimed = 0
     if curve_tolerance is not None:
@@ -400,10 +445,10 @@ def build_latency_table(
         resolution=resolution,
         num_classes=num_classes,
         spaces=[s.name for s in spaces],
-        stem=first.stem.model_dump(),
-        head=first.head.model_dump(),
+        stem=first.stem,
+        head=first.head,
         width_step=width_step,
-        profiler=settings.describe(),
+        profiler=settings,
         base_ms=base[0].ms + base[1].ms,
         reference_ms=profiler.reference_ms,
         build_seconds=time.perf_counter() - started,
@@ -416,17 +461,41 @@ def build_latency_table(
     return LatencyTable(meta, entries)
 
 
+def _lower_programs(settings: ProfilerSettings, keys: dict[tuple, list[int]]) -> None:
+    """Lower every entry's ExecuTorch program before any is timed: on every core, with the
+    machine to itself afterwards for the timing (programs already cached are not lowered again)."""
+    from .executorch_programs import ProgramCache
+
+    cache, total, started = ProgramCache(settings.program_cache), sum(map(len, keys.values())), time.perf_counter()
+
+    def progress(lowered: int) -> None:
+        if lowered % 100 == 0:
+            elapsed = time.perf_counter() - started
+            logger.info("latency table: %d ExecuTorch programs lowered (%.0f s)", lowered, elapsed)
+
+    pairs = (
+        (MBInvRes(block_spec(key, mid)), (settings.batch_size, key[1], key[0], key[0]))
+        for key, mids in keys.items()
+        for mid in mids
+    )
+    lowered = cache.lower_missing(pairs, workers=os.cpu_count() or 1, progress=progress)
+    logger.info(
+        "latency table: %d of %d ExecuTorch programs lowered in %.0f s, the others cached in %s",
+        lowered, total, time.perf_counter() - started, cache.folder,
+    )  # fmt: skip
+
+
 def _time_entries(profiler: Profiler, groups: list[list[tuple]], started: float) -> pd.DataFrame:
-    """Time every ``(key, mid)`` of ``groups``, group by group, with progress in the log."""
-    rows, total = [], sum(len(group) for group in groups)
+    """Time every ``(key, mid)`` of ``groups``, group by group (a remote device's batch each), with
+    "batch k of n" and the time left in the log after every one."""
+    rows, total, timing_from = [], sum(len(group) for group in groups), time.perf_counter()
     for n, group in enumerate(groups, start=1):
         modules = [MBInvRes(block_spec(key, mid)) for key, mid in group]
         timings = profiler.time_modules_cached(modules, [(key[1], key[0], key[0]) for key, _ in group])
         rows += [(*key, mid, t.ms, t.median_ms, t.spread) for (key, mid), t in zip(group, timings, strict=True)]
-        if n % max(1, len(groups) // 10) == 0 or n == len(groups):
-            elapsed = time.perf_counter() - started
-            logger.info(
-                "latency table: %d/%d widths measured (%.0f%%, %.0f s, ~%.0f s left)",
-                len(rows), total, 100 * n / len(groups), elapsed, elapsed * (len(groups) / n - 1),
-            )  # fmt: skip
+        now = time.perf_counter()  # the time left from the timing alone (lowering programs came before it)
+        logger.info(
+            "latency table: batch %d of %d, %d/%d widths measured (%.0f s, ~%.0f s left)",
+            n, len(groups), len(rows), total, now - started, (now - timing_from) * (len(groups) / n - 1),
+        )  # fmt: skip
     return pd.DataFrame(rows, columns=[*KEY_COLUMNS, "mid", "ms", "median_ms", "spread"])

@@ -74,12 +74,14 @@ def differentiable_sum(tensor: torch.Tensor) -> torch.Tensor:
     return _AllReduceSum.apply(tensor)
 
 
-def batch_norm(x: torch.Tensor, weight: torch.Tensor | None = None, synchronised: bool = False) -> torch.Tensor:
+def batch_norm(
+    x: torch.Tensor, weight: torch.Tensor | None = None, synchronised: bool = False, bias: torch.Tensor | None = None
+) -> torch.Tensor:
     """BatchNorm with the batch's statistics, no running statistics and an optional per-channel
-    ``weight``. ``synchronised``: the statistics of the global batch, every process holding a share
+    ``weight`` and ``bias``. ``synchronised``: the statistics of the global batch, every process holding a share
     of it (gradients flow through the sums to every process, as in ``nn.SyncBatchNorm``)."""
     if not synchronised:
-        return F.batch_norm(x, None, None, weight, training=True, eps=BN_EPS)
+        return F.batch_norm(x, None, None, weight, bias, training=True, eps=BN_EPS)
     dtype, x = x.dtype, x.float()  # statistics in fp32 also under autocast
     dims = [0, *range(2, x.dim())]
     count = torch.tensor([x.numel() / x.shape[1]], device=x.device)
@@ -92,24 +94,31 @@ def batch_norm(x: torch.Tensor, weight: torch.Tensor | None = None, synchronised
     scale = torch.rsqrt(var + BN_EPS)
     if weight is not None:
         scale = scale * weight
-    return (centred * scale.view(shape)).to(dtype)
+    out = centred * scale.view(shape)
+    return (out if bias is None else out + bias.view(shape)).to(dtype)
 
 
 def average_gradients(params) -> None:
     """Replace each gradient by its mean over the processes (one message for all of them)."""
+    _average_in_place([p.grad for p in params if p.grad is not None])
+
+
+def average_parameters(params) -> None:
+    """Replace each parameter by its mean over the processes (one message for all of them)."""
+    _average_in_place([p.data for p in params])
+
+
+def _average_in_place(tensors: list[torch.Tensor]) -> None:
     ranks = Ranks.current()
-    if not ranks.parallel:
+    if not ranks.parallel or not tensors:
         return
-    grads = [p.grad for p in params if p.grad is not None]
-    if not grads:
-        return
-    flat = torch.cat([g.reshape(-1) for g in grads])
+    flat = torch.cat([t.reshape(-1) for t in tensors])
     dist.all_reduce(flat)
     flat /= ranks.world_size
     offset = 0
-    for g in grads:
-        g.copy_(flat[offset : offset + g.numel()].view_as(g))
-        offset += g.numel()
+    for t in tensors:
+        t.copy_(flat[offset : offset + t.numel()].view_as(t))
+        offset += t.numel()
 
 
 def all_sum(values: torch.Tensor) -> torch.Tensor:

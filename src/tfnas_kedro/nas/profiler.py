@@ -33,7 +33,7 @@ from torch import nn
 
 from . import device_timer
 from .allocator import keep_freed_memory
-from .device_address import RemoteDevice, RemoteOptions
+from .device_address import RemoteDevice, RemoteDeviceRecord, RemoteOptions
 from .runtimes import Runtime, runtime_callables
 
 T = TypeVar("T")
@@ -51,7 +51,8 @@ class ProfilerSettings:
     normalize: bool = True  # time a fixed reference next to every module and divide out machine drift
     max_spread: float = 0.25  # (q75 - q25) / statistic above this counts as noisy...
     remeasure: int = 2  # ...and is timed again up to this many times
-    runtime: Runtime = "torch"  # torch (eager) | onnxruntime (each module exported to ONNX, CPU)
+    runtime: Runtime = "torch"  # torch (eager) | onnxruntime (each module exported to ONNX, CPU) | executorch (XNNPACK)
+    program_cache: str | None = None  # executorch: the folder of lowered programs (None: the user's cache)
     fresh_process: bool = True  # whole networks timed in a fresh worker process (calibration.measure_networks)
     remote: RemoteOptions | None = None  # how to reach the device when ``device`` is ssh:// or adb://
 
@@ -76,15 +77,6 @@ def in_timing_process(settings: ProfilerSettings, fn: Callable[..., T], *args) -
     remote device every batch runs in a fresh timer process there already."""
     fresh = settings.fresh_process and RemoteDevice.parse(settings.device) is None
     return in_fresh_process(fn, *args) if fresh else fn(*args)
-
-
-def make_profiler(settings: ProfilerSettings, reference_ms: float | None = None):
-    """The profiler for ``settings.device``: this machine's, or a remote device's (:mod:`.remote`)."""
-    if RemoteDevice.parse(settings.device) is not None:
-        from .remote import RemoteProfiler
-
-        return RemoteProfiler(settings, reference_ms)
-    return Profiler(settings, reference_ms)
 
 
 @dataclass(frozen=True)
@@ -134,9 +126,9 @@ class Profiler:
     def __init__(self, settings: ProfilerSettings, reference_ms: float | None = None):
         self.settings = settings
         self.device = torch.device(settings.device)
-        if settings.runtime == "onnxruntime" and self.device.type != "cpu":
+        if settings.runtime != "torch" and self.device.type != "cpu":
             raise RuntimeError(
-                f"runtime onnxruntime times on the CPU (its {settings.device!r} provider is not installed): "
+                f"runtime {settings.runtime} times on the CPU here (not on {settings.device!r}): "
                 "set the device to cpu, or the runtime to torch"
             )
         if self.device.type == "cuda" and not torch.cuda.is_available():
@@ -149,8 +141,9 @@ class Profiler:
         # the yardstick runs where the modules run: an eager reference read an onnxruntime
         # network 30-40% faster timed alone than among other networks, same wall clock
         self._reference = runtime_callables(
-            settings.runtime, [reference.to(self.device)], [self._reference_input], settings.threads
-        )[0]
+            settings.runtime, [reference.to(self.device)], [self._reference_input], settings.threads,
+            settings.program_cache,
+        )[0]  # fmt: skip
         if reference_ms is None:
             self.reference_ms = self._measure_reference()  # warms it, then measures it
         else:
@@ -225,7 +218,7 @@ class Profiler:
                     ratios[i].extend(times)
         return ratios, raw
 
-    def remote_device(self) -> dict | None:
+    def remote_device(self) -> RemoteDeviceRecord | None:
         """The identity of a remote device (:class:`.remote.RemoteProfiler`); this machine: None."""
         return None
 
@@ -246,7 +239,7 @@ class Profiler:
         s = self.settings
         modules = [m.to(self.device).eval() for m in modules]
         inputs = [torch.randn(s.batch_size, *shape, device=self.device) for shape in input_shapes]
-        modules = runtime_callables(s.runtime, modules, inputs, s.threads)
+        modules = runtime_callables(s.runtime, modules, inputs, s.threads, s.program_cache)
         with self._threads():
             ratios, raw = self._rounds(modules, inputs)
             timings = [self._summarise(r, w) for r, w in zip(ratios, raw, strict=True)]

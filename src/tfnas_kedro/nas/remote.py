@@ -1,10 +1,11 @@
 """Timing on the device a network ships to, over SSH or adb (docs/device-tables.md).
 
 ``latency.device: ssh://user@host[:port]`` or ``adb://SERIAL``. The host exports every module it
-would time to ONNX, copies a batch of them with the one-file timer (:mod:`.device_timer`) to the
-device in one connection, runs the timer there and reads its JSON answer, checked against a
-schema. The device needs Python >= 3.9, NumPy and onnxruntime; no pickle and no other code of
-this project goes there.
+would time to ONNX (or lowers it to an ExecuTorch program, with ``runtime: executorch`` over SSH),
+copies a batch of them with the one-file timer (:mod:`.device_timer`) to the device in one
+connection, runs the timer there and reads its JSON answer, checked against a schema. The device
+needs Python >= 3.9, NumPy and onnxruntime (or torch and the host's ExecuTorch release); no pickle
+and no other code of this project goes there.
 
 Each timing is cached on the host as soon as its batch returns, keyed by the module, the device
 and the harness settings: after a dropped connection or a reboot, the next build times only what
@@ -25,12 +26,13 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from torch import nn
 
 from . import device_timer
-from .device_address import DeviceError, RemoteDevice, RemoteOptions
+from .device_address import DeviceError, DeviceInfo, RemoteDevice, RemoteDeviceRecord, RemoteOptions, check_runtime
 from .profiler import ProfilerSettings, Timing, reference_workload
 from .runtimes import onnx_bytes
 
@@ -55,20 +57,6 @@ class _Answer(BaseModel):
     schema_: str = Field(alias="schema", pattern=f"^{device_timer.SCHEMA}$")
     reference_ms: float = Field(gt=0)
     timings: list[_Timing]
-
-
-class DeviceInfo(BaseModel):
-    """The device's identity as its timer reports it, stored with the table."""
-
-    model_config = ConfigDict(extra="ignore")
-    python: str
-    uname: str
-    machine: str
-    cpu_model: str
-    cores: int | None = None
-    numpy: str | None = None
-    onnxruntime: str | None = None
-    missing: list[str] = []
 
 
 class SshTransport:
@@ -206,37 +194,63 @@ def module_key(module: nn.Module, shape: Sequence[int], batch: int) -> str:
     return hashlib.sha256(f"{module!r}|{tuple(shape)}|{batch}".encode()).hexdigest()[:24]
 
 
+INSTALL = {
+    "onnxruntime": "pip install numpy onnxruntime, or pkg install python-onnxruntime",
+    "executorch": "pip install numpy torch, then executorch at this host's release",
+}
+
+
 class RemoteProfiler:
     """:class:`~.profiler.Profiler`'s interface, timing on a remote device in onnxruntime."""
 
     def __init__(self, settings: ProfilerSettings, reference_ms: float | None = None):
-        if settings.runtime != "onnxruntime":
-            raise DeviceError(
-                f"latency.device {settings.device}: a remote device times ONNX graphs; set latency.runtime: onnxruntime"
-            )
         self.settings, self.remote = settings, RemoteDevice.parse(settings.device)
+        self._batches_sent = 0  # batches are numbered over the whole build, as errors name them
+        check_runtime(self.remote, settings.runtime)
         self.options = settings.remote or RemoteOptions()
         self.transport = transport(self.remote, self.options)
         self.info = self._probe()
         self.device_name = self.info.cpu_model
-        self.device = torch.device("cpu")  # onnxruntime's CPU provider, on the device: threads apply
+        self.device = torch.device("cpu")  # the runtime's CPU backend, on the device: threads apply
         reference, shape = reference_workload()
-        self._reference = onnx_bytes(reference, torch.randn(settings.batch_size, *shape))
         self._reference_shape = [settings.batch_size, *shape]
+        self._reference = self._file_bytes([reference], [shape])[0]
         # a timing's unit is the reference latency: given (a table's), or the first session's
         self.cache = _Cache.open(self.options.cache_dir, self.identity(reference_ms))
-        self.reference_ms = reference_ms or self.cache.reference_ms or self._time([], [], None)[0]
+        self.reference_ms = reference_ms or self.cache.reference_ms or self.measure_reference()
         if self.cache.reference_ms is None:
             self.cache.reference_ms = self.reference_ms
             self.cache.add({"reference_ms": self.reference_ms})
 
-    def remote_device(self) -> dict:
+    def measure_reference(self, processes: int = 3) -> float:
+        """The reference's latency on the device (a table's unit): the median of its readings in
+        ``processes`` separate timer processes. One fresh process over ssh read it 15-18% high in 2
+        of 12 builds on a quiet machine here (the others within 0.5%); a median of three sets such a
+        reading aside."""
+        return float(np.median([self._time([], [], None)[0] for _ in range(processes)]))
+
+    def remote_device(self) -> RemoteDeviceRecord:
         """The device's identity for the table's metadata."""
-        return {"address": str(self.remote), **self.info.model_dump(exclude={"missing"})}
+        return RemoteDeviceRecord(address=str(self.remote), **self.info.model_dump(exclude={"missing"}))
 
     def runtime_changes(self) -> dict:
-        """The table's runtime is the device's onnxruntime, not this machine's."""
-        return {"version": self.info.onnxruntime}
+        """The table's runtime is the device's, not this machine's."""
+        return {"version": getattr(self.info, self.settings.runtime)}
+
+    @property
+    def _suffix(self) -> str:
+        return ".pte" if self.settings.runtime == "executorch" else ".onnx"
+
+    def _file_bytes(self, modules: Sequence[nn.Module], shapes: Sequence[Sequence[int]]) -> list[bytes]:
+        """What goes to the device for each module: its ONNX graph, or its ExecuTorch program
+        (lowered on this host's cores, from the program cache where it is there)."""
+        batch = self.settings.batch_size
+        if self.settings.runtime == "executorch":
+            from .executorch_programs import ProgramCache
+
+            paths = ProgramCache(self.settings.program_cache).programs(modules, [(batch, *s) for s in shapes])
+            return [path.read_bytes() for path in paths]
+        return [onnx_bytes(m.cpu().eval(), torch.randn(batch, *s)) for m, s in zip(modules, shapes, strict=True)]
 
     def identity(self, reference_ms: float | None = None) -> dict:
         """The device, harness and unit a cached timing belongs to."""
@@ -253,8 +267,9 @@ class RemoteProfiler:
         """Copy the timer there and ask what the device is; name what it lacks."""
         started = time.perf_counter()
         self.transport.push({"device_timer.py": TIMER_FILE.read_bytes()}, self.options.workdir, 60)
+        runtime = self.settings.runtime
         try:
-            info = DeviceInfo(**json.loads(self.transport.run(self._timer("--probe"), timeout=60)))
+            info = DeviceInfo(**json.loads(self.transport.run(self._timer(f"--probe {runtime}"), timeout=60)))
         except DeviceError as err:
             raise DeviceError(f"{err}\nIs {self.options.python!r} a Python >= 3.9 on {self.remote}?") from err
         except (ValueError, ValidationError) as err:
@@ -262,10 +277,19 @@ class RemoteProfiler:
         if info.missing:
             raise DeviceError(
                 f"{self.remote} ({info.cpu_model}, Python {info.python}) lacks {', '.join(info.missing)}: install "
-                "them there (docs/device-tables.md: pip install numpy onnxruntime, or pkg install python-onnxruntime)"
+                f"them there (docs/device-tables.md: {INSTALL[runtime]})"
             )
-        logger.info("remote device %s: %s, %s cores, onnxruntime %s (%.1f s to reach)", self.remote,
-                    info.cpu_model, info.cores, info.onnxruntime, time.perf_counter() - started)  # fmt: skip
+        if runtime == "executorch":
+            from .executorch_programs import executorch_version
+
+            here = executorch_version()
+            if info.executorch != here:
+                raise DeviceError(
+                    f"{self.remote} has executorch {info.executorch} and this host {here}: programs are lowered "
+                    f"here for the release that runs them; install executorch=={here} there (or the same here)"
+                )
+        logger.info("remote device %s: %s, %s cores, %s %s (%.1f s to reach)", self.remote, info.cpu_model,
+                    info.cores, runtime, getattr(info, runtime), time.perf_counter() - started)  # fmt: skip
         return info
 
     def _time(
@@ -273,17 +297,16 @@ class RemoteProfiler:
     ) -> tuple:
         """One batch on the device: its reference latency (measured there when ``reference_ms`` is
         None) and the modules' answers, by id."""
-        s = self.settings
-        files = {"reference.onnx": self._reference}
+        s, suffix = self.settings, self._suffix
+        files = {f"reference{suffix}": self._reference}
         models = []
-        for i, (module, shape) in enumerate(zip(modules, shapes, strict=True)):
-            example = torch.randn(s.batch_size, *shape)
-            files[f"m{i}.onnx"] = onnx_bytes(module.cpu().eval(), example)
-            models.append({"id": f"m{i}", "file": f"m{i}.onnx", "shape": [s.batch_size, *shape]})
+        for i, (data, shape) in enumerate(zip(self._file_bytes(modules, shapes), shapes, strict=True)):
+            files[f"m{i}{suffix}"] = data
+            models.append({"id": f"m{i}", "file": f"m{i}{suffix}", "shape": [s.batch_size, *shape]})
         manifest = {
-            "threads": s.threads, "warmup": s.warmup, "repeats": s.repeats, "rounds": s.rounds,
+            "runtime": s.runtime, "threads": s.threads, "warmup": s.warmup, "repeats": s.repeats, "rounds": s.rounds,
             "quantile": s.quantile, "normalize": s.normalize, "max_spread": s.max_spread, "remeasure": s.remeasure,
-            "reference": {"file": "reference.onnx", "shape": self._reference_shape},
+            "reference": {"file": f"reference{suffix}", "shape": self._reference_shape},
             "reference_ms": reference_ms, "models": models,
         }  # fmt: skip
         files["manifest.json"] = json.dumps(manifest).encode()
@@ -302,20 +325,20 @@ class RemoteProfiler:
         timings = {t.id: Timing(t.ms, t.median_ms, t.spread, t.samples, t.raw_ms) for t in answer.timings}
         return answer.reference_ms, timings
 
-    def time_modules(
-        self, modules: Sequence[nn.Module], input_shapes: Sequence[tuple[int, ...]], first_batch: int = 0
-    ) -> list[Timing]:
+    def time_modules(self, modules: Sequence[nn.Module], input_shapes: Sequence[tuple[int, ...]]) -> list[Timing]:
         """Every module on its own input shape, on the device, in batches of ``batch_size``
-        (numbered from ``first_batch`` in the log and in errors)."""
+        (numbered over this profiler's whole life in the log and in errors)."""
         timings: list[Timing] = []
         size = self.options.batch_size
         for start in range(0, len(modules), size):
-            begun, batch = time.perf_counter(), first_batch + start // size
+            begun, batch = time.perf_counter(), self._batches_sent
+            self._batches_sent += 1
             chunk = list(range(start, min(start + size, len(modules))))
             chunk_modules, chunk_shapes = [modules[i] for i in chunk], [input_shapes[i] for i in chunk]
             _, timed = self._time(chunk_modules, chunk_shapes, self.reference_ms, batch)
             timings.extend(timed[f"m{n}"] for n in range(len(chunk)))
-            logger.info("remote batch %d: %d modules in %.1f s", batch, len(chunk), time.perf_counter() - begun)
+            # the table's own log says which batch of how many; this is the device's share of it
+            logger.debug("remote batch %d: %d modules in %.1f s", batch, len(chunk), time.perf_counter() - begun)
         return timings
 
     def time_modules_cached(
@@ -333,7 +356,7 @@ class RemoteProfiler:
         size = self.options.batch_size
         for start in range(0, len(todo), size):
             chunk = todo[start : start + size]
-            timed = self.time_modules([modules[i] for i in chunk], [input_shapes[i] for i in chunk], start // size)
+            timed = self.time_modules([modules[i] for i in chunk], [input_shapes[i] for i in chunk])
             for i, timing in zip(chunk, timed, strict=True):
                 self.cache.timings[keys[i]] = timing
                 self.cache.add({"key": keys[i], **asdict(timing)})

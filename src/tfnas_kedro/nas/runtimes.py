@@ -1,10 +1,11 @@
-"""How the timing harness calls a module: eager PyTorch, or the module exported to ONNX and run by
+"""How the timing harness calls a module: eager PyTorch; the module exported to ONNX and run by
 an onnxruntime session, as a deployed CPU model runs (graph optimisations on: convolution and
-BatchNorm fused, activations and the SE gate folded in).
+BatchNorm fused, activations and the SE gate folded in); or the module lowered to an ExecuTorch
+program delegated to XNNPACK, as a phone runs it (:mod:`.executorch_programs`).
 
 The harness (``profiler.Profiler``) does not know which: it calls ``module(x)``. For onnxruntime
 each module is exported once and wrapped in a callable that runs the session on a copy of the
-harness's input, so the same rounds, reference normalisation and statistic apply to both.
+harness's input, so the same rounds, reference normalisation and statistic apply to all.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-Runtime = Literal["torch", "onnxruntime"]
+Runtime = Literal["torch", "onnxruntime", "executorch"]
 ONNX_OPSET = 17
 PROVIDER = "CPUExecutionProvider"
 
@@ -26,7 +27,7 @@ PROVIDER = "CPUExecutionProvider"
 # below a line through all widths and the others 11-20% above it; in eager PyTorch (oneDNN's
 # blocked layouts) multiples of 16 ran 1-14% below it. A table prices widths on and off the block
 # apart (`latency.channel_block`); on another CPU the script finds the block to set instead.
-CHANNEL_BLOCK: dict[str, int] = {"torch": 16, "onnxruntime": 4}
+CHANNEL_BLOCK: dict[str, int] = {"torch": 16, "onnxruntime": 4, "executorch": 16}
 
 
 def default_channel_block(runtime: Runtime) -> int:
@@ -50,6 +51,10 @@ def runtime_info(runtime: Runtime, threads: int) -> dict:
     """The runtime a table was timed in, stored in its metadata and compared by the search."""
     if runtime == "torch":
         return {"name": "torch", "version": torch.__version__, "mode": "eager", "threads": threads}
+    if runtime == "executorch":
+        from .executorch_programs import BACKEND, executorch_version
+
+        return {"name": "executorch", "version": executorch_version(), "backend": BACKEND, "threads": threads}
     import onnxruntime as ort
 
     return {
@@ -93,9 +98,19 @@ class OnnxRuntimeCall:
 
 
 def runtime_callables(
-    runtime: Runtime, modules: list[nn.Module], inputs: list[torch.Tensor], threads: int
+    runtime: Runtime,
+    modules: list[nn.Module],
+    inputs: list[torch.Tensor],
+    threads: int,
+    program_cache: str | None = None,
 ) -> list[Callable[[torch.Tensor], object]]:
-    """What the harness calls for each module in ``runtime``."""
+    """What the harness calls for each module in ``runtime`` (ExecuTorch programs come from
+    ``program_cache``, lowered now where it lacks them)."""
     if runtime == "torch":
         return list(modules)
+    if runtime == "executorch":
+        from .executorch_programs import ExecuTorchCall, ProgramCache
+
+        paths = ProgramCache(program_cache).programs(modules, [tuple(x.shape) for x in inputs])
+        return [ExecuTorchCall(path, x, threads) for path, x in zip(paths, inputs, strict=True)]
     return [OnnxRuntimeCall(module, x, threads) for module, x in zip(modules, inputs, strict=True)]

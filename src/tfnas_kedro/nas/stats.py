@@ -153,3 +153,30 @@ def kendall_tau_interval(x, y, rounds: int = 4000, seed: int = 0, threshold: flo
     if not values:
         return float("nan"), float("nan")
     return float(np.quantile(values, 0.025)), float(np.quantile(values, 0.975))
+
+
+def min_detectable_difference(low: float, high: float, power: float = 0.8, level: float = 0.95) -> float:
+    """The smallest true difference a comparison whose ``level`` interval is ``[low, high]`` would
+    show with probability ``power`` (normal approximation: its standard error is the interval's
+    half-width over z): ``(z_level + z_power) * se``. Read beside "no difference shown": a
+    difference smaller than this could be there unseen."""
+    from statistics import NormalDist
+
+    z_level, z_power = NormalDist().inv_cdf(0.5 + level / 2), NormalDist().inv_cdf(power)
+    return (z_level + z_power) * (high - low) / (2 * z_level)
+
+
+def tau_noise_ceiling(top1, seed_sd: float, rounds: int = 2000, seed: int = 0) -> float:
+    """The Kendall tau two retrainings of the same candidates would agree to when each retraining
+    moves a candidate's top-1 by noise of standard deviation ``seed_sd`` (measured between seeds of
+    one architecture): the mean tau between two noisy copies of ``top1``. No ranking of the
+    candidates can be expected to agree with one retraining better than that."""
+    top1 = np.asarray(top1, dtype=float)
+    if seed_sd == 0:  # retrainings agree exactly: tau of the ranking with itself (nan when all tie)
+        return kendall_tau(top1, top1)
+    rng = np.random.default_rng(seed)
+    taus = [
+        kendall_tau(top1 + rng.normal(0, seed_sd, top1.shape), top1 + rng.normal(0, seed_sd, top1.shape))
+        for _ in range(rounds)
+    ]
+    return float(np.nanmean(taus))

@@ -27,10 +27,20 @@ class ElasticOp(nn.Module):
 
     The op owns its active width: ``active`` holds the indices of the expanded channels in use
     (a buffer, so it follows ``.to(device)`` and the state dict). :meth:`set_width` changes it
-    between steps, never ``forward``.
+    between steps, never ``forward``. With ``affine``, each BatchNorm has a scale and a shift of
+    the widest width, sliced to the active channels as the convolutions are (a warm start keeps the
+    pretrained network's).
     """
 
-    def __init__(self, position: LayerPosition, kernel: int, mid_range: tuple[int, int], init_mid: int, se: int):
+    def __init__(
+        self,
+        position: LayerPosition,
+        kernel: int,
+        mid_range: tuple[int, int],
+        init_mid: int,
+        se: int,
+        affine: bool = False,
+    ):
         super().__init__()
         cin, cout = position.cin, position.cout
         max_mid = mid_range[1]
@@ -48,12 +58,31 @@ class ElasticOp(nn.Module):
             self.se_expand = nn.Conv2d(se, max_mid, 1)
         for weight in (self.expand, self.depthwise, self.project):
             nn.init.kaiming_normal_(weight, mode="fan_out", nonlinearity="relu")
+        self.affine = affine
+        if affine:  # (scale, shift) of the BatchNorm after each conv
+            self.expand_bn = nn.Parameter(torch.stack([torch.ones(max_mid), torch.zeros(max_mid)]))
+            self.depthwise_bn = nn.Parameter(torch.stack([torch.ones(max_mid), torch.zeros(max_mid)]))
+            self.project_bn = nn.Parameter(torch.stack([torch.ones(cout), torch.zeros(cout)]))
         self.register_buffer("active", torch.arange(init_mid))
         self.synchronised = False  # BatchNorm over the global batch of data-parallel processes
 
-    def _batch_norm(self, x: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
-        """Search-time BatchNorm of any width: batch statistics, no running statistics."""
-        return batch_norm(x, weight, self.synchronised)
+    def _batch_norm(
+        self, x: torch.Tensor, affine: torch.Tensor | None = None, scale: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Search-time BatchNorm of any width: batch statistics, no running statistics; ``affine``
+        the (scale, shift) rows of the active channels, ``scale`` a factor on the whole output."""
+        if affine is None:
+            weight = None if scale is None else scale.repeat(x.shape[1])
+            return batch_norm(x, weight, self.synchronised)
+        weight, bias = (affine[0], affine[1]) if scale is None else (affine[0] * scale, affine[1] * scale)
+        return batch_norm(x, weight, self.synchronised, bias)
+
+    def _bn_rows(self, name: str, channels: torch.Tensor | None = None) -> torch.Tensor | None:
+        """The (scale, shift) of BatchNorm ``name`` for ``channels`` (all when None); None without affine."""
+        if not self.affine:
+            return None
+        rows = getattr(self, f"{name}_bn")
+        return rows if channels is None else rows.index_select(1, channels)
 
     @property
     def width(self) -> int:
@@ -89,6 +118,12 @@ class ElasticOp(nn.Module):
         block.expand[0].weight.copy_(self.expand.index_select(0, channels))
         block.depthwise[0].weight.copy_(self.depthwise.index_select(0, channels))
         block.project[0].weight.copy_(self.project.index_select(1, channels))
+        if self.affine:
+            for name, picked in (("expand", channels), ("depthwise", channels), ("project", None)):
+                rows = self._bn_rows(name, picked)
+                bn = getattr(block, name)[1]
+                bn.weight.copy_(rows[0])
+                bn.bias.copy_(rows[1])
         if self.se_width:
             block.se.reduce.weight.copy_(self.se_reduce.weight.index_select(1, channels))
             block.se.reduce.bias.copy_(self.se_reduce.bias)
@@ -115,10 +150,11 @@ class ElasticOp(nn.Module):
         into the last BatchNorm's affine weight so that it costs no extra pass over the output."""
         # index_select, not weight[channels]: advanced indexing costs about 5x more on the CPU
         channels, mid = self.active, self.active.numel()
-        h = self._activate(self._batch_norm(F.conv2d(x, self.expand.index_select(0, channels))))
+        h = F.conv2d(x, self.expand.index_select(0, channels))
+        h = self._activate(self._batch_norm(h, self._bn_rows("expand", channels)))
         depthwise = self.depthwise.index_select(0, channels)
         h = F.conv2d(h, depthwise, stride=self.stride, padding=self.kernel // 2, groups=mid)
-        h = self._activate(self._batch_norm(h))
+        h = self._activate(self._batch_norm(h, self._bn_rows("depthwise", channels)))
         if self.se_width:
             gate = h.mean((2, 3), keepdim=True)
             reduce = self.se_reduce.weight.index_select(1, channels)
@@ -128,14 +164,13 @@ class ElasticOp(nn.Module):
             gate = torch.sigmoid(gate)
             h = h * gate if h.requires_grad and torch.is_grad_enabled() else h.mul_(gate)
         out = F.conv2d(h, self.project.index_select(1, channels))
-        weight = None if scale is None else scale.repeat(out.shape[1])
-        return self._batch_norm(out, weight)
+        return self._batch_norm(out, self._bn_rows("project"), scale)
 
 
 class SearchLayer(nn.Module):
     """All candidate ops of one position; the output mixes them by the choice's weights."""
 
-    def __init__(self, space: SearchSpace, position: LayerPosition):
+    def __init__(self, space: SearchSpace, position: LayerPosition, affine: bool = False):
         super().__init__()
         self.position = position
         cin = position.cin
@@ -146,6 +181,7 @@ class SearchLayer(nn.Module):
                 space.ops[n].mid_range(cin),
                 space.ops[n].init_mid(cin),
                 space.ops[n].se_width(cin),
+                affine,
             )
             for n in position.ops
         )
@@ -166,16 +202,19 @@ class SearchLayer(nn.Module):
 
 
 class Supernet(nn.Module):
-    def __init__(self, space: SearchSpace, num_classes: int, dropout: float = 0.0):
+    """``affine``: BatchNorm with scales and shifts (a warm start from a pretrained network,
+    :mod:`.warm_start`); without, as in the paper, batch statistics alone."""
+
+    def __init__(self, space: SearchSpace, num_classes: int, dropout: float = 0.0, affine: bool = False):
         super().__init__()
-        self.space = space
+        self.space, self.affine = space, affine
         self.positions = space.positions()
-        self.stem = ConvBNAct(
-            space.in_channels, space.stem.out, space.stem.kernel, space.stem.stride, act=space.stem.act, search=True
-        )
-        self.fixed = nn.Sequential(*(MBInvRes(b, search=True) for b, _ in space.fixed_block_inputs()))
-        self.layers = nn.ModuleList(SearchLayer(space, p) for p in self.positions)
-        self.head = ConvBNAct(space.stages[-1].out, space.head.out, 1, act=space.head.act, search=True)
+        bn = {"search": True, "affine": affine}
+        self.stem = ConvBNAct(space.in_channels, space.stem.out, space.stem.kernel, space.stem.stride,
+                              act=space.stem.act, **bn)  # fmt: skip
+        self.fixed = nn.Sequential(*(MBInvRes(b, **bn) for b, _ in space.fixed_block_inputs()))
+        self.layers = nn.ModuleList(SearchLayer(space, p, affine) for p in self.positions)
+        self.head = ConvBNAct(space.stages[-1].out, space.head.out, 1, act=space.head.act, **bn)
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(space.head.out, num_classes)
         self.stage_of_layer = [p.stage for p in self.positions]
@@ -215,7 +254,7 @@ class Supernet(nn.Module):
         running statistics: in training mode it computes what the supernet computes on that path."""
         arch = subnet.to_arch(self.space, self.classifier.out_features, dropout=self.dropout.p)
         net = build_network(arch).to(self.classifier.weight.device)
-        net.stem[0].weight.copy_(self.stem[0].weight)
+        net.stem.load_state_dict(self.stem.state_dict(), strict=False)
         for mine, theirs in zip(net.blocks, self.fixed, strict=False):
             unexpected = mine.load_state_dict(theirs.state_dict(), strict=False).unexpected_keys
             assert not unexpected, f"fixed block weights the stand-alone block lacks: {unexpected}"
@@ -223,12 +262,16 @@ class Supernet(nn.Module):
         for block, (j, _, name) in zip(searched, subnet.active(self.space), strict=True):
             op = self.layers[j].ops[subnet.ops[j]]
             op.copy_to(block, op.channels(subnet.widths[j][name]))
-        net.head[0].weight.copy_(self.head[0].weight)
+        net.head.load_state_dict(self.head.state_dict(), strict=False)
         net.classifier.load_state_dict(self.classifier.state_dict())
         return net
 
     # --- forward -------------------------------------------------------------------------------
     def forward(self, x: torch.Tensor, choice: PathChoice) -> torch.Tensor:
+        return self.classifier(self.dropout(self.features(x, choice)))
+
+    def features(self, x: torch.Tensor, choice: PathChoice) -> torch.Tensor:
+        """The pooled head features of ``choice``'s path: what the classifier sees."""
         x = self.fixed(self.stem(x))
         first = 0
         for s, stage in enumerate(self.space.stages):
@@ -245,8 +288,7 @@ class Supernet(nn.Module):
                     sink = term if sink is None else sink.add_(term)
             x = h if choice.depths is not None else sink
             first += stage.max_depth
-        x = torch.flatten(F.adaptive_avg_pool2d(self.head(x), 1), 1)
-        return self.classifier(self.dropout(x))
+        return torch.flatten(F.adaptive_avg_pool2d(self.head(x), 1), 1)
 
 
 def derive_architecture(

@@ -10,8 +10,10 @@ from typing import Literal
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from .arch import ArchDescription
+from .arch import ArchDescription, HeadSpec, StemSpec
+from .device_address import RemoteDeviceRecord
 from .errors import ConfigError, validate_model
+from .profiler import ProfilerSettings
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 
@@ -22,8 +24,9 @@ class RuntimeInfo(BaseModel):
 
     model_config = _STRICT
 
-    name: Literal["torch", "onnxruntime"] = "torch"
+    name: Literal["torch", "onnxruntime", "executorch"] = "torch"
     version: str | None = None
+    backend: str | None = None  # executorch: the backend its programs are delegated to
     mode: str | None = None  # torch: eager
     threads: int | None = None
     provider: str | None = None  # onnxruntime: the execution provider, its options and opset
@@ -78,10 +81,10 @@ class LatencyMeta(BaseModel):
     resolution: int = Field(ge=1)
     num_classes: int = Field(ge=1)
     spaces: list[str]
-    stem: dict
-    head: dict
+    stem: StemSpec
+    head: HeadSpec
     width_step: int = Field(ge=1)
-    profiler: dict  # the harness's settings (ProfilerSettings.describe)
+    profiler: ProfilerSettings  # the harness's settings
     torch_version: str = torch.__version__
     created: str = Field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
     base_ms: float = 0.0
@@ -96,7 +99,7 @@ class LatencyMeta(BaseModel):
     curve_retimed: int = Field(0, ge=0)
     # a device timed over ssh:// or adb:// as its timer reported it (uname, CPU model, cores, Python,
     # NumPy, onnxruntime); None: timed on the machine that built the table
-    remote_device: dict | None = None
+    remote_device: RemoteDeviceRecord | None = None
 
     def with_changes(self, **changes) -> LatencyMeta:
         """A copy with ``changes`` (validated as on loading)."""

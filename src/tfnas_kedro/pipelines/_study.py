@@ -5,14 +5,12 @@ mean/min/max bands over the seeds of each setting, and a table of every run's fi
 
 from __future__ import annotations
 
-import copy
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from kedro.pipeline import Pipeline, node, pipeline
 
+from tfnas_kedro.params import merge_settings
 from tfnas_kedro.pipelines._names import run_parameter_keys
 from tfnas_kedro.pipelines.search.pipeline import create_pipeline as create_search_pipeline
 
@@ -21,16 +19,6 @@ SHARED_INPUTS = {"search_split", "latency_table"}
 
 def run_names(study: str) -> list[str]:
     return run_parameter_keys(f"studies.{study}.runs")
-
-
-def merge_settings(search: dict, study: dict, run: str) -> dict:
-    """``params:search`` updated with the study's ``base`` and the run's overrides; checkpoints in a
-    folder of the run's own, so runs differing only in a setting never resume from each other."""
-    settings = copy.deepcopy(dict(search))
-    settings.update(study.get("base", {}))
-    settings.update(study["runs"][run])
-    settings["checkpoint_dir"] = str(Path(settings.get("checkpoint_dir", "data/06_models/search_checkpoints")) / run)
-    return settings
 
 
 def summarise_study(study_params: dict, metric: str, **outputs) -> tuple[pd.DataFrame, go.Figure]:

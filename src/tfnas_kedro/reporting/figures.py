@@ -91,7 +91,8 @@ def search_quality(table: pd.DataFrame, stats: pd.DataFrame) -> go.Figure:
         )  # fmt: skip
         if mean in stats:
             at = rows.groupby("target", sort=False)["table_ms"].mean()
-            arm = stats.set_index("target").reindex(at.index)
+            # numbers, or NaN where a target had too few runs (its columns then hold None)
+            arm = stats.set_index("target").reindex(at.index)[[mean, low, high]].apply(pd.to_numeric)
             figure.add_trace(
                 go.Scatter(
                     x=at, y=arm[mean], mode="markers", name=f"{kind} (mean, 95% interval)",

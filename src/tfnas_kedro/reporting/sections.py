@@ -74,15 +74,27 @@ def architecture_section(arch: ArchDescription | None) -> Section:
 
 
 def latency_fidelity_section(
-    fidelity: pd.DataFrame | None, fidelity_summary: dict | None, search_summary: dict | None, targets: dict | None
+    fidelity: pd.DataFrame | None,
+    fidelity_summary: dict | None,
+    search_summary: dict | None,
+    targets: dict | None,
+    metrics: dict | None = None,
 ) -> Section:
-    """How well the lookup table predicts measured latency: the held-out published models and the
-    searched architectures that were timed, with the table's error and noise floor."""
+    """How well the lookup table predicts measured latency: the held-out published models, the
+    searched architectures that were timed and the program that ships, with the table's error and
+    noise floor."""
     title = "Latency lookup table: predicted vs measured"
-    rows = fidelity_rows(fidelity, search_summary, targets)
+    rows = fidelity_rows(fidelity, search_summary, targets, metrics)
     if not len(rows):
         return Section(title, missing="no fidelity table (kedro run --pipelines latency)")
     text = "" if fidelity_summary is None else _fidelity_text(fidelity_summary)
+    program = (metrics or {}).get("executorch")
+    if program:
+        text += (
+            f" The trained network ships as trained_model.pte (ExecuTorch {program['executorch']}, "
+            f"{program['backend']}, {program['bytes'] / 1e6:.1f} MB): its logits differ from PyTorch's by at most "
+            f"{program['max_abs_diff']:.1e}."
+        )
     figures = {"latency_fidelity": latency_fidelity_scatter(rows)}
     return Section(title, figures=figures, tables=[rows.round(3)], text=text)
 

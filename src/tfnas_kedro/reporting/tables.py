@@ -37,15 +37,21 @@ def _summary_row(name: str, summary: dict | None, metrics: dict | None) -> dict 
     }
 
 
-def fidelity_rows(fidelity: pd.DataFrame | None, search_summary: dict | None, targets: dict | None) -> pd.DataFrame:
-    """Table-predicted and measured latency of the held-out published models and of every searched
-    architecture that was timed, with the relative error of the prediction."""
+def fidelity_rows(
+    fidelity: pd.DataFrame | None, search_summary: dict | None, targets: dict | None, metrics: dict | None = None
+) -> pd.DataFrame:
+    """Table-predicted and measured latency of the held-out published models, of every searched
+    architecture that was timed, and of the file that ships (the trained network's ExecuTorch
+    program, timed itself), with the relative error of the prediction."""
     rows = []
     if fidelity is not None:
         rows += [(r.name, "published models", r.predicted_ms, r.measured_ms) for r in fidelity.itertuples()]
     for name, s in [("searched", search_summary), *(targets or {}).items()]:
         if s is not None and s.get("measured_ms") is not None:
             rows.append((name, "searched", s["table_ms"], s["measured_ms"]))
+    if metrics and metrics.get("executorch") and metrics.get("measured_ms") is not None:
+        rows.append((f"{metrics['name']} (trained_model.pte)", "shipped program", metrics["table_ms"],
+                     metrics["measured_ms"]))  # fmt: skip
     frame = pd.DataFrame(rows, columns=FIDELITY_COLUMNS)
     frame["relative_error"] = (frame["predicted_ms"] - frame["measured_ms"]) / frame["measured_ms"]
     return frame

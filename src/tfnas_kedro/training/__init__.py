@@ -5,7 +5,7 @@ from tfnas_kedro.launch import DistributedConfig
 
 from .config import TrainConfig
 from .distributed import TrainingJob, launch_training
-from .export import export_onnx
+from .export import export_executorch, export_onnx
 from .trainer import Trainer, TrainingError, load_trained_network
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "Trainer",
     "TrainingError",
     "TrainingJob",
+    "export_executorch",
     "export_onnx",
     "launch_training",
     "load_trained_network",

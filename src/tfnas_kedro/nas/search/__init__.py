@@ -7,6 +7,7 @@ the same architecture as one that never stopped.
 """
 
 from ..errors import SearchError
+from ._checkpoints import load_supernet, subnet_weights
 from .config import (
     ADDED_LATER,
     AFTER_WARMUP,
@@ -35,4 +36,6 @@ __all__ = [
     "describe_learning",
     "frozen",
     "learning_status",
+    "load_supernet",
+    "subnet_weights",
 ]

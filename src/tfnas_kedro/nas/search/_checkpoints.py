@@ -10,9 +10,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..arch import ArchDescription
 from ..checkpoints import check_format, check_same_run, load_checkpoint, save_atomic
 from ..errors import SearchError
 from ..parallel import broadcast_object
+from ..space import SearchSpace
+from ..subnet import Subnet
+from ..supernet import Supernet
 from .config import ADDED_LATER, CHECKPOINT_FORMAT, SearchConfig
 
 logger = logging.getLogger(__name__)
@@ -123,3 +127,26 @@ class SearchCheckpoints:
         self.load_state_dict(state, str(path))
         logger.info("resumed from %s at epoch %d", path, self.epoch)
         return True
+
+
+def load_supernet(result: dict) -> Supernet:
+    """The trained supernet of a search's result (its resume checkpoint), on the CPU: affine when
+    the search was warm-started (``init``)."""
+    space = SearchSpace.model_validate(result["identity"]["space"])
+    affine = result.get("config", {}).get("init", "scratch") != "scratch"  # results from before init: scratch
+    supernet = Supernet(space, result["identity"]["num_classes"], affine=affine)
+    if not result.get("checkpoint") or not Path(result["checkpoint"]).is_file():
+        raise SearchError(
+            f"the search's supernet checkpoint {result.get('checkpoint')!r} is gone: run the search again "
+            "(its resume checkpoint holds the supernet)"
+        )
+    state = load_checkpoint(result["checkpoint"], SearchError, map_location="cpu")
+    supernet.load_state_dict(state["supernet"])
+    return supernet
+
+
+def subnet_weights(result: dict, subnet: Subnet) -> tuple[ArchDescription, dict[str, torch.Tensor]]:
+    """``subnet``'s architecture and its weights in the search's trained supernet, as a stand-alone
+    network's state dict (:meth:`Supernet.active_subnet`): what a fine-tuning starts from."""
+    network = load_supernet(result).active_subnet(subnet)
+    return network.arch, {k: v.detach().clone() for k, v in network.state_dict().items()}

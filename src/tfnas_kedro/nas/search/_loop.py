@@ -189,11 +189,14 @@ class SearchLoop:
         mean = {k: (float(np.mean(v)) if v else float("nan")) for k, v in totals.items()}
         alpha = [torch.softmax(a.detach(), 0) for a in self.alpha]
         beta = [torch.softmax(b.detach(), 0) for b in self.beta]
+        # a warm start's scores before its first step (Searcher.start_from), beside its first epoch's
+        start = {f"start_{k}": v for k, v in self.start_accuracy.items()} if epoch == 0 and self.start_accuracy else {}
         return {
             "epoch": epoch,
             "tau": tau,
             **mean,
             **accuracy,
+            **start,
             "derived_ms": self.table.predict(arch),
             "target_ms": self.target_ms,
             "loss_target_ms": self.loss_target_ms,

@@ -38,6 +38,10 @@ class SearchConfig(BaseModel):
     # derived ops and depths, ``feedback_margin`` of that band away from either end (Searcher.steer)
     latency_feedback: bool = False
     feedback_margin: float = Field(0.2, ge=0, lt=0.5)
+    # where the supernet's weights start (nas/warm_start.py): scratch (the paper's protocol), or a
+    # pretrained MBConv network every candidate op inherits from: efficientnet_lite0,
+    # efficientnet_b0, or the path of a checkpoint of either
+    init: str = Field("scratch", min_length=1)
     eval_batches: int | None = Field(None, ge=1)
     log_every: int = Field(50, ge=1)  # weight steps between progress lines when the output is not a terminal
     seed: int = 0
@@ -63,4 +67,4 @@ AFTER_WARMUP = frozenset({
     "arch_lr", "arch_betas", "arch_weight_decay", "arch_every", "tau", "tau_decay", "bisampling", "elasticity",
     "latency_feedback", "feedback_margin", "distill_other_paths",
 })  # fmt: skip
-ADDED_LATER = frozenset({"distill_other_paths"})
+ADDED_LATER = frozenset({"distill_other_paths", "init"})

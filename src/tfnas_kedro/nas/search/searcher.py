@@ -4,20 +4,26 @@ steps are in ``_training.py``, its epoch loop in ``_loop.py``, its identity and 
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import torch
 
 from ..elastic import ScalingResult
 from ..latency import LatencyTable
-from ..parallel import Ranks, all_sum
+from ..parallel import Ranks, all_sum, average_parameters
 from ..penalty import LatencyPenalty, check_reachable
+from ..sampling import path_choice, uniform_path
 from ..space import SearchSpace
 from ..supernet import Supernet
+from ..warm_start import PretrainedNet, warm_start
 from ._checkpoints import SearchCheckpoints
 from ._loop import SearchLoop
 from ._training import SearchTraining
-from .config import SearchConfig
+from .config import RANDOM_PATHS_SEED, SearchConfig
+from .probe import fit_linear_probe
+
+logger = logging.getLogger(__name__)
 
 
 class Searcher(SearchTraining, SearchLoop, SearchCheckpoints):
@@ -61,7 +67,9 @@ class Searcher(SearchTraining, SearchLoop, SearchCheckpoints):
         self.amp = amp
         self.weight_scaler = torch.amp.GradScaler(device.type, enabled=amp == torch.float16)
         self.arch_scaler = torch.amp.GradScaler(device.type, enabled=amp == torch.float16)
-        self.supernet = Supernet(self.space, num_classes).to(device, memory_format=self.memory_format)
+        # a warm start keeps the pretrained BatchNorm scales and shifts (nas/warm_start.py)
+        affine = config.init != "scratch"
+        self.supernet = Supernet(self.space, num_classes, affine=affine).to(device, memory_format=self.memory_format)
         self.ranks = Ranks.current()
         if self.ranks.parallel:
             self.supernet.synchronise_batch_norm()
@@ -81,6 +89,37 @@ class Searcher(SearchTraining, SearchLoop, SearchCheckpoints):
         self.epoch = 0
         self.history: list[dict] = []
         self.last_scaling: ScalingResult | None = None
+        self.start_accuracy: dict | None = None  # a warm start's scores before the first step (start_from)
+
+    @torch.no_grad()
+    def start_from(self, source: PretrainedNet, weight_loader, val_loader) -> dict:
+        """Warm start (``config.init``): every weight but the classifier's from ``source``
+        (:func:`~..warm_start.warm_start`), then the classifier fitted as a linear probe on the
+        features of uniformly drawn paths over one pass of ``weight_loader``, then the supernet
+        scored as at the end of an epoch: the start the history's first row records."""
+        report = warm_start(self.supernet, source)
+        generator = torch.Generator().manual_seed(self.config.seed + RANDOM_PATHS_SEED + 1)
+        self.supernet.eval()  # no dropout; BatchNorm keeps batch statistics
+        features, labels = [], []
+        for x, y in weight_loader:
+            x, y = self._on_device(x, y)
+            choice = path_choice(uniform_path(self.host_alpha, generator), self.alpha, self.beta)
+            with self._autocast():
+                features.append(self.supernet.features(x, choice).float().cpu())
+            labels.append(y.cpu())
+        weight, bias = fit_linear_probe(torch.cat(features), torch.cat(labels), self.num_classes)
+        classifier = self.supernet.classifier
+        classifier.weight.copy_(weight.to(classifier.weight.device))
+        classifier.bias.copy_(bias.to(classifier.bias.device))
+        average_parameters(classifier.parameters())  # each process fitted its share: one classifier for all
+        self.supernet.train()
+        self.start_accuracy = self.evaluate(val_loader)
+        logger.info(
+            "warm start from %s (stage depths %s, %d identity layers): derived path val top-1 %.3f, random paths "
+            "%.3f (chance %.3f)", report["source"], report["stage_depths"], report["identity_layers"],
+            self.start_accuracy["val_top1"], self.start_accuracy["val_top1_random_paths"], 1 / self.num_classes,
+        )  # fmt: skip
+        return report | {"start": self.start_accuracy}
 
     @property
     def target_ms(self) -> float | None:

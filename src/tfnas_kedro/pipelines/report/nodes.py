@@ -10,13 +10,13 @@ import logging
 
 import pandas as pd
 import torch
-from pydantic import Field
 from torchvision import models
 
 from tfnas_kedro.nas import ArchDescription
 from tfnas_kedro.nas.latency import LatencyTable
-from tfnas_kedro.nas.profiler import ProfilerSettings, Timing, in_timing_process, make_profiler
-from tfnas_kedro.params import LatencyParams, Params, parse_params
+from tfnas_kedro.nas.profiler import ProfilerSettings, Timing, in_timing_process
+from tfnas_kedro.nas.profilers import make_profiler
+from tfnas_kedro.params import REFERENCE_MODELS, LatencyParams, ReportParams, parse_params
 from tfnas_kedro.reporting import (
     accuracy_vs_latency_section,
     architecture_section,
@@ -33,27 +33,19 @@ from tfnas_kedro.reporting import (
 
 logger = logging.getLogger(__name__)
 
-# torchvision's reference models: architecture only (no download); ImageNet top-1 from the
-# weights' own metadata, which ships with torchvision
-REFERENCE_MODELS = {
-    "MobileNetV2": (models.mobilenet_v2, models.MobileNet_V2_Weights.IMAGENET1K_V1),
-    "MobileNetV3-Large": (models.mobilenet_v3_large, models.MobileNet_V3_Large_Weights.IMAGENET1K_V1),
-    "EfficientNet-B0": (models.efficientnet_b0, models.EfficientNet_B0_Weights.IMAGENET1K_V1),
-    "MNASNet-1.0": (models.mnasnet1_0, models.MNASNet1_0_Weights.IMAGENET1K_V1),
-}
 
-
-class ReportParams(Params):
-    title: str = "TF-NAS report"
-    reference_models: list[str] = Field(default_factory=lambda: list(REFERENCE_MODELS))
-    measure_reference_models: bool = True
+def _reference_top1(name: str) -> float:
+    """The published ImageNet top-1 of reference model ``name``, from its torchvision weights' own
+    metadata (no download)."""
+    weights = models.get_model_weights(REFERENCE_MODELS[name]).IMAGENET1K_V1
+    return weights.meta["_metrics"]["ImageNet-1K"]["acc@1"]
 
 
 def _time_reference_models(
     names: list[str], num_classes: int, resolution: int, settings: ProfilerSettings, reference_ms: float
 ) -> list[Timing]:
     with torch.random.fork_rng(devices=[]):
-        networks = [REFERENCE_MODELS[name][0](num_classes=num_classes) for name in names]
+        networks = [models.get_model(REFERENCE_MODELS[name], num_classes=num_classes) for name in names]
         shapes = [(3, resolution, resolution)] * len(networks)
         return make_profiler(settings, reference_ms).time_modules(networks, shapes)
 
@@ -69,11 +61,11 @@ def measure_reference_models(latency_table: LatencyTable | None, report: dict, l
     if latency_table is None or not p.measure_reference_models:
         return pd.DataFrame(columns=columns)
     m = latency_table.meta
-    settings = parse_params(LatencyParams, latency, "latency").network_settings()
+    settings = parse_params(LatencyParams, latency, "latency").settings_for(latency_table)  # where it was timed
     args = (p.reference_models, m.num_classes, m.resolution, settings, m.reference_ms)
     timings = in_timing_process(settings, _time_reference_models, *args)  # as this run's networks were
     rows = [
-        (name, t.ms, REFERENCE_MODELS[name][1].meta["_metrics"]["ImageNet-1K"]["acc@1"], m.resolution, settings.device)
+        (name, t.ms, _reference_top1(name), m.resolution, settings.device)
         for name, t in zip(p.reference_models, timings, strict=True)
     ]
     return pd.DataFrame(rows, columns=columns)
@@ -103,7 +95,9 @@ def build_report(
         searched_architectures_section(summary),
         search_section(search_history, search_summary, target_summaries),
         architecture_section(searched_architecture),
-        latency_fidelity_section(latency_fidelity, latency_fidelity_summary, search_summary, target_summaries),
+        latency_fidelity_section(
+            latency_fidelity, latency_fidelity_summary, search_summary, target_summaries, training_metrics
+        ),
         accuracy_vs_latency_section(
             reference_models, latency_fidelity, published_results, training_metrics, latency_fidelity_summary
         ),

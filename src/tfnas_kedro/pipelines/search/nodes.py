@@ -7,91 +7,32 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import pandas as pd
 import plotly.graph_objects as go
 import torch
-from pydantic import Field, model_validator
 
 from tfnas_kedro.data.in_memory import in_memory_loader
 from tfnas_kedro.data.loaders import make_loader
-from tfnas_kedro.launch import DistributedConfig, launch, rank_device
+from tfnas_kedro.data.pretrained import WARM_STARTS, warm_start_source
+from tfnas_kedro.launch import launch, rank_device
 from tfnas_kedro.nas import ArchDescription, count_macs, count_params, load_search_spaces
 from tfnas_kedro.nas.calibration import check_in_session
 from tfnas_kedro.nas.checkpoints import to_cpu
-from tfnas_kedro.nas.elastic import elasticity_scale, fit_to_target
+from tfnas_kedro.nas.elastic import elasticity_scale
 from tfnas_kedro.nas.latency import LatencyTable
 from tfnas_kedro.nas.parallel import ONE_PROCESS, Ranks
-from tfnas_kedro.nas.penalty import PAPER_LAMBDA, LatencyPenalty, target_ms_for
-from tfnas_kedro.nas.search import SearchConfig, Searcher, SearchError, describe_learning, learning_status
+from tfnas_kedro.nas.penalty import target_ms_for
+from tfnas_kedro.nas.search import Searcher, SearchError, describe_learning, learning_status
 from tfnas_kedro.nas.subnet import Subnet
-from tfnas_kedro.params import LatencyParams, Params, parse_params
+from tfnas_kedro.nas.target_fit import fit_to_target
+from tfnas_kedro.nas.warm_start import check_fits
+from tfnas_kedro.params import LatencyParams, SearchParams, TargetParams, parse_params
 from tfnas_kedro.project import resolve
 from tfnas_kedro.reporting import architecture_drawing, search_latency, search_probabilities
 from tfnas_kedro.runtime import autocast_dtype
 
 logger = logging.getLogger(__name__)
-
-
-class TargetParams(Params):
-    latency_ms: float | None = Field(None, gt=0, description="absolute target; overrides `fraction`")
-    fraction: float | None = Field(0.5, ge=0.0, le=1.0, description="of the table's reachable range")
-
-    @model_validator(mode="after")
-    def _one(self) -> TargetParams:
-        if self.latency_ms is None and self.fraction is None:
-            raise ValueError("set latency_ms (ms) or fraction (of the reachable range)")
-        return self
-
-
-class SearchParams(SearchConfig):
-    """``params:search``: the method's settings (:class:`SearchConfig`), the latency term's weight
-    and how to run them. The target comes from ``params:target`` through :func:`resolve_target`,
-    never from here."""
-
-    latency_lambda: float = Field(PAPER_LAMBDA, ge=0)  # the latency term's weight (LatencyPenalty)
-    search_space: str = "tfnas"
-    device: str = "auto"
-    input_size: int = Field(224, ge=16)
-    batch_size: int = Field(32, ge=2)
-    workers: int = Field(0, ge=0)  # DataLoader processes (files only)
-    in_memory: bool = False  # decode the split once into memory and augment whole batches (small data sets)
-    crop_min_scale: float = Field(0.08, gt=0, le=1)  # random-resized crop: smallest share of the image area
-    channels_last: bool = True  # faster on the CPU too (measured: about 1.6x per weight step at 64 px)
-    amp: Literal["auto", "bf16", "fp16", "off"] = "auto"  # auto: bf16 autocast on CUDA (fp16 without bf16), CPU fp32
-    checkpoint_dir: str = "data/06_models/search_checkpoints"
-    resume: bool = True
-    checkpoint_every: int = Field(1, ge=1)  # epochs between resume checkpoints (the last is always written)
-    measure_latency: bool = True  # time the derived network on the table's device for the summary
-    # data-parallel search (docs/distributed.md); batch_size stays global
-    distributed: DistributedConfig = DistributedConfig()
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_target(cls, data):
-        if isinstance(data, dict) and "target_ms" in data:
-            raise ValueError(
-                "target_ms is not a search setting: set the target in params:target (latency_ms or fraction), "
-                "or per search in latency_targets.<name>"
-            )
-        return data
-
-    @model_validator(mode="after")
-    def _batch_splits_evenly(self) -> SearchParams:
-        if self.batch_size % self.distributed.world_size:
-            raise ValueError(
-                f"batch_size {self.batch_size} is not divisible by the {self.distributed.world_size} processes "
-                "of distributed (nproc_per_node x nnodes); batch_size is global: choose a multiple"
-            )
-        return self
-
-    def config(self) -> SearchConfig:
-        return SearchConfig(**self.model_dump(include=set(SearchConfig.model_fields)))
-
-    def penalty(self, target_ms: float | None) -> LatencyPenalty | None:
-        """The latency term for ``target_ms``; none for a target-free warm-up."""
-        return None if target_ms is None else LatencyPenalty(target_ms, self.latency_lambda)
 
 
 def _space(p: SearchParams, search_spaces: dict):
@@ -110,7 +51,7 @@ def resolve_target(table: LatencyTable, search: dict, target: dict, latency: dic
     """
     p, t = parse_params(SearchParams, search, "search"), parse_params(TargetParams, target, "target")
     space, lat = _space(p, search_spaces), parse_params(LatencyParams, latency, "latency")
-    table.check_device(lat.timing_device(), p.input_size, space.name, runtime=lat.runtime)
+    lat.settings_for(table, resolution=p.input_size, space=space.name)  # or a stop naming both
     target_ms = target_ms_for(table, space, t.latency_ms, t.fraction)
     low, high = table.reachable_range(space)
     resolved = {
@@ -186,7 +127,15 @@ def _parsed(search: dict) -> SearchParams:
     """``params:search`` parsed once, with its checkpoint folder taken from the project's folder
     here: launched workers do not know the Kedro context."""
     p = parse_params(SearchParams, search, "search")
-    return p.model_copy(update={"checkpoint_dir": resolve(p.checkpoint_dir)})
+    update = {"checkpoint_dir": resolve(p.checkpoint_dir)}
+    if p.init not in ("scratch", *WARM_STARTS):  # a checkpoint's path, in the project unless absolute
+        update["init"] = resolve(p.init)
+        if not Path(update["init"]).is_file():
+            raise ValueError(
+                f"params:search.init: {p.init!r} is neither scratch, {', '.join(WARM_STARTS)}, nor a checkpoint file "
+                f"({update['init']} does not exist)"
+            )
+    return p.model_copy(update=update)
 
 
 def run_warmup(split: pd.DataFrame, table: LatencyTable, search: dict, search_spaces: dict) -> dict:
@@ -224,19 +173,32 @@ def _search_job(job: SearchJob) -> tuple[dict, list[dict]]:
     """One search (or warm-up, up to epoch ``job.until``) in this process: alone, or as one rank of
     a data-parallel group. Returns, on the CPU, its whole state (a warm-up that searches start
     from) or its result (:meth:`Searcher.result`), and its history."""
-    searcher = _searcher(job)
-    if not (job.params.resume and searcher.resume()) and job.warmup is not None:
-        searcher.load_state_dict(job.warmup, "the shared warm-up")
-        logger.info("starting from the shared warm-up (%d epochs)", searcher.epoch)
-    history = searcher.run(*_loaders(job.split, job.params, searcher.device, searcher.ranks), until=job.until)
+    searcher, p = _searcher(job), job.params
+    source = None if p.init == "scratch" else warm_start_source(p.init)
+    if source is not None:
+        check_fits(searcher.space, source)  # a mismatch stops before any image is read
+    loaders = _loaders(job.split, p, searcher.device, searcher.ranks)
+    if not (p.resume and searcher.resume()):
+        if job.warmup is not None:
+            searcher.load_state_dict(job.warmup, "the shared warm-up")
+            logger.info("starting from the shared warm-up (%d epochs)", searcher.epoch)
+        elif source is not None:  # the classifier's probe sees the weight split as evaluated
+            probe = _loaders(job.split, p, searcher.device, searcher.ranks, {"weights": (False, False)})[0]
+            searcher.start_from(source, probe, loaders[2])
+    history = searcher.run(*loaders, until=job.until)
     return to_cpu(searcher.state_dict() if job.whole_state else searcher.result()), history
 
 
-def _loaders(split: pd.DataFrame, p: SearchParams, device: torch.device, ranks: Ranks = ONE_PROCESS) -> list:
+SEARCH_LOADERS = {"weights": (True, True), "arch": (True, False), "val": (False, False)}  # shuffle, augment
+
+
+def _loaders(
+    split: pd.DataFrame, p: SearchParams, device: torch.device, ranks: Ranks = ONE_PROCESS, kinds=SEARCH_LOADERS
+) -> list:
     """Weights (shuffled, augmented), architecture (shuffled, evaluation transform: alpha and beta
     learn from the images as they are) and validation batches, from files or from memory; with
-    several processes, each process's share of every global batch."""
-    kinds = {"weights": (True, True), "arch": (True, False), "val": (False, False)}  # shuffle, augment
+    several processes, each process's share of every global batch. ``kinds``: other splits, or
+    the same in other transforms."""
     common = {"input_size": p.input_size, "batch_size": p.batch_size, "min_scale": p.crop_min_scale, "seed": p.seed,
               "ranks": ranks}  # fmt: skip
     if p.in_memory:
@@ -254,7 +216,7 @@ def _loaders(split: pd.DataFrame, p: SearchParams, device: torch.device, ranks: 
 
 def derive_searched_architecture(
     result: dict, table: LatencyTable, target: dict, search: dict, latency: dict, search_spaces: dict
-) -> tuple[ArchDescription, dict]:
+) -> tuple[ArchDescription, dict, dict]:
     """The strongest op per layer and depth per stage at the widths that meet the target exactly."""
     p = parse_params(SearchParams, search, "search")
     space = _space(p, search_spaces).at_resolution(table.meta.resolution)
@@ -275,7 +237,7 @@ def derive_searched_architecture(
     summary |= {"fallback_changes": notes, "fallback_count": len(notes)}
     if p.measure_latency:  # timed among the table's fidelity models, as the table's error was measured
         lat = parse_params(LatencyParams, latency, "latency")
-        summary |= check_in_session(table, arch, lat.anchor_archs(table), lat.network_settings())
+        summary |= check_in_session(table, arch, lat.anchor_archs(table), lat.settings_for(table))
     if notes:
         logger.warning(
             "the search's own architecture (%.3f ms) is %.1f%% off the %.3f ms target; the fallback made %d "
@@ -288,7 +250,7 @@ def derive_searched_architecture(
         "derived %s: %.3f ms on the table for a %.3f ms target, %.1fM MACs",
         arch.name, summary["table_ms"], target_ms, summary["macs_m"],
     )  # fmt: skip
-    return arch, summary
+    return arch, summary, summary["subnet"]
 
 
 def _derivation_summary(
@@ -314,6 +276,11 @@ def _derivation_summary(
         "device_name": table.meta.device_name,
         "reachable_ms": target["reachable_ms"],
         "epochs": result["epoch"],
+        "init": result["config"].get("init", "scratch"),  # where the supernet's weights started
+        # the warm start's scores before any step (its history's first row), else None
+        "start_random_paths_top1": result["history"][0].get("start_val_top1_random_paths")
+        if result["history"]
+        else None,
         # the path through the supernet (depths, op per layer, widths): studies score it with inherited weights
         "subnet": subnet.as_dict(),
     }

@@ -34,7 +34,7 @@ def create_pipeline(settings: str = "params:search", warmup: str | None = None, 
                     "params:latency",
                     "params:search_spaces",
                 ],
-                ["searched_architecture", "search_summary"],
+                ["searched_architecture", "search_summary", "searched_subnet"],
                 name="derive_searched_architecture",
             ),
             node(

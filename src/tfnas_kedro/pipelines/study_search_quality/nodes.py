@@ -10,61 +10,31 @@ from __future__ import annotations
 
 import copy
 import logging
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-import torch
-from pydantic import Field
 
 from tfnas_kedro.data.loaders import make_loader
-from tfnas_kedro.nas import ArchDescription, SearchSpace, count_macs, count_params, load_search_spaces
+from tfnas_kedro.nas import ArchDescription, count_macs, count_params, load_search_spaces
 from tfnas_kedro.nas.baselines import closest_zoo_model, random_subnet
 from tfnas_kedro.nas.latency import LatencyTable
 from tfnas_kedro.nas.scoring import correct_per_image, recalibrate_batchnorm
+from tfnas_kedro.nas.search import load_supernet, subnet_weights
 from tfnas_kedro.nas.seeding import seed_everything
-from tfnas_kedro.nas.stats import compare_arms, kendall_tau, kendall_tau_interval
+from tfnas_kedro.nas.stats import (
+    compare_arms,
+    kendall_tau,
+    kendall_tau_interval,
+    min_detectable_difference,
+    tau_noise_ceiling,
+)
 from tfnas_kedro.nas.subnet import Subnet
-from tfnas_kedro.nas.supernet import Supernet
-from tfnas_kedro.params import Params, parse_params
+from tfnas_kedro.params import SearchQualityParams, search_quality_params
 from tfnas_kedro.reporting import search_quality, supernet_ranking
 from tfnas_kedro.runtime import resolve_device
 
 logger = logging.getLogger(__name__)
-
-
-class SearchQualityParams(Params):
-    """``params:studies.search_quality``."""
-
-    title: str = "Searched vs random architectures at equal latency"
-    targets: dict[str, dict] = Field(min_length=1)  # name -> {fraction | latency_ms}, as params:target
-    search: dict = Field(default_factory=dict)  # params:search overrides for the study's searches
-    train: dict = Field(default_factory=dict)  # params:train overrides: one recipe for every candidate
-    random_architectures: int = Field(8, ge=2)
-    searched_seeds: int = Field(3, ge=1)  # retrainings of the searched architecture (seeds 0, 1, ...)
-    recalibration_images: int = Field(512, ge=1)  # training images through each subnet before scoring
-    bootstrap_rounds: int = Field(4000, ge=100)
-    sparse_tau_threshold: float = Field(0.01, ge=0)  # top-1 closer than this share a rank (sparse tau)
-    seed: int = 0
-
-
-def _study(study: dict) -> SearchQualityParams:
-    return parse_params(SearchQualityParams, study, "studies.search_quality")
-
-
-def study_search_settings(search: dict, study: dict) -> dict:
-    """``params:search`` updated with the study's ``search`` (the schedule whose supernet learns),
-    checkpoints in a folder of the study's own."""
-    settings = {**copy.deepcopy(dict(search)), **copy.deepcopy(_study(study).search)}
-    folder = Path(settings.get("checkpoint_dir", "data/06_models/search_checkpoints"))
-    settings["checkpoint_dir"] = str(folder / "search_quality")
-    return settings
-
-
-def study_train_settings(train: dict, study: dict) -> dict:
-    """``params:train`` updated with the study's ``train``: every candidate trains the same way."""
-    return {**copy.deepcopy(dict(train)), **copy.deepcopy(_study(study).train)}
 
 
 def train_settings_with_seed(offset: int):
@@ -75,6 +45,22 @@ def train_settings_with_seed(offset: int):
         return {**copy.deepcopy(train_settings), "seed": train_settings.get("seed", 0) + offset}
 
     return seeded_train_settings
+
+
+def candidate_start_weights(run: str):
+    """The node function giving the weights retraining ``run`` starts from: with ``train.init:
+    inherit``, its candidate's path in the target's supernet, so that the searched and the random
+    arms start alike; from scratch otherwise, and always for the published model (no path of the
+    space: the study's table says so)."""
+    key = "searched" if run.startswith("searched") else run
+
+    def start_weights(search_result: dict, candidates: list[dict], train_settings: dict) -> dict:
+        if train_settings.get("init", "scratch") == "scratch" or key == "zoo":
+            return {}
+        candidate = next(c for c in candidates if c["key"] == key)
+        return subnet_weights(search_result, Subnet.from_dict(candidate["subnet"]))[1]
+
+    return start_weights
 
 
 def pick_candidates(
@@ -91,7 +77,7 @@ def pick_candidates(
     (within 1% below it; draws whose depths and ops cannot get there are rejected and drawn again),
     and the published model closest to it. Returns the listing (key, name, kind, index, table ms,
     description, subnet, draws) and each description: searched, the random ones, the zoo model."""
-    p = _study(study)
+    p = search_quality_params(study)
     space = load_search_spaces(search_spaces)[settings.get("search_space", "tfnas")]
     space = space.at_resolution(table.meta.resolution)
     searched_ms = table.predict(searched)
@@ -128,11 +114,9 @@ def score_through_supernet(
     """Top-1 on the test split of every candidate that is a path of the trained supernet (the
     searched and random ones), with the supernet's weights (:meth:`Supernet.active_subnet`) and
     BatchNorm recalibrated on ``recalibration_images`` training images of that path alone."""
-    p = _study(study)
-    space = SearchSpace.model_validate(result["identity"]["space"])
-    supernet = Supernet(space, result["identity"]["num_classes"])
-    state = torch.load(result["checkpoint"], map_location="cpu", weights_only=False)
-    supernet.load_state_dict(state["supernet"])
+    p = search_quality_params(study)
+    supernet = load_supernet(result)
+    space = supernet.space
     device = resolve_device(settings.get("device", "auto"))
     common = {"input_size": settings.get("input_size", space.resolution), "batch_size": settings.get("batch_size", 32)}
     train = make_loader(split, "weights", shuffle=True, augment=True, seed=p.seed, **common)
@@ -158,7 +142,7 @@ def summarise_search_quality(study: dict, **inputs) -> tuple[pd.DataFrame, pd.Da
     ``<target>_supernet_scores``, ``<target>_<run>_metrics`` and ``<target>_<run>_test`` in
     ``inputs``), one row of statistics per target (:func:`target_statistics`), the figure of test
     top-1 against table latency and the figure of the supernet's ranking."""
-    p = _study(study)
+    p = search_quality_params(study)
     rows, per_image = [], {}
     for target in p.targets:
         summary, scores = inputs[f"{target}_summary"], inputs[f"{target}_supernet_scores"]
@@ -176,6 +160,7 @@ def summarise_search_quality(study: dict, **inputs) -> tuple[pd.DataFrame, pd.Da
                     "supernet_top1": scores.get(candidate["key"], {}).get("top1"),
                     "diverged": bool(metrics.get("diverged", False)), "divergence": metrics.get("divergence"),
                     "supernet_learned": summary["supernet"]["learned"], "draws": candidate["draws"],
+                    "search_init": summary.get("init", "scratch"), "train_init": metrics.get("init", "scratch"),
                 })  # fmt: skip
     table = pd.DataFrame(rows)
     stats = pd.DataFrame([target_statistics(table[table["target"] == t], per_image, p) for t in p.targets])
@@ -215,12 +200,24 @@ def describe_target(row: dict) -> str:
             f"{row['random_top1']:.3f} [{row['random_low']:.3f}, {row['random_high']:.3f}], difference "
             f"{row['difference']:+.3f} [{row['difference_low']:+.3f}, {row['difference_high']:+.3f}]"
         )
+    if known("min_detectable_difference"):
+        text += f" (detectable: {row['min_detectable_difference']:.3f})"
     if known("kendall_tau"):
         text += f"; Kendall tau {row['kendall_tau']:.2f} [{row['tau_low']:.2f}, {row['tau_high']:.2f}]"
+    if known("tau_noise_ceiling"):
+        text += f", noise ceiling {row['tau_noise_ceiling']:.2f}"
     return text + (f"; left out: {row['left_out']}" if row.get("left_out") else "")
 
 
 VERDICTS = {"better": "searched better", "worse": "random better"}
+# the statistics' columns, present at every target whether or not they could be computed there
+ARM_COLUMNS = [
+    "searched_top1", "searched_low", "searched_high", "random_top1", "random_low", "random_high", "difference",
+    "difference_low", "difference_high", "p_value", "share_beaten", "images", "verdict", "min_detectable_difference",
+]  # fmt: skip
+TAU_COLUMNS = [
+    "tau_candidates", "kendall_tau", "tau_low", "tau_high", "sparse_kendall_tau", "seed_sd", "tau_noise_ceiling",
+]  # fmt: skip
 
 
 def _arm_comparison(kept: pd.DataFrame, per_image: dict, p: SearchQualityParams) -> dict:
@@ -228,8 +225,8 @@ def _arm_comparison(kept: pd.DataFrame, per_image: dict, p: SearchQualityParams)
     for kind in ("searched", "random"):
         runs = kept[kept["kind"] == kind]
         arms.append([per_image[(t, r)] for t, r in zip(runs["target"], runs["run"], strict=True)])
-    if not all(arms):
-        return {"verdict": "not enough runs: an arm has no run that did not diverge"}
+    if not all(arms):  # every column still there (empty), so the table keeps one schema
+        return dict.fromkeys(ARM_COLUMNS) | {"verdict": "not enough runs: an arm has no run that did not diverge"}
     c = compare_arms(np.stack(arms[0]), np.stack(arms[1]), p.bootstrap_rounds, p.seed)
     return {
         "searched_top1": c.mean_a,
@@ -245,21 +242,29 @@ def _arm_comparison(kept: pd.DataFrame, per_image: dict, p: SearchQualityParams)
         "share_beaten": c.share_beaten,
         "images": c.images,
         "verdict": VERDICTS.get(c.verdict, c.verdict),
+        # the smallest difference this comparison could have shown (80% power at 95%)
+        "min_detectable_difference": min_detectable_difference(c.difference_low, c.difference_high),
     }
 
 
 def _supernet_ranking(kept: pd.DataFrame, p: SearchQualityParams) -> dict:
     ranked = kept.dropna(subset=["supernet_top1"]).groupby("candidate")[["top1", "supernet_top1"]].mean()
-    if len(ranked) < 3:
-        return {"tau_candidates": len(ranked)}
+    if len(ranked) < 3:  # no ranking to speak of; the columns stay, empty
+        return dict.fromkeys(TAU_COLUMNS) | {"tau_candidates": len(ranked)}
     x, y = ranked["top1"].to_numpy(), ranked["supernet_top1"].to_numpy()
     low, high = kendall_tau_interval(x, y, p.bootstrap_rounds, p.seed)
+    # the noise ceiling: how well two retrainings of these candidates agree, with the spread between
+    # the searched architecture's seeds standing for every candidate's (None with fewer than 2 seeds)
+    seeds = kept.loc[kept["kind"] == "searched", "top1"]
+    seed_sd = float(seeds.std(ddof=1)) if len(seeds) >= 2 else None
     return {
         "tau_candidates": len(ranked),
         "kendall_tau": kendall_tau(x, y),
         "tau_low": low,
         "tau_high": high,
         "sparse_kendall_tau": kendall_tau(x, y, p.sparse_tau_threshold),
+        "seed_sd": seed_sd,
+        "tau_noise_ceiling": None if seed_sd is None else tau_noise_ceiling(x, seed_sd, seed=p.seed),
     }
 
 

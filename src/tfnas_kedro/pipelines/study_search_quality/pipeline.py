@@ -10,6 +10,7 @@ Namespaces: ``search_quality`` for the study, ``search_quality.<target>`` for a 
 
 from kedro.pipeline import Pipeline, node, pipeline
 
+from tfnas_kedro.params import search_quality_params, study_search_settings, study_train_settings
 from tfnas_kedro.pipelines._names import run_parameter, run_parameter_keys
 from tfnas_kedro.pipelines.search.nodes import run_warmup
 from tfnas_kedro.pipelines.search.pipeline import create_pipeline as create_search_pipeline
@@ -24,12 +25,13 @@ DATA = ("search_split", "image_index", "latency_table")
 
 def create_pipeline(**kwargs) -> Pipeline:
     targets = run_parameter_keys("studies.search_quality.targets")
-    seeds = int(run_parameter("studies.search_quality.searched_seeds", 3))
-    runs = nodes.run_keys(int(run_parameter("studies.search_quality.random_architectures", 8)), seeds)
+    study = search_quality_params(run_parameter("studies.search_quality"))  # its defaults, written once there
+    seeds = study.searched_seeds
+    runs = nodes.run_keys(study.random_architectures, seeds)
     shared = pipeline(
         [
-            node(nodes.study_search_settings, ["params:search", STUDY], "search_settings", name="search_settings"),
-            node(nodes.study_train_settings, ["params:train", STUDY], "train_settings", name="train_settings"),
+            node(study_search_settings, ["params:search", STUDY], "search_settings", name="search_settings"),
+            node(study_train_settings, ["params:train", STUDY], "train_settings", name="train_settings"),
             *[node(nodes.train_settings_with_seed(k), "train_settings", f"train_settings_seed{k}",
                    name=f"train_settings_seed{k}") for k in range(seeds)],
             node(run_warmup, ["search_split", "latency_table", "search_settings", "params:search_spaces"],
@@ -83,10 +85,20 @@ def _target_pipeline(target: str, runs: list[str], seeds: int) -> Pipeline:
     )
     trainings = [
         pipeline(
-            training_nodes(settings="train_settings", export=False),
+            [
+                node(
+                    nodes.candidate_start_weights(run),
+                    ["search_result", "search_quality_candidates", "train_settings"],
+                    "train_start_weights",
+                    name="start_weights",
+                ),
+                *training_nodes(settings="train_settings", export=False, start="train_start_weights").nodes,
+            ],  # fmt: skip
             namespace=run,
             inputs={
                 **{name: name for name in DATA},
+                "search_result": "search_result",
+                "search_quality_candidates": "search_quality_candidates",
                 "train_architecture": "searched_candidate" if run.startswith("searched") else f"{run}_candidate",
                 "train_settings": f"train_settings_seed{run.removeprefix('searched_seed')}"
                 if run.startswith("searched_seed")

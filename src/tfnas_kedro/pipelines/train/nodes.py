@@ -6,11 +6,10 @@ import hashlib
 import json
 import logging
 from pathlib import Path
-from typing import Literal
 
 import pandas as pd
 import plotly.graph_objects as go
-from pydantic import Field
+import torch
 from torch.utils.data import DataLoader
 
 from tfnas_kedro.data.loaders import IndexedImages, eval_transform, train_transform
@@ -18,34 +17,23 @@ from tfnas_kedro.nas import ArchDescription, count_macs, count_params, zoo_arch
 from tfnas_kedro.nas.calibration import check_in_session, measure_networks
 from tfnas_kedro.nas.latency import LatencyTable
 from tfnas_kedro.nas.scoring import correct_per_image
+from tfnas_kedro.nas.search import subnet_weights
 from tfnas_kedro.nas.stats import wilson_interval
-from tfnas_kedro.params import LatencyParams, Params, parse_params
+from tfnas_kedro.nas.subnet import Subnet
+from tfnas_kedro.params import LatencyParams, TrainParams, ZooTrainParams, parse_params
 from tfnas_kedro.project import resolve
 from tfnas_kedro.reporting import training_curves
 from tfnas_kedro.runtime import resolve_device
-from tfnas_kedro.training import DistributedConfig, TrainConfig, TrainingJob, export_onnx, launch_training
+from tfnas_kedro.training import (
+    TrainingJob,
+    export_executorch,
+    export_onnx,
+    launch_training,
+)
 from tfnas_kedro.training import load_trained_network as network_from_checkpoint
 from tfnas_kedro.training.divergence import divergence_reason
 
 logger = logging.getLogger(__name__)
-
-
-class TrainParams(TrainConfig):
-    """``params:train``: the recipe (:class:`TrainConfig`) and how to run it."""
-
-    data: Literal["selected", "all"] = "selected"  # the selected classes (search_split) or every class
-    input_size: int = Field(224, ge=16)
-    color_jitter: float = Field(0.0, ge=0)
-    device: str = "auto"
-    checkpoint_dir: str = "data/06_models/train_checkpoints"
-    resume: bool = True
-    distributed: DistributedConfig = DistributedConfig()
-    use_ema: bool = False  # report and export the EMA weights (needs ema_decay)
-    measure_latency: bool = True
-
-
-class ZooTrainParams(Params):
-    model: str = "TF-NAS-D"
 
 
 def pick_zoo_architecture(train_zoo: dict) -> ArchDescription:
@@ -64,15 +52,46 @@ def _training_tables(split: pd.DataFrame, index: pd.DataFrame, data: str) -> tup
     return index[index["split"] == "train"], index[index["split"] == "val"]
 
 
+def inherited_weights(
+    architecture: ArchDescription, search_result: dict, searched_subnet: dict, train: dict
+) -> dict[str, torch.Tensor]:
+    """With ``train.init: inherit``, the weights of the searched path in the search's supernet as
+    a stand-alone network of ``architecture`` (:meth:`Supernet.active_subnet`); with scratch, none
+    (an empty dict)."""
+    p = parse_params(TrainParams, train, "train")
+    if p.init == "scratch":
+        return {}
+    arch, weights = subnet_weights(search_result, Subnet.from_dict(searched_subnet))
+    if [b.model_dump() for b in arch.blocks] != [b.model_dump() for b in architecture.blocks]:
+        raise ValueError(
+            "params:train.init: inherit: the searched subnet is not the architecture being trained "
+            f"({architecture.name!r}); retrain it with init: scratch, or search again"
+        )
+    logger.info("training %s from the supernet's weights of its path (%s)", architecture.name,
+                search_result["checkpoint"])  # fmt: skip
+    return weights
+
+
 def train_network(
-    architecture: ArchDescription, search_split: pd.DataFrame, image_index: pd.DataFrame, train: dict
+    architecture: ArchDescription,
+    search_split: pd.DataFrame,
+    image_index: pd.DataFrame,
+    train: dict,
+    initial_weights: dict | None = None,
 ) -> tuple[dict, pd.DataFrame]:
-    """Train ``architecture`` from scratch on the chosen data; resumes from ``checkpoint_dir``.
+    """Train ``architecture`` on the chosen data, from scratch or from ``initial_weights`` (of the
+    same network: a classifier of another size starts afresh; empty: from scratch, as the pipeline
+    decided); resumes from ``checkpoint_dir``.
 
     The classifier is sized to the data's classes and the description's resolution set to
     ``input_size``; the checkpoint records the description actually trained.
     """
     p = parse_params(TrainParams, train, "train")
+    if p.init == "inherit" and initial_weights is None:  # a pipeline without a supernet to inherit from
+        raise ValueError(
+            f"params:train.init: inherit: {architecture.name!r} is not a path of a searched supernet here "
+            "(a published model, or a pipeline without a search); set train.init: scratch"
+        )
     train_rows, val_rows = _training_tables(search_split, image_index, p.data)
     if train_rows.empty or val_rows.empty:
         raise ValueError(f"params:train.data={p.data!r}: no training or no validation images")
@@ -81,6 +100,8 @@ def train_network(
     arch = ArchDescription.model_validate(arch.model_dump(by_alias=True))  # re-validate the resolution
     classes = train_rows.drop_duplicates("class_index").sort_values("class_index")["label"].tolist()
     identity = {"data": {"source": p.data, "classes": classes, "train": len(train_rows), "val": len(val_rows)}}
+    if initial_weights:  # another start is another run: its own checkpoint folder
+        identity["init"] = p.init
     digest = hashlib.sha256(json.dumps([arch.model_dump(mode="json"), identity], sort_keys=True).encode()).hexdigest()
     job = TrainingJob(
         arch=arch,
@@ -97,6 +118,7 @@ def train_network(
         checkpoint_dir=str(Path(resolve(p.checkpoint_dir)) / f"{arch.name or 'model'}-{digest[:10]}-seed{p.seed}"),
         resume=p.resume,
         identity=identity,
+        initial_weights=initial_weights or None,
     )
     logger.info(
         "training %s (%d classes, %d training / %d validation images, input %d) for %d epochs",
@@ -116,12 +138,39 @@ def export_trained_network(trained_model: dict, train: dict) -> tuple[bytes, Arc
     return data, arch, report
 
 
+def export_executorch_program(trained_model: dict, train: dict, latency: dict) -> tuple[bytes, dict]:
+    """The trained network as the ExecuTorch program that ships (XNNPACK, the table's batch size),
+    checked against PyTorch. The program is also put in the table's program cache under the
+    network's structure, so that the latency check of :func:`summarise_training` times this very
+    file on the table's device."""
+    from tfnas_kedro.nas.executorch_programs import ProgramCache
+
+    p, lat = parse_params(TrainParams, train, "train"), parse_params(LatencyParams, latency, "latency")
+    network = network_from_checkpoint(trained_model, use_ema=p.use_ema)
+    arch, batch = network.arch, lat.network_settings().batch_size
+    data, report = export_executorch(network, arch.resolution, arch.in_channels, batch)
+    cached = ProgramCache(lat.network_settings().program_cache).path(
+        network, (batch, arch.in_channels, arch.resolution, arch.resolution)
+    )
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    cached.write_bytes(data)
+    logger.info("exported %s to ExecuTorch (%.1f MB): %s", arch.name, len(data) / 1e6, report)
+    return data, report | {"cached_as": str(cached)}
+
+
 def summarise_training(
-    trained_model: dict, latency_table: LatencyTable, train: dict, latency: dict, export_check: dict | None = None
+    trained_model: dict,
+    latency_table: LatencyTable,
+    train: dict,
+    latency: dict,
+    export_check: dict | None = None,
+    executorch_check: dict | None = None,
 ) -> dict:
     """Top-1/top-5, params, MACs, table latency (when the table can price it), measured latency, the
-    ONNX export's check where the network was exported, and whether the run diverged (``diverged``,
-    with the reason in ``divergence``: its top-1 then says more about the recipe than the network)."""
+    ONNX export's check where the network was exported (and the ExecuTorch program's, whose file
+    is what the latency check times when the table is ExecuTorch's), and whether the run diverged
+    (``diverged``, with the reason in ``divergence``: its top-1 then says more about the recipe
+    than the network)."""
     p = parse_params(TrainParams, train, "train")
     network = network_from_checkpoint(trained_model, use_ema=p.use_ema)
     arch, last = network.arch, trained_model["history"][-1]
@@ -129,6 +178,7 @@ def summarise_training(
     metrics = {
         "name": arch.name,
         "epochs": trained_model["epoch"],
+        "init": trained_model["identity"].get("init", "scratch"),  # inherit: from the supernet's weights
         "top1": last[f"{prefix}val_top1"],
         "top5": last[f"{prefix}val_top5"],
         "val_loss": last[f"{prefix}val_loss"],
@@ -139,6 +189,7 @@ def summarise_training(
         "num_classes": arch.num_classes,
         "train_seconds": float(sum(row["seconds"] for row in trained_model["history"])),
         "onnx": export_check,
+        "executorch": executorch_check,
     }
     metrics["divergence"] = divergence_reason(trained_model["history"], arch.num_classes)
     metrics["diverged"] = metrics["divergence"] is not None
@@ -149,10 +200,10 @@ def summarise_training(
     except (KeyError, ValueError) as err:  # another resolution, space or classifier than the table's
         metrics["table_ms"], metrics["table_note"] = None, str(err)
     lat = parse_params(LatencyParams, latency, "latency") if p.measure_latency else None
-    if lat is not None and metrics["table_ms"] is not None:
-        metrics |= check_in_session(latency_table, arch, lat.anchor_archs(latency_table), lat.network_settings())
-    elif lat is not None:  # the table cannot price it: timed alone, in the table's unit
-        settings = lat.network_settings()
+    settings = lat.settings_for(latency_table) if lat is not None else None  # where the table was timed
+    if settings is not None and metrics["table_ms"] is not None:
+        metrics |= check_in_session(latency_table, arch, lat.anchor_archs(latency_table), settings)
+    elif settings is not None:  # the table cannot price it: timed alone, in the table's unit
         timing = measure_networks([arch], settings, latency_table.meta.reference_ms)[0]
         metrics |= {"measured_ms": timing.ms, "raw_measured_ms": timing.raw_ms, "timed_on": settings.device}
     logger.info(

@@ -2,16 +2,18 @@
 
 from kedro.pipeline import Pipeline, node, pipeline
 
+from .._names import run_parameter
 from . import nodes
 
 
-def training_nodes(settings: str = "params:train", export: bool = True) -> Pipeline:
+def training_nodes(settings: str = "params:train", export: bool = True, start: str | None = None) -> Pipeline:
     """Train whatever ``train_architecture`` is (free input), so it can be fed any description.
     ``settings`` names the training settings' input; ``export=False`` leaves out the ONNX export
-    (studies that compare accuracy only)."""
+    (studies that compare accuracy only); ``start`` names the weights to start from (an input
+    that is empty for ``init: scratch``)."""
     train = node(
         nodes.train_network,
-        ["train_architecture", "search_split", "image_index", settings],
+        ["train_architecture", "search_split", "image_index", settings, *([start] if start else [])],
         ["trained_model", "training_history"],
         name="train_network",
     )
@@ -23,8 +25,20 @@ def training_nodes(settings: str = "params:train", export: bool = True) -> Pipel
             name="export_trained_network",
         )
     ]
+    # where the table is ExecuTorch's, the program that ships is exported and timed too
+    program = export and run_parameter("latency.runtime", "torch") == "executorch"
+    if program:
+        export_nodes.append(
+            node(
+                nodes.export_executorch_program,
+                ["trained_model", settings, "params:latency"],
+                ["trained_model_pte", "executorch_export_check"],
+                name="export_executorch_program",
+            )
+        )
     summary_inputs = ["trained_model", "latency_table", settings, "params:latency"]
     summary_inputs += ["onnx_export_check"] if export else []
+    summary_inputs += ["executorch_export_check"] if program else []
     return pipeline(
         [
             train,
@@ -42,4 +56,13 @@ def training_nodes(settings: str = "params:train", export: bool = True) -> Pipel
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    return pipeline(training_nodes(), inputs={"train_architecture": "searched_architecture"})
+    start = node(
+        nodes.inherited_weights,
+        ["train_architecture", "search_result", "searched_subnet", "params:train"],
+        "train_start_weights",
+        name="inherited_weights",
+    )
+    return pipeline(
+        [start, *training_nodes(start="train_start_weights").nodes],
+        inputs={"train_architecture": "searched_architecture"},
+    )

@@ -6,13 +6,11 @@ import hashlib
 import json
 import logging
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import torch
-from pydantic import Field
 from torch.utils.data import Subset
 
 from tfnas_kedro.data.cifar import FORMATS, cifar_format
@@ -21,38 +19,13 @@ from tfnas_kedro.data.loaders import cifar_transforms
 from tfnas_kedro.datasets import CifarRoot
 from tfnas_kedro.nas import ArchDescription, network_with_weights, zoo_arch
 from tfnas_kedro.nas.checkpoints import unwrapped_weights
-from tfnas_kedro.params import Params, parse_params
+from tfnas_kedro.params import DemoCifarParams, TransferParams, ZooTransferParams, parse_params, transfer_params
 from tfnas_kedro.project import resolve
 from tfnas_kedro.reporting import transfer_figure
-from tfnas_kedro.training import DistributedConfig, TrainConfig, TrainingError, TrainingJob, launch_training
+from tfnas_kedro.training import TrainingError, TrainingJob, launch_training
 from tfnas_kedro.training.trainer import checkpoint_contents
 
 logger = logging.getLogger(__name__)
-
-
-class TransferParams(TrainConfig):
-    """``params:transfer`` (shared by every data set; ``params:transfer_sets.<name>`` overrides keys)."""
-
-    dataset: Literal["cifar10", "cifar100"] = "cifar10"
-    data: Literal["demo", "real"] = "demo"  # demo: small generated CIFAR-format sets, no download
-    input_size: int = Field(224, ge=16)  # CIFAR's 32x32 images are resized to this
-    trainable: Literal["all", "head", "classifier"] = "all"
-    use_ema: bool = False  # start from the source's EMA weights when it has them
-    train_limit: int | None = Field(None, ge=1)  # only the first N training images (quick runs)
-    device: str = "auto"
-    checkpoint_dir: str = "data/06_models/transfer_checkpoints"
-    resume: bool = True
-    distributed: DistributedConfig = DistributedConfig()
-
-
-class DemoCifarParams(Params):
-    train_per_class: dict[str, int] = {"cifar10": 30, "cifar100": 6}
-    test_per_class: dict[str, int] = {"cifar10": 10, "cifar100": 2}
-    seed: int = 0
-
-
-def transfer_params(transfer: dict, transfer_set: dict) -> TransferParams:
-    return parse_params(TransferParams, {**transfer, **transfer_set}, "transfer")
 
 
 def draw_demo_cifar(transfer: dict, demo_cifar: dict) -> dict[str, tuple]:
@@ -96,10 +69,6 @@ def zoo_source_model(zoo_weights: dict, transfer_zoo: dict) -> dict:
     network = network_with_weights(arch, weights, "zoo_weights", TrainingError)
     identity = {"architecture": arch.model_dump(mode="json", by_alias=True)}
     return {"identity": identity, "model": network.state_dict(), "epoch": 0}
-
-
-class ZooTransferParams(Params):
-    model: str = "TF-NAS-A"
 
 
 def _fingerprint(weights: dict) -> str:

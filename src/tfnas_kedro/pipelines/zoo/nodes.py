@@ -3,23 +3,15 @@
 from __future__ import annotations
 
 import logging
-from typing import Literal
 
 import pandas as pd
-from pydantic import Field
 
 from tfnas_kedro.nas.arch import ArchDescription
 from tfnas_kedro.nas.cost import count_macs, count_params
 from tfnas_kedro.nas.zoo import zoo_arch, zoo_names
-from tfnas_kedro.params import Params, parse_params
+from tfnas_kedro.params import ZooParams, parse_params
 
 logger = logging.getLogger(__name__)
-
-
-class ZooParams(Params):
-    models: list[str] | Literal["all"] = "all"
-    resolution: int = Field(224, gt=0)
-    num_classes: int = Field(1000, gt=0)
 
 
 def collect_zoo_architectures(params: dict) -> dict[str, ArchDescription]:

@@ -1,41 +1,29 @@
-"""Typed parameters: node functions validate their ``params:`` dicts here, at the boundary."""
+"""``params:latency`` (and its ``remote``): the lookup table's device, harness and calibration,
+read by the latency pipeline and by every node that times a network against the table."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from tfnas_kedro.nas import ArchDescription, SearchSpace, zoo_arch, zoo_names
 from tfnas_kedro.nas.calibration import sample_covering
-from tfnas_kedro.nas.device_address import DeviceError, RemoteDevice, RemoteOptions
-from tfnas_kedro.nas.errors import validate_model
+from tfnas_kedro.nas.device_address import DeviceError, RemoteDevice, RemoteOptions, check_runtime
 from tfnas_kedro.nas.latency import LatencyTable
 from tfnas_kedro.nas.profiler import ProfilerSettings
 from tfnas_kedro.nas.runtimes import CHANNEL_BLOCK, default_channel_block
 from tfnas_kedro.project import resolve
 from tfnas_kedro.runtime import resolve_device
 
-P = TypeVar("P", bound=BaseModel)
+from .base import Params
+
 logger = logging.getLogger(__name__)
 # random networks a table is checked on when no published model lies in its spaces: as many as
 # the published models of one space (TF-NAS-A to D)
 HELD_OUT_RANDOM = 4
-
-
-class Params(BaseModel):
-    """Base of every parameter group: unknown keys are errors, so a typo never passes silently."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def parse_params(model_cls: type[P], raw: Mapping[str, Any] | P, key: str) -> P:
-    """Validate ``raw`` (the ``params:<key>`` dict) into ``model_cls``; errors name ``key.sub.key``."""
-    if isinstance(raw, model_cls):
-        return raw
-    return validate_model(model_cls, dict(raw), prefix=f"params:{key}")
 
 
 # --- parameter groups that more than one pipeline reads --------------------------------------------
@@ -50,11 +38,15 @@ class RemoteParams(Params):
     batch_size: int = Field(64, ge=1)  # modules sent per connection
     ssh_options: list[str] = []  # extra ssh arguments, e.g. ["-i", "~/.ssh/pi_ed25519"]; ~/.ssh/config applies
     cache_dir: str | None = "data/04_feature/remote_timings"  # timings kept on the host: a broken build resumes
+    runner: str | None = None  # adb + runtime executorch: executor_runner built for the phone's ABI (path here)
 
     def options(self) -> RemoteOptions:
         """The library's options; a relative ``cache_dir`` is taken from the project's folder."""
         cache = None if self.cache_dir is None else resolve(self.cache_dir)
-        return RemoteOptions(**{**self.model_dump(), "ssh_options": tuple(self.ssh_options), "cache_dir": cache})
+        runner = None if self.runner is None else str(resolve(self.runner))
+        return RemoteOptions(
+            **{**self.model_dump(), "ssh_options": tuple(self.ssh_options), "cache_dir": cache, "runner": runner}
+        )
 
 
 class LatencyParams(Params):
@@ -66,7 +58,9 @@ class LatencyParams(Params):
     remote: RemoteParams = RemoteParams()
     batch_size: int | None = Field(None, ge=1, description="default: 1 on CPU, 32 on CUDA (the paper)")
     threads: int = Field(1, ge=1)
-    runtime: Literal["torch", "onnxruntime"] = "torch"  # what blocks and networks are timed in (nas/runtimes.py)
+    # what blocks and networks are timed in (nas/runtimes.py); executorch: lowered to XNNPACK, CPU
+    runtime: Literal["torch", "onnxruntime", "executorch"] = "torch"
+    program_cache: str | None = "data/04_feature/executorch_programs"  # executorch: lowered programs kept here
     resolution: int = Field(224, ge=32)
     num_classes: int = Field(1000, ge=1)
     width_step: int = Field(8, ge=1)
@@ -111,11 +105,13 @@ class LatencyParams(Params):
         return device
 
     @model_validator(mode="after")
-    def _remote_times_onnx(self) -> LatencyParams:
-        if RemoteDevice.parse(self.device) is not None and self.runtime != "onnxruntime":
-            raise ValueError(
-                f"device {self.device!r} is timed by a timer that runs ONNX graphs: set latency.runtime: onnxruntime"
-            )
+    def _remote_runtime(self) -> LatencyParams:
+        remote = RemoteDevice.parse(self.device)
+        if remote is not None:
+            try:
+                check_runtime(remote, self.runtime)
+            except DeviceError as err:
+                raise ValueError(f"{err}: set latency.runtime") from err
         return self
 
     def timing_device(self) -> str:
@@ -132,6 +128,7 @@ class LatencyParams(Params):
             device=device, batch_size=batch, threads=self.threads, warmup=self.warmup, repeats=self.repeats,
             rounds=self.rounds, quantile=self.quantile, max_spread=self.max_spread, remeasure=self.remeasure,
             runtime=self.runtime, fresh_process=self.fresh_process, remote=remote,
+            program_cache=None if self.program_cache is None else str(resolve(self.program_cache)),
         )  # fmt: skip
 
     def fidelity_archs(self, table: LatencyTable, spaces: Sequence[SearchSpace] = ()) -> list[ArchDescription]:
@@ -165,3 +162,18 @@ class LatencyParams(Params):
     def network_settings(self) -> ProfilerSettings:
         """Whole networks: the same statistic, spread over more rounds (they are few and slow)."""
         return self.profiler_settings().for_networks(self.network_rounds, self.network_repeats)
+
+    def settings_for(
+        self, table: LatencyTable, *, resolution: int | None = None, space: str | None = None
+    ) -> ProfilerSettings:
+        """How whole networks are timed to be compared with ``table``: where and as the table was
+        timed, or a stop naming both (:meth:`~tfnas_kedro.nas.latency.LatencyTable.check_timing`).
+        Every node that times a network against a table (search, train, report) asks this."""
+        settings = self.network_settings()
+        installed = None
+        if table.meta.runtime.name == "executorch" and settings.runtime == "executorch":
+            from tfnas_kedro.nas.executorch_programs import executorch_version
+
+            installed = executorch_version()  # its programs are lowered anew by each release
+        table.check_timing(settings, installed, resolution=resolution, space=space)
+        return settings
