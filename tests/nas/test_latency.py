@@ -8,7 +8,7 @@ import torch
 from tests.conftest import synthetic_table
 from tfnas_kedro.nas import ConfigError, zoo_arch
 from tfnas_kedro.nas.arch import BlockSpec
-from tfnas_kedro.nas.calibration import calibrate, sample_architectures, sample_covering
+from tfnas_kedro.nas.calibration import calibrate
 from tfnas_kedro.nas.latency import (
     KEY_COLUMNS,
     LatencyTable,
@@ -20,6 +20,7 @@ from tfnas_kedro.nas.latency import (
     table_keys,
 )
 from tfnas_kedro.nas.profiler import ProfilerSettings
+from tfnas_kedro.nas.random_networks import sample_architectures, sample_covering
 from tfnas_kedro.nas.table_meta import LatencyMeta, meta_from_dict, meta_to_dict
 
 

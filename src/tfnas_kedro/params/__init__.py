@@ -7,7 +7,7 @@ imports a pipeline: the pipelines import their models from here.
 
 from .base import P, Params, parse_params
 from .data import DataParams, DemoDataParams, RankingParams, SelectionParams
-from .latency import HELD_OUT_RANDOM, LatencyParams, RemoteParams
+from .latency import LatencyParams, RemoteParams
 from .project import ProjectParams
 from .report import REFERENCE_MODELS, ReportParams
 from .search import SearchParams, TargetParams
@@ -25,7 +25,6 @@ from .transfer import DemoCifarParams, TransferParams, ZooTransferParams, transf
 from .zoo import ZooParams
 
 __all__ = [
-    "HELD_OUT_RANDOM",
     "P",
     "REFERENCE_MODELS",
     "DataParams",

@@ -9,11 +9,11 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from tfnas_kedro.nas import ArchDescription, SearchSpace, zoo_arch, zoo_names
-from tfnas_kedro.nas.calibration import sample_covering
+from tfnas_kedro.nas import ArchDescription, SearchSpace, zoo_names
 from tfnas_kedro.nas.device_address import DeviceError, RemoteDevice, RemoteOptions, check_runtime
 from tfnas_kedro.nas.latency import LatencyTable
 from tfnas_kedro.nas.profiler import ProfilerSettings
+from tfnas_kedro.nas.random_networks import fidelity_networks
 from tfnas_kedro.nas.runtimes import CHANNEL_BLOCK, default_channel_block
 from tfnas_kedro.project import resolve
 from tfnas_kedro.runtime import resolve_device
@@ -21,9 +21,6 @@ from tfnas_kedro.runtime import resolve_device
 from .base import Params
 
 logger = logging.getLogger(__name__)
-# random networks a table is checked on when no published model lies in its spaces: as many as
-# the published models of one space (TF-NAS-A to D)
-HELD_OUT_RANDOM = 4
 
 
 # --- parameter groups that more than one pipeline reads --------------------------------------------
@@ -132,26 +129,12 @@ class LatencyParams(Params):
         )  # fmt: skip
 
     def fidelity_archs(self, table: LatencyTable, spaces: Sequence[SearchSpace] = ()) -> list[ArchDescription]:
-        """The networks the table is checked on: the ``fidelity_models`` that lie in its spaces;
-        where none does (a space of your own), :data:`HELD_OUT_RANDOM` random networks of
-        ``spaces``, drawn with another seed than the calibration's."""
-        m = table.meta
+        """The networks the table is checked on (:func:`~tfnas_kedro.nas.random_networks.fidelity_networks`)."""
         names = zoo_names() if self.fidelity_models == "all" else list(self.fidelity_models)
-        archs = [zoo_arch(n, num_classes=m.num_classes, resolution=m.resolution) for n in names]
-        archs = [a for a in archs if a.space in m.spaces]
-        if archs:
-            return archs
-        if not spaces:
-            raise ValueError(f"params:latency.fidelity_models: no zoo model lies in the table's spaces {m.spaces}")
-        logger.warning(
-            "no published model lies in the table's spaces %s: the table is checked on %d random networks of "
-            "them, held out of its calibration", m.spaces, HELD_OUT_RANDOM,
-        )  # fmt: skip
-        sampled = sample_covering(
-            [s.at_resolution(m.resolution) for s in spaces], HELD_OUT_RANDOM, self.seed + 7919, m.num_classes,
-            m.channel_block,
-        )  # fmt: skip
-        return [a.model_copy(update={"name": f"held-out-{i}"}) for i, a in enumerate(sampled)]
+        try:
+            return fidelity_networks(table, names, spaces, self.seed)
+        except ValueError as error:
+            raise ValueError(f"params:latency.fidelity_models: {error}") from error
 
     def anchor_archs(self, table: LatencyTable) -> list[ArchDescription]:
         """The networks a search or training times beside its own to divide out the session's
