@@ -10,6 +10,7 @@ from tfnas_kedro.nas.search import (
     SearchConfig,
     Searcher,
     SearchError,
+    SearchIdentity,
     backward_paths,
     describe_learning,
     learning_status,
@@ -256,6 +257,28 @@ def test_a_warm_up_starts_searches_that_differ_only_in_what_acts_after_it(setup,
     assert "distill_other_paths" not in SearchConfig().run_settings()
     saved = {**state, "config": {k: v for k, v in state["config"].items() if k != "distill_other_paths"}}
     Searcher(space, table, CLASSES, SearchConfig(epochs=3, warmup_epochs=1), torch.device("cpu")).load_state_dict(saved)
+
+
+def test_a_checkpoint_folder_and_the_resume_check_read_one_identity(setup):
+    """The folder's digest changes exactly when the resume check finds a difference."""
+    space, table, _ = setup
+    base = SearchIdentity(SearchConfig(epochs=3, warmup_epochs=1), LatencyPenalty(20.0, 2.0))
+    saved = Searcher(space, table, CLASSES, base.config, torch.device("cpu"), base.penalty).state_dict()["config"]
+    same = [
+        SearchIdentity(SearchConfig(epochs=9, warmup_epochs=1), LatencyPenalty(20.0, 2.0)),  # more epochs resume
+    ]
+    other = [
+        SearchIdentity(base.config, LatencyPenalty(21.0, 2.0)),  # another target
+        SearchIdentity(base.config, LatencyPenalty(20.0, 0.5)),  # another weight
+        SearchIdentity(SearchConfig(epochs=3, warmup_epochs=1, arch_lr=0.5), base.penalty),
+    ]
+    for identity in same:
+        assert identity.digest() == base.digest() and not identity.differences(saved, within_warmup=False)
+    for identity in other:
+        assert identity.digest() != base.digest() and identity.differences(saved, within_warmup=False)
+    # within the warm-up the target and what acts after it do not count
+    assert not other[0].differences(saved, within_warmup=True) and not other[2].differences(saved, within_warmup=True)
+    assert SearchIdentity(base.config).digest() == SearchIdentity(base.config.model_copy(update={"tau": 1.0})).digest()
 
 
 def test_the_latency_term_is_steered_until_the_target_sits_inside_what_widths_reach(setup, tmp_path):

@@ -16,6 +16,7 @@ from .config import (
     RANDOM_PATHS_SEED,
     RESUMABLE,
     SearchConfig,
+    SearchIdentity,
 )
 from .learning import describe_learning, learning_status
 from .searcher import Searcher
@@ -30,6 +31,7 @@ __all__ = [
     "RESUMABLE",
     "SearchConfig",
     "SearchError",
+    "SearchIdentity",
     "Searcher",
     "backward_architecture",
     "backward_paths",

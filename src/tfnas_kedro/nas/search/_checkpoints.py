@@ -17,7 +17,7 @@ from ..parallel import broadcast_object
 from ..space import SearchSpace
 from ..subnet import Subnet
 from ..supernet import Supernet
-from .config import ADDED_LATER, CHECKPOINT_FORMAT, SearchConfig
+from .config import CHECKPOINT_FORMAT, SearchIdentity
 
 logger = logging.getLogger(__name__)
 
@@ -70,22 +70,13 @@ class SearchCheckpoints:
         check_format(state, CHECKPOINT_FORMAT, "search", source, SearchError)
         check_same_run(self.identity(), state["identity"], "search", source, SearchError)
 
-        def plain(value):
-            return list(value) if isinstance(value, tuple | list) else value
-
         # a state from within the warm-up depends neither on the latency term nor on the settings that
         # act after it: it may start any target's search
         target_free = state["epoch"] <= self.config.warmup_epochs
-        mine = self.config.run_settings(warmup=target_free)
-        if not target_free:
-            mine |= {
-                "target_ms": self.target_ms,
-                "latency_lambda": None if self.penalty is None else self.penalty.weight,
-            }
-        for key, value in mine.items():
-            saved = state["config"].get(key, SearchConfig.model_fields[key].default if key in ADDED_LATER else None)
-            if plain(saved) != plain(value):
-                raise SearchError(f"{source} was made with {key}={saved!r}, this search has {value!r}")
+        differences = SearchIdentity(self.config, self.penalty).differences(state["config"], target_free)
+        if differences:
+            key, saved, value = differences[0]
+            raise SearchError(f"{source} was made with {key}={saved!r}, this search has {value!r}")
         self.supernet.load_state_dict(state["supernet"])
         with torch.no_grad():
             for mine, saved in zip(self.alpha + self.beta, state["alpha"] + state["beta"], strict=True):

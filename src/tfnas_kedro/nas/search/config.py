@@ -3,7 +3,13 @@ its resume check)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+from dataclasses import dataclass
+
 from pydantic import BaseModel, ConfigDict, Field
+
+from ..penalty import LatencyPenalty
 
 CHECKPOINT_FORMAT = 2  # 2: each elastic op holds its active channels
 RANDOM_PATHS = 3  # uniformly drawn paths scored every epoch beside the derived one
@@ -68,3 +74,41 @@ AFTER_WARMUP = frozenset({
     "latency_feedback", "feedback_margin", "distill_other_paths",
 })  # fmt: skip
 ADDED_LATER = frozenset({"distill_other_paths", "init"})
+
+
+@dataclass(frozen=True)
+class SearchIdentity:
+    """What makes two searches the same search: the settings that identify it
+    (:meth:`SearchConfig.run_settings`) and its latency target with its weight
+    (:meth:`~..penalty.LatencyPenalty.settings`). Its checkpoint folder is named after it and a
+    resume checks it, so the two cannot disagree. ``penalty`` None: the target-free warm-up."""
+
+    config: SearchConfig
+    penalty: LatencyPenalty | None = None
+
+    def settings(self, within_warmup: bool = False) -> dict:
+        """The identifying settings; ``within_warmup`` (a state from within the warm-up): only those
+        the warm-up depends on, so one warm-up starts the searches of every target."""
+        if within_warmup or self.penalty is None:
+            return self.config.run_settings(warmup=True)
+        return self.config.run_settings() | self.penalty.settings()
+
+    def digest(self) -> str:
+        """Eight hex digits of :meth:`settings`: a checkpoint folder's name part."""
+        return hashlib.sha256(json.dumps(self.settings(), sort_keys=True).encode()).hexdigest()[:8]
+
+    def differences(self, saved: dict, within_warmup: bool) -> list[tuple[str, object, object]]:
+        """``(key, saved value, this search's value)`` for every identifying setting where
+        ``saved`` (a checkpoint's ``config``) differs; a setting added since a checkpoint was made
+        reads as its default there (``ADDED_LATER``)."""
+
+        def plain(value):
+            return list(value) if isinstance(value, tuple | list) else value
+
+        fields = SearchConfig.model_fields
+        found = []
+        for key, value in self.settings(within_warmup).items():
+            default = fields[key].default if key in ADDED_LATER else None
+            if plain(saved.get(key, default)) != plain(value):
+                found.append((key, saved.get(key, default), value))
+        return found

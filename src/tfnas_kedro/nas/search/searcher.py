@@ -127,8 +127,8 @@ class Searcher(SearchTraining, SearchLoop, SearchCheckpoints):
 
     def settings(self) -> dict:
         """The method's settings with the latency target and its weight: what a checkpoint records."""
-        lam = None if self.penalty is None else self.penalty.weight
-        return self.config.model_dump() | {"target_ms": self.target_ms, "latency_lambda": lam}
+        target = self.penalty.settings() if self.penalty else {"target_ms": None, "latency_lambda": None}
+        return self.config.model_dump() | target
 
     def _layer_ms(self) -> list[torch.Tensor]:
         """The table's latency of every op at its current width, on the search device."""

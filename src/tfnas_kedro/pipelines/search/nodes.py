@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +21,7 @@ from tfnas_kedro.nas.elastic import elasticity_scale
 from tfnas_kedro.nas.latency import LatencyTable
 from tfnas_kedro.nas.parallel import ONE_PROCESS, Ranks
 from tfnas_kedro.nas.penalty import target_ms_for
-from tfnas_kedro.nas.search import Searcher, SearchError, describe_learning, learning_status
+from tfnas_kedro.nas.search import Searcher, SearchError, SearchIdentity, describe_learning, learning_status
 from tfnas_kedro.nas.subnet import Subnet
 from tfnas_kedro.nas.target_fit import fit_to_target
 from tfnas_kedro.nas.warm_start import check_fits
@@ -97,13 +95,11 @@ class SearchJob:
         return "warmup" if self.target_ms is None else f"{self.target_ms:.4f}ms"
 
     def checkpoints(self) -> Path:
-        """One folder per search, named after the settings that identify it
-        (:meth:`SearchConfig.run_settings`, which the resume check compares too): the same target
-        and settings resume, others start afresh beside them; a warm-up's folder holds for every
-        search that differs only in what acts after it."""
-        p, warm = self.params, self.target_ms is None
-        settings = p.config().run_settings(warm) | ({} if warm else {"latency_lambda": p.latency_lambda})
-        digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
+        """One folder per search, named after its :class:`SearchIdentity` (which the resume check
+        compares too): the same target and settings resume, others start afresh beside them; a
+        warm-up's folder holds for every search that differs only in what acts after it."""
+        p = self.params
+        digest = SearchIdentity(p.config(), p.penalty(self.target_ms)).digest()
         return Path(p.checkpoint_dir) / f"{p.search_space}-{self.folder}-{digest}-seed{p.seed}"
 
 
