@@ -133,7 +133,7 @@ def remedy_target(catalog, params, target_name: str, settings: dict, warmup: dic
     last = history.iloc[-1]
     return {
         "target": target_name,
-        "target_ms": arms["target"]["target_ms"],
+        "target_ms": arms["target"].target_ms,
         "searched_table_ms": summary["table_ms"],
         "random_table_ms": [c["table_ms"] for c in arms["randoms"]],
         "architecture": arch.model_dump(mode="json"),

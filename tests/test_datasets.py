@@ -3,7 +3,8 @@ import pytest
 import torch
 from kedro.io.core import DatasetError, Version
 
-from tfnas_kedro.datasets import ArchitectureDataset, TorchCheckpointDataset
+from tfnas_kedro.artifacts import SearchTarget
+from tfnas_kedro.datasets import ArchitectureDataset, ModelJSONDataset, TorchCheckpointDataset
 from tfnas_kedro.nas import ArchDescription, zoo_arch
 
 
@@ -104,3 +105,21 @@ def test_optional_dataset_is_none_until_written_then_reads_the_latest_version(tm
     (tmp_path / "summary.json" / first / "summary.json").write_text("{not json")
     with pytest.raises(DatasetError):  # present but corrupt: an error, not "missing"
         OptionalDataset(dataset=inner, version=Version(first, None)).load()
+
+
+def test_a_typed_node_output_reads_back_as_itself_and_refuses_what_it_is_not(tmp_path):
+    target = SearchTarget(
+        target_ms=8.5, fraction=0.5, reachable_ms=(3.0, 14.0), space="tfnas", device="cpu", device_name="x86",
+        runtime="torch",
+    )  # fmt: skip
+    dataset = ModelJSONDataset(filepath=str(tmp_path / "target.json"), model="tfnas_kedro.artifacts.SearchTarget")
+    dataset.save(target)
+    assert dataset.load() == target and isinstance(dataset.load(), SearchTarget)
+    assert '"target_ms": 8.5' in (tmp_path / "target.json").read_text()  # readable JSON
+    with pytest.raises(DatasetError, match="of SearchTarget got a dict"):
+        dataset.save(target.model_dump())
+    (tmp_path / "target.json").write_text('{"target_ms": 8.5}')
+    with pytest.raises(DatasetError, match="is not a SearchTarget"):
+        dataset.load()
+    with pytest.raises(DatasetError, match="is not a pydantic model"):
+        ModelJSONDataset(filepath=str(tmp_path / "t.json"), model="tfnas_kedro.nas.zoo_arch")

@@ -175,7 +175,8 @@ class TrackingHooks:
         if name in HISTORIES and isinstance(value, pd.DataFrame):
             for step, metrics in history_metrics(value, f"{namespace}{HISTORIES[name]}"):
                 mlflow.log_metrics(metrics, step=step)
-        elif name in SUMMARIES and isinstance(value, Mapping):
+        elif name in SUMMARIES and isinstance(value, Mapping | BaseModel):
+            value = value.model_dump(mode="json") if isinstance(value, BaseModel) else value
             mlflow.log_metrics(summary_metrics(value, f"{namespace}{name}"))
             mlflow.log_dict(json.loads(json.dumps(value, default=str)), f"summaries/{namespace}{name}.json")
         elif name in ARCHITECTURES:

@@ -74,7 +74,7 @@ def test_a_search_refuses_a_table_of_another_runtime_naming_both(spaces):
     search_spaces = yaml.safe_load((PROJECT_ROOT / "conf/base/parameters_search_spaces.yml").read_text())
     search, target = {"input_size": 32}, {"fraction": 0.5}
     resolved = resolve_target(table, search, target, {"runtime": "torch"}, search_spaces)
-    assert resolved["runtime"] == "torch"
+    assert resolved.runtime == "torch"
     with pytest.raises(ValueError, match="timed in torch .*runtime 'onnxruntime' is configured: rebuild the table"):
         resolve_target(table, search, target, {"runtime": "onnxruntime"}, search_spaces)
 

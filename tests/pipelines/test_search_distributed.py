@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 from tests.conftest import free_port, synthetic_table
+from tfnas_kedro.artifacts import SearchTarget
 from tfnas_kedro.nas import load_search_spaces
 from tfnas_kedro.nas.supernet import derive_architecture
 from tfnas_kedro.params import SearchParams
@@ -74,7 +75,11 @@ def _search(tmp_path, name: str, epochs: int = 3, **distributed):
     if distributed:
         search["distributed"] = {"rdzv_endpoint": f"localhost:{free_port()}", **distributed}
     split = _colour_split(tmp_path / "images")
-    state, history = run_search(split, table, {"target_ms": low + 0.5 * (high - low)}, search, SPACES)
+    target = SearchTarget(
+        target_ms=low + 0.5 * (high - low), reachable_ms=(low, high), space="tiny", device="cpu", device_name="test",
+        runtime="torch",
+    )  # fmt: skip
+    state, history = run_search(split, table, target, search, SPACES)
     return space, state, history
 
 

@@ -1,4 +1,4 @@
-"""Custom Kedro datasets: architectures, checkpoints, raw image folders, latency tables, exported
+"""Custom Kedro datasets: architectures, typed node outputs, checkpoints, raw image folders, latency tables, exported
 models (ONNX graphs, ExecuTorch programs)."""
 
 from .architecture_dataset import ArchitectureDataset
@@ -6,6 +6,7 @@ from .checkpoint_dataset import TorchCheckpointDataset
 from .cifar_dataset import CifarRoot, CifarRootDataset
 from .image_folder_dataset import ImageFolderDataset
 from .latency_table_dataset import LatencyTableDataset
+from .model_json_dataset import ModelJSONDataset
 from .onnx_dataset import ExecuTorchProgramDataset, OnnxModelDataset
 from .optional_dataset import OptionalDataset
 
@@ -16,6 +17,7 @@ __all__ = [
     "ExecuTorchProgramDataset",
     "ImageFolderDataset",
     "LatencyTableDataset",
+    "ModelJSONDataset",
     "OnnxModelDataset",
     "OptionalDataset",
     "TorchCheckpointDataset",

@@ -10,6 +10,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import torch
 
+from tfnas_kedro.artifacts import SearchTarget
 from tfnas_kedro.data.in_memory import in_memory_loader
 from tfnas_kedro.data.loaders import make_loader
 from tfnas_kedro.data.pretrained import WARM_STARTS, warm_start_source
@@ -40,7 +41,7 @@ def _space(p: SearchParams, search_spaces: dict):
     return spaces[p.search_space]
 
 
-def resolve_target(table: LatencyTable, search: dict, target: dict, latency: dict, search_spaces: dict) -> dict:
+def resolve_target(table: LatencyTable, search: dict, target: dict, latency: dict, search_spaces: dict) -> SearchTarget:
     """The target in ms, checked against what the space can reach on this table, before any training.
 
     The table must be the one the configuration asks for: measured on ``latency.device`` in
@@ -52,18 +53,17 @@ def resolve_target(table: LatencyTable, search: dict, target: dict, latency: dic
     lat.settings_for(table, resolution=p.input_size, space=space.name)  # or a stop naming both
     target_ms = target_ms_for(table, space, t.latency_ms, t.fraction)
     low, high = table.reachable_range(space)
-    resolved = {
-        "target_ms": target_ms,
-        "requested_ms": t.latency_ms,
-        "fraction": t.fraction if t.latency_ms is None else None,
-        "reachable_ms": [float(low), float(high)],
-        "space": space.name,
-        "device": table.meta.device,
-        "device_name": table.meta.device_name,
-        "runtime": table.meta.runtime.name,
-    }
     logger.info("latency target %.3f ms (reachable %.3f..%.3f ms)", target_ms, low, high)
-    return resolved
+    return SearchTarget(
+        target_ms=target_ms,
+        requested_ms=t.latency_ms,
+        fraction=t.fraction if t.latency_ms is None else None,
+        reachable_ms=(float(low), float(high)),
+        space=space.name,
+        device=table.meta.device,
+        device_name=table.meta.device_name,
+        runtime=table.meta.runtime.name,
+    )
 
 
 def _num_classes(split: pd.DataFrame, table: LatencyTable) -> int:
@@ -147,7 +147,7 @@ def run_warmup(split: pd.DataFrame, table: LatencyTable, search: dict, search_sp
 def run_search(
     split: pd.DataFrame,
     table: LatencyTable,
-    target: dict,
+    target: SearchTarget,
     search: dict,
     search_spaces: dict,
     warmup: dict | None = None,
@@ -158,7 +158,7 @@ def run_search(
     With ``search.distributed`` of several processes, they search data-parallel and rank 0's
     result (the same on every rank) is returned."""
     p = _parsed(search)
-    job = SearchJob(split, table, p, search_spaces, target_ms=target["target_ms"], warmup=warmup)
+    job = SearchJob(split, table, p, search_spaces, target_ms=target.target_ms, warmup=warmup)
     state, history = launch(_search_job, (job,), p.distributed, "search")
     status = learning_status(history, state["identity"]["num_classes"])
     (logger.info if status["learned"] else logger.warning)("search: %s", describe_learning(status))
@@ -211,14 +211,14 @@ def _loaders(
 
 
 def derive_searched_architecture(
-    result: dict, table: LatencyTable, target: dict, search: dict, latency: dict, search_spaces: dict
+    result: dict, table: LatencyTable, target: SearchTarget, search: dict, latency: dict, search_spaces: dict
 ) -> tuple[ArchDescription, dict, dict]:
     """The strongest op per layer and depth per stage at the widths that meet the target exactly."""
     p = parse_params(SearchParams, search, "search")
     space = _space(p, search_spaces).at_resolution(table.meta.resolution)
     alpha, beta = result["alpha"], result["beta"]
     num_classes = result["identity"]["num_classes"]
-    target_ms = target["target_ms"]
+    target_ms = target.target_ms
     subnet = own = Subnet.strongest(space, alpha, beta, result["widths"])  # as the search left it
     scaling, notes = None, []
     if p.elasticity:
@@ -250,12 +250,12 @@ def derive_searched_architecture(
 
 
 def _derivation_summary(
-    arch: ArchDescription, subnet: Subnet, own_ms: float, table: LatencyTable, target: dict, result: dict
+    arch: ArchDescription, subnet: Subnet, own_ms: float, table: LatencyTable, target: SearchTarget, result: dict
 ) -> dict:
     """What ``search_summary`` says of a derived architecture: its latency on the table against
     the target, the search's own result (``own_ms``: argmax ops and depths, widths by
     elasticity-scaling, no fallback), whether the supernet learned, its cost and its path."""
-    target_ms, predicted = target["target_ms"], table.predict(arch)
+    target_ms, predicted = target.target_ms, table.predict(arch)
     return {
         "name": arch.name,
         "target_ms": target_ms,
@@ -270,7 +270,7 @@ def _derivation_summary(
         "blocks": len(arch.blocks),
         "device": table.meta.device,
         "device_name": table.meta.device_name,
-        "reachable_ms": target["reachable_ms"],
+        "reachable_ms": list(target.reachable_ms),
         "epochs": result["epoch"],
         "init": result["config"].get("init", "scratch"),  # where the supernet's weights started
         # the warm start's scores before any step (its history's first row), else None
@@ -283,13 +283,13 @@ def _derivation_summary(
 
 
 def plot_search(
-    history: pd.DataFrame, arch: ArchDescription, target: dict, search_spaces: dict, search: dict
+    history: pd.DataFrame, arch: ArchDescription, target: SearchTarget, search_spaces: dict, search: dict
 ) -> tuple[go.Figure, go.Figure, go.Figure]:
     """Latency per epoch against the target; alpha/beta over epochs; the result layer by layer."""
     p = parse_params(SearchParams, search, "search")
     stages = [pos.stage for pos in _space(p, search_spaces).positions()]
     return (
-        search_latency(history, target["target_ms"]),
+        search_latency(history, target.target_ms),
         search_probabilities(history, stages),
         architecture_drawing(arch),
     )

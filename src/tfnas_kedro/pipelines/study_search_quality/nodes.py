@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from tfnas_kedro.artifacts import SearchTarget
 from tfnas_kedro.data.loaders import make_loader
 from tfnas_kedro.nas import ArchDescription, count_macs, count_params, load_search_spaces
 from tfnas_kedro.nas.baselines import closest_zoo_model, random_subnet
@@ -66,7 +67,7 @@ def candidate_start_weights(run: str):
 def pick_candidates(
     searched: ArchDescription,
     summary: dict,
-    target: dict,
+    target: SearchTarget,
     table: LatencyTable,
     settings: dict,
     search_spaces: dict,
@@ -81,11 +82,11 @@ def pick_candidates(
     space = load_search_spaces(search_spaces)[settings.get("search_space", "tfnas")]
     space = space.at_resolution(table.meta.resolution)
     searched_ms = table.predict(searched)
-    rng = np.random.default_rng([p.seed, round(target["target_ms"] * 1000)])
+    rng = np.random.default_rng([p.seed, round(target.target_ms * 1000)])
     randoms = []
     for i in range(p.random_architectures):
         subnet, draws = random_subnet(table, space, searched_ms, rng)
-        name = f"random-{target['target_ms']:.2f}ms-{i}"
+        name = f"random-{target.target_ms:.2f}ms-{i}"
         randoms.append((subnet.to_arch(space, searched.num_classes, name=name), subnet, draws))
     zoo, zoo_ms = closest_zoo_model(table, searched_ms, searched.num_classes)
     rows = [
@@ -102,7 +103,7 @@ def pick_candidates(
     draws = sum(r[4] for r in rows if r[0] == "random")
     logger.info(
         "target %.3f ms: searched %.3f ms; %d random architectures at %s ms (%d draws, %.0f%% rejected); %s %.3f ms",
-        target["target_ms"], searched_ms, len(randoms), ", ".join(f"{r['table_ms']:.3f}" for r in listing[1:-1]),
+        target.target_ms, searched_ms, len(randoms), ", ".join(f"{r['table_ms']:.3f}" for r in listing[1:-1]),
         draws, 100 * (1 - len(randoms) / draws), zoo.name, zoo_ms,
     )  # fmt: skip
     return listing, *(arch for _, _, arch, _, _ in rows)
