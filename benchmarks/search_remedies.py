@@ -110,7 +110,7 @@ def remedy_target(catalog, params, target_name: str, settings: dict, warmup: dic
     result, history = run_search(split, table, arms["target"], settings, spaces, warmup)
     arch, summary, _ = derive_searched_architecture(result, table, arms["target"], settings, params["latency"], spaces)
     searched_s = time.perf_counter() - started
-    candidate = {"key": "remedy_searched", "kind": "searched", "name": arch.name, "subnet": summary["subnet"]}
+    candidate = {"key": "remedy_searched", "kind": "searched", "name": arch.name, "subnet": summary.subnet}
     scores = score_through_supernet(
         result, [candidate, *arms["randoms"]], split, settings, params["studies"]["search_quality"]
     )
@@ -134,10 +134,10 @@ def remedy_target(catalog, params, target_name: str, settings: dict, warmup: dic
     return {
         "target": target_name,
         "target_ms": arms["target"].target_ms,
-        "searched_table_ms": summary["table_ms"],
+        "searched_table_ms": summary.table_ms,
         "random_table_ms": [c["table_ms"] for c in arms["randoms"]],
         "architecture": arch.model_dump(mode="json"),
-        "learned": summary["supernet"]["learned"],
+        "learned": summary.supernet.learned,
         "final_epoch": {
             k: float(last[k])
             for k in (

@@ -4,7 +4,11 @@ fields a type checker and a reader can follow, not keys of a dict."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field
+
+from tfnas_kedro.nas.search.learning import LearningStatus
 
 
 class Artifact(BaseModel):
@@ -25,3 +29,54 @@ class SearchTarget(Artifact):
     device: str  # the table's device, runtime and the device's name: where the target holds
     device_name: str
     runtime: str
+
+
+class SessionFidelity(Artifact):
+    """The table's fidelity models timed beside a network (``check_in_session``): their errors,
+    the session's drift (their median measured/predicted ratio) and the network's error once that
+    drift is divided out."""
+
+    models: int
+    median_abs_error: float
+    max_abs_error: float
+    session_drift: float
+    relative_error: float
+
+
+class SearchSummary(Artifact):
+    """What ``derive_searched_architecture`` says of the architecture it derived (docs/search.md):
+    its latency on the table against the target, the search's own result before any fallback,
+    whether the supernet learned, its cost and path; where it was timed (``search.measure_latency``),
+    what it measured there. Fields added since a summary was written read as None."""
+
+    name: str
+    target_ms: float
+    table_ms: float
+    gap: float  # relative distance below the target (negative: above it)
+    target_met: bool
+    own_ms: float | None = None  # the search's own architecture (argmax ops and depths, scaled widths)
+    own_gap: float | None = None
+    supernet: LearningStatus | None = None
+    macs_m: float
+    params_m: float
+    blocks: int
+    device: str
+    device_name: str
+    reachable_ms: tuple[float, float]
+    epochs: int
+    init: str = "scratch"  # where the supernet's weights started
+    start_random_paths_top1: float | None = None  # a warm start's random paths before any step
+    subnet: dict[str, Any] | None = None  # the path through the supernet (Subnet.as_dict)
+    elasticity_message: str | None = None
+    fallback_changes: list[str] = []
+    fallback_count: int = 0
+    # where and how it was timed (``check_in_session``), when it was
+    measured_ms: float | None = None
+    raw_measured_ms: float | None = None
+    measured_error: float | None = None
+    session_fidelity: SessionFidelity | None = None
+    timed_in: str | None = None
+    timed_on: str | None = None
+    fidelity_bound: float | None = None
+    session_bound: float | None = None
+    within_fidelity_bound: bool | None = None

@@ -211,11 +211,11 @@ def test_validation_measures_the_derived_ops_with_sink_connected_stages(setup, t
 
 def test_a_supernet_whose_random_paths_score_at_chance_has_not_learned_the_space():
     trained_path = {"weight_loss": 1.0, "val_top1": 0.79}
-    assert learning_status([trained_path], 10)["learned"]  # a history from before random paths were scored
+    assert learning_status([trained_path], 10).learned  # a history from before random paths were scored
     status = learning_status([trained_path | {"val_top1_random_paths": 0.13}], 10)
-    assert not status["learned"] and status["random_paths_vs_chance"] == pytest.approx(1.3)
+    assert not status.learned and status.random_paths_vs_chance == pytest.approx(1.3)
     assert "random paths 0.13 (1.3 x chance)" in describe_learning(status)
-    assert learning_status([trained_path | {"val_top1_random_paths": 0.45}], 10)["learned"]
+    assert learning_status([trained_path | {"val_top1_random_paths": 0.45}], 10).learned
 
 
 def test_one_warm_up_starts_the_search_of_any_target(setup, tmp_path):

@@ -90,12 +90,16 @@ def test_accuracy_vs_latency_keeps_what_is_measured_here_apart_from_each_publish
 def test_with_every_artifact_each_saved_figure_comes_from_its_section():
     """The node saves the figures its sections name: with every artifact there, no placeholder."""
     from tests.conftest import PROJECT_ROOT
+    from tfnas_kedro.artifacts import SearchSummary
     from tfnas_kedro.nas import zoo_arch
+    from tfnas_kedro.nas.search import learning_status
     from tfnas_kedro.pipelines.report.nodes import FIGURES, build_report
 
-    status = {"learned": False, "chance_top1": 0.25, "chance_loss": 1.39, "weight_loss": 1.3, "val_top1": 0.3}
-    status |= {"top1_vs_chance": 1.2, "epochs": 2}
-    summary = {"target_ms": 10.0, "table_ms": 9.9, "measured_ms": 10.5, "gap": 0.01, "macs_m": 300, "params_m": 5}
+    status = learning_status([{"weight_loss": 1.3, "val_top1": 0.3}, {"weight_loss": 1.3, "val_top1": 0.3}], 4)
+    summary = SearchSummary(
+        name="searched", target_ms=10.0, table_ms=9.9, measured_ms=10.5, gap=0.01, target_met=True, macs_m=300,
+        params_m=5, blocks=12, device="cpu", device_name="cpu0", reachable_ms=(5.0, 20.0), epochs=2, supernet=status,
+    )  # fmt: skip
     history = pd.DataFrame(
         [
             (0, None, 10.3, [[0.5, 0.5]], [[0.4, 0.6]], 1.4, False),
@@ -114,7 +118,7 @@ def test_with_every_artifact_each_saved_figure_comes_from_its_section():
     stats = pd.DataFrame([{"target": "t", "searched_top1": 0.5, "searched_low": 0.45, "searched_high": 0.55,
                            "random_top1": 0.4, "random_low": 0.35, "random_high": 0.45, "left_out": None}])  # fmt: skip
     page, table, *figures = build_report(
-        {**summary, "supernet": status},
+        summary,
         history,
         zoo_arch("TF-NAS-D"),
         {},

@@ -30,9 +30,9 @@ def summarise_study(study_params: dict, metric: str, **outputs) -> tuple[pd.Data
         history, summary = outputs[f"{run}_history"], outputs[f"{run}_summary"]
         label = ", ".join(f"{k}={v}" for k, v in sorted(settings.items()) if k != "seed") or "default"
         rows.append({"run": run, "setting": label, "seed": settings.get("seed"), "epochs": len(history),
-                     "target_ms": summary["target_ms"], "table_ms": summary["table_ms"],
-                     "gap_percent": 100 * summary["gap"], "target_met": summary["target_met"],
-                     "macs_m": summary["macs_m"], "final_val_top1": history.iloc[-1]["val_top1"]})  # fmt: skip
+                     "target_ms": summary.target_ms, "table_ms": summary.table_ms,
+                     "gap_percent": 100 * summary.gap, "target_met": summary.target_met,
+                     "macs_m": summary.macs_m, "final_val_top1": history.iloc[-1]["val_top1"]})  # fmt: skip
         curves.setdefault(label, []).append(history[metric].to_numpy(dtype=float))
     figure = go.Figure()
     palette = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#ff9da6", "#9d755d"]

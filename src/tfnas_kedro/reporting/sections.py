@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from tfnas_kedro.artifacts import SearchSummary
 from tfnas_kedro.nas import ArchDescription
 from tfnas_kedro.nas.search import describe_learning
 
@@ -37,31 +38,32 @@ def searched_architectures_section(summary: pd.DataFrame) -> Section:
     return Section(title, tables=[summary], text=text)
 
 
-def search_section(history: pd.DataFrame | None, summary: dict | None, target_summaries: dict | None) -> Section:
+def search_section(
+    history: pd.DataFrame | None, summary: SearchSummary | None, target_summaries: dict[str, SearchSummary] | None
+) -> Section:
     """The default search epoch by epoch: whether its supernet learned, latency against the target,
     and the op and depth distributions; a warning where the supernet has not learned, and one per
     search whose own architecture needed the depth/op fallback."""
     if history is None or summary is None:
         return Section("Search", missing="no search history (kedro run --pipelines search)")
     figures, warnings = {}, []
-    if "supernet" in summary:
-        status = summary["supernet"]
-        figures["search_learning"] = search_learning(history, round(1 / status["chance_top1"]))
-        warnings += [] if status["learned"] else [describe_learning(status)]
-    figures["search_latency"] = search_latency(history, summary["target_ms"])
+    if summary.supernet is not None:
+        figures["search_learning"] = search_learning(history, summary.supernet.classes)
+        warnings += [] if summary.supernet.learned else [describe_learning(summary.supernet)]
+    figures["search_latency"] = search_latency(history, summary.target_ms)
     figures["search_probabilities"] = search_probabilities(history)
     warnings += _fallback_warnings({"default (search)": summary, **(target_summaries or {})})
     return Section("Search", figures=figures, warnings=warnings)
 
 
-def _fallback_warnings(summaries: dict[str, dict]) -> list[str]:
+def _fallback_warnings(summaries: dict[str, SearchSummary | None]) -> list[str]:
     """One note per search whose own architecture needed the depth/op fallback to meet its target."""
     return [
-        f"{name}: the search's own architecture ({s['own_ms']:.3f} ms) was {100 * abs(s['own_gap']):.1f}% "
-        f"{'below' if s['own_gap'] > 0 else 'above'} the {s['target_ms']:.3f} ms target; the fallback made "
-        f"{len(s['fallback_changes'])} depth/op changes: {'; '.join(s['fallback_changes'])}"
+        f"{name}: the search's own architecture ({s.own_ms:.3f} ms) was {100 * abs(s.own_gap):.1f}% "
+        f"{'below' if s.own_gap > 0 else 'above'} the {s.target_ms:.3f} ms target; the fallback made "
+        f"{len(s.fallback_changes)} depth/op changes: {'; '.join(s.fallback_changes)}"
         for name, s in summaries.items()
-        if s is not None and s.get("fallback_changes")
+        if s is not None and s.fallback_changes
     ]
 
 
@@ -76,8 +78,8 @@ def architecture_section(arch: ArchDescription | None) -> Section:
 def latency_fidelity_section(
     fidelity: pd.DataFrame | None,
     fidelity_summary: dict | None,
-    search_summary: dict | None,
-    targets: dict | None,
+    search_summary: SearchSummary | None,
+    targets: dict[str, SearchSummary] | None,
     metrics: dict | None = None,
 ) -> Section:
     """How well the lookup table predicts measured latency: the held-out published models, the

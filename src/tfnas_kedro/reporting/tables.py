@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import pandas as pd
 
+from tfnas_kedro.artifacts import SearchSummary
+
 FIDELITY_COLUMNS = ["name", "kind", "predicted_ms", "measured_ms"]
 POINT_COLUMNS = ["name", "group", "panel", "latency_ms", "top1_percent"]
 
 
-def summary_table(search_summary: dict | None, target_summaries: dict | None, metrics: dict | None) -> pd.DataFrame:
+def summary_table(
+    search_summary: SearchSummary | None, target_summaries: dict[str, SearchSummary] | None, metrics: dict | None
+) -> pd.DataFrame:
     """One row per search that ran: the default one first (with the retrained top-1 where it was
     trained), then each target's; empty where none ran."""
     rows = [_summary_row("default (search)", search_summary, metrics)]
@@ -16,29 +20,32 @@ def summary_table(search_summary: dict | None, target_summaries: dict | None, me
     return pd.DataFrame([r for r in rows if r is not None])
 
 
-def _summary_row(name: str, summary: dict | None, metrics: dict | None) -> dict | None:
+def _summary_row(name: str, summary: SearchSummary | None, metrics: dict | None) -> dict | None:
     if summary is None:
         return None
     return {
         "search": name,
-        "target_ms": summary["target_ms"],
-        "table_ms": summary["table_ms"],
-        "measured_ms": summary.get("measured_ms"),
-        "gap_percent": 100 * summary["gap"],
-        "own_gap_percent": 100 * summary["own_gap"] if "own_gap" in summary else None,
-        "fallback_changes": len(summary.get("fallback_changes", [])),
-        "supernet_learned": summary["supernet"]["learned"] if "supernet" in summary else None,
-        "measured_error_percent": 100 * summary["measured_error"] if "measured_error" in summary else None,
+        "target_ms": summary.target_ms,
+        "table_ms": summary.table_ms,
+        "measured_ms": summary.measured_ms,
+        "gap_percent": 100 * summary.gap,
+        "own_gap_percent": None if summary.own_gap is None else 100 * summary.own_gap,
+        "fallback_changes": len(summary.fallback_changes),
+        "supernet_learned": None if summary.supernet is None else summary.supernet.learned,
+        "measured_error_percent": None if summary.measured_error is None else 100 * summary.measured_error,
         # the session-drift-corrected error within the table's held-out error and noise floor
-        "within_table_bound": summary.get("within_fidelity_bound"),
-        "macs_m": summary["macs_m"],
-        "params_m": summary["params_m"],
+        "within_table_bound": summary.within_fidelity_bound,
+        "macs_m": summary.macs_m,
+        "params_m": summary.params_m,
         "top1": None if metrics is None else metrics["top1"],
     }
 
 
 def fidelity_rows(
-    fidelity: pd.DataFrame | None, search_summary: dict | None, targets: dict | None, metrics: dict | None = None
+    fidelity: pd.DataFrame | None,
+    search_summary: SearchSummary | None,
+    targets: dict[str, SearchSummary] | None,
+    metrics: dict | None = None,
 ) -> pd.DataFrame:
     """Table-predicted and measured latency of the held-out published models, of every searched
     architecture that was timed, and of the file that ships (the trained network's ExecuTorch
@@ -47,8 +54,8 @@ def fidelity_rows(
     if fidelity is not None:
         rows += [(r.name, "published models", r.predicted_ms, r.measured_ms) for r in fidelity.itertuples()]
     for name, s in [("searched", search_summary), *(targets or {}).items()]:
-        if s is not None and s.get("measured_ms") is not None:
-            rows.append((name, "searched", s["table_ms"], s["measured_ms"]))
+        if s is not None and s.measured_ms is not None:
+            rows.append((name, "searched", s.table_ms, s.measured_ms))
     if metrics and metrics.get("executorch") and metrics.get("measured_ms") is not None:
         rows.append((f"{metrics['name']} (trained_model.pte)", "shipped program", metrics["table_ms"],
                      metrics["measured_ms"]))  # fmt: skip

@@ -18,7 +18,7 @@ from .config import (
     SearchConfig,
     SearchIdentity,
 )
-from .learning import describe_learning, learning_status
+from .learning import LearningStatus, describe_learning, learning_status
 from .searcher import Searcher
 from .steps import backward_architecture, backward_paths, frozen
 
@@ -26,6 +26,7 @@ __all__ = [
     "ADDED_LATER",
     "AFTER_WARMUP",
     "CHECKPOINT_FORMAT",
+    "LearningStatus",
     "RANDOM_PATHS",
     "RANDOM_PATHS_SEED",
     "RESUMABLE",

@@ -12,6 +12,7 @@ import pandas as pd
 import torch
 from torchvision import models
 
+from tfnas_kedro.artifacts import SearchSummary
 from tfnas_kedro.nas import ArchDescription
 from tfnas_kedro.nas.latency import LatencyTable
 from tfnas_kedro.nas.profiler import ProfilerSettings, Timing, in_timing_process
@@ -72,10 +73,10 @@ def measure_reference_models(latency_table: LatencyTable | None, report: dict, l
 
 
 def build_report(
-    search_summary: dict | None,
+    search_summary: SearchSummary | None,
     search_history: pd.DataFrame | None,
     searched_architecture: ArchDescription | None,
-    target_summaries: dict | None,
+    target_summaries: dict[str, SearchSummary] | None,
     latency_fidelity: pd.DataFrame | None,
     latency_fidelity_summary: dict | None,
     training_metrics: dict | None,
@@ -128,6 +129,6 @@ FIGURES = [
 ]
 
 
-def collect_target_summaries(**summaries: dict | None) -> dict:
+def collect_target_summaries(**summaries: SearchSummary | None) -> dict[str, SearchSummary]:
     """The per-target search summaries that exist, by target name."""
     return {name: s for name, s in summaries.items() if s is not None}

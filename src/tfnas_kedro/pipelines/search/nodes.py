@@ -10,7 +10,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import torch
 
-from tfnas_kedro.artifacts import SearchTarget
+from tfnas_kedro.artifacts import SearchSummary, SearchTarget
 from tfnas_kedro.data.in_memory import in_memory_loader
 from tfnas_kedro.data.loaders import make_loader
 from tfnas_kedro.data.pretrained import WARM_STARTS, warm_start_source
@@ -161,7 +161,7 @@ def run_search(
     job = SearchJob(split, table, p, search_spaces, target_ms=target.target_ms, warmup=warmup)
     state, history = launch(_search_job, (job,), p.distributed, "search")
     status = learning_status(history, state["identity"]["num_classes"])
-    (logger.info if status["learned"] else logger.warning)("search: %s", describe_learning(status))
+    (logger.info if status.learned else logger.warning)("search: %s", describe_learning(status))
     return state, pd.DataFrame(history)
 
 
@@ -212,7 +212,7 @@ def _loaders(
 
 def derive_searched_architecture(
     result: dict, table: LatencyTable, target: SearchTarget, search: dict, latency: dict, search_spaces: dict
-) -> tuple[ArchDescription, dict, dict]:
+) -> tuple[ArchDescription, SearchSummary, dict]:
     """The strongest op per layer and depth per stage at the widths that meet the target exactly."""
     p = parse_params(SearchParams, search, "search")
     space = _space(p, search_spaces).at_resolution(table.meta.resolution)
@@ -228,34 +228,38 @@ def derive_searched_architecture(
         fit = fit_to_target(table, space, depth_probs, op_probs, subnet, target_ms)
         subnet, scaling, notes = fit.subnet, fit.scaling, fit.notes
     arch = subnet.to_arch(space, num_classes, name=f"searched-{target_ms:.2f}ms")
-    summary = _derivation_summary(arch, subnet, table.predict(own.to_arch(space, num_classes)), table, target, result)
-    summary |= {"elasticity_message": None if scaling is None else scaling.message}
-    summary |= {"fallback_changes": notes, "fallback_count": len(notes)}
+    timing = {}
     if p.measure_latency:  # timed among the table's fidelity models, as the table's error was measured
         lat = parse_params(LatencyParams, latency, "latency")
-        summary |= check_in_session(table, arch, lat.anchor_archs(table), lat.settings_for(table))
+        timing = check_in_session(table, arch, lat.anchor_archs(table), lat.settings_for(table))
+    own_ms = table.predict(own.to_arch(space, num_classes))
+    summary = _derivation_summary(arch, subnet, own_ms, table, target, result) | timing
+    summary |= {"elasticity_message": None if scaling is None else scaling.message}
+    summary = SearchSummary(**summary, fallback_changes=notes, fallback_count=len(notes))
     if notes:
         logger.warning(
             "the search's own architecture (%.3f ms) is %.1f%% off the %.3f ms target; the fallback made %d "
             "depth/op changes: %s. A longer search or a larger search.latency_lambda lets alpha and beta get there.",
-            summary["own_ms"], -100 * summary["own_gap"], target_ms, len(notes), "; ".join(notes),
+            summary.own_ms, -100 * summary.own_gap, target_ms, len(notes), "; ".join(notes),
         )  # fmt: skip
-    if not summary["target_met"]:
-        logger.warning("derived architecture misses the target: %.3f ms > %.3f ms", summary["table_ms"], target_ms)
+    if not summary.target_met:
+        logger.warning("derived architecture misses the target: %.3f ms > %.3f ms", summary.table_ms, target_ms)
     logger.info(
-        "derived %s: %.3f ms on the table for a %.3f ms target, %.1fM MACs",
-        arch.name, summary["table_ms"], target_ms, summary["macs_m"],
+        "derived %s: %.3f ms on the table for a %.3f ms target, %.1fM MACs", arch.name, summary.table_ms, target_ms,
+        summary.macs_m,
     )  # fmt: skip
-    return arch, summary, summary["subnet"]
+    return arch, summary, subnet.as_dict()
 
 
 def _derivation_summary(
     arch: ArchDescription, subnet: Subnet, own_ms: float, table: LatencyTable, target: SearchTarget, result: dict
 ) -> dict:
-    """What ``search_summary`` says of a derived architecture: its latency on the table against
-    the target, the search's own result (``own_ms``: argmax ops and depths, widths by
-    elasticity-scaling, no fallback), whether the supernet learned, its cost and its path."""
+    """The fields of :class:`SearchSummary` that the derivation knows: the derived architecture's
+    latency on the table against the target, the search's own result (``own_ms``: argmax ops and
+    depths, widths by elasticity-scaling, no fallback), whether the supernet learned, its cost and
+    its path."""
     target_ms, predicted = target.target_ms, table.predict(arch)
+    history = result["history"]
     return {
         "name": arch.name,
         "target_ms": target_ms,
@@ -264,19 +268,17 @@ def _derivation_summary(
         "target_met": predicted <= target_ms,
         "own_ms": own_ms,
         "own_gap": (target_ms - own_ms) / target_ms,
-        "supernet": learning_status(result["history"], arch.num_classes),
+        "supernet": learning_status(history, arch.num_classes),
         "macs_m": count_macs(arch) / 1e6,
         "params_m": count_params(arch) / 1e6,
         "blocks": len(arch.blocks),
         "device": table.meta.device,
         "device_name": table.meta.device_name,
-        "reachable_ms": list(target.reachable_ms),
+        "reachable_ms": target.reachable_ms,
         "epochs": result["epoch"],
         "init": result["config"].get("init", "scratch"),  # where the supernet's weights started
         # the warm start's scores before any step (its history's first row), else None
-        "start_random_paths_top1": result["history"][0].get("start_val_top1_random_paths")
-        if result["history"]
-        else None,
+        "start_random_paths_top1": history[0].get("start_val_top1_random_paths") if history else None,
         # the path through the supernet (depths, op per layer, widths): studies score it with inherited weights
         "subnet": subnet.as_dict(),
     }

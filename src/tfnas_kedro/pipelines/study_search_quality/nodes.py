@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from tfnas_kedro.artifacts import SearchTarget
+from tfnas_kedro.artifacts import SearchSummary, SearchTarget
 from tfnas_kedro.data.loaders import make_loader
 from tfnas_kedro.nas import ArchDescription, count_macs, count_params, load_search_spaces
 from tfnas_kedro.nas.baselines import closest_zoo_model, random_subnet
@@ -66,7 +66,7 @@ def candidate_start_weights(run: str):
 
 def pick_candidates(
     searched: ArchDescription,
-    summary: dict,
+    summary: SearchSummary,
     target: SearchTarget,
     table: LatencyTable,
     settings: dict,
@@ -90,7 +90,7 @@ def pick_candidates(
         randoms.append((subnet.to_arch(space, searched.num_classes, name=name), subnet, draws))
     zoo, zoo_ms = closest_zoo_model(table, searched_ms, searched.num_classes)
     rows = [
-        ("searched", None, searched, Subnet.from_dict(summary["subnet"]), 1),
+        ("searched", None, searched, Subnet.from_dict(summary.subnet), 1),
         *[("random", i, arch, subnet, draws) for i, (arch, subnet, draws) in enumerate(randoms)],
         ("zoo", None, zoo, None, None),
     ]
@@ -153,15 +153,15 @@ def summarise_search_quality(study: dict, **inputs) -> tuple[pd.DataFrame, pd.Da
                 metrics, test = inputs[f"{target}_{run}_metrics"], inputs[f"{target}_{run}_test"]
                 per_image[(target, run)] = np.asarray(test["correct_per_image"])
                 rows.append({
-                    "target": target, "target_ms": summary["target_ms"], "kind": candidate["kind"],
+                    "target": target, "target_ms": summary.target_ms, "kind": candidate["kind"],
                     "candidate": candidate["key"], "run": run, "seed_offset": offset, "name": candidate["name"],
                     "table_ms": candidate["table_ms"], "macs_m": count_macs(arch) / 1e6,
                     "params_m": count_params(arch) / 1e6, "top1": test["top1"], "top1_low": test["top1_low"],
                     "top1_high": test["top1_high"], "val_top1": metrics["top1"],
                     "supernet_top1": scores.get(candidate["key"], {}).get("top1"),
                     "diverged": bool(metrics.get("diverged", False)), "divergence": metrics.get("divergence"),
-                    "supernet_learned": summary["supernet"]["learned"], "draws": candidate["draws"],
-                    "search_init": summary.get("init", "scratch"), "train_init": metrics.get("init", "scratch"),
+                    "supernet_learned": summary.supernet.learned, "draws": candidate["draws"],
+                    "search_init": summary.init, "train_init": metrics.get("init", "scratch"),
                 })  # fmt: skip
     table = pd.DataFrame(rows)
     stats = pd.DataFrame([target_statistics(table[table["target"] == t], per_image, p) for t in p.targets])
