@@ -47,7 +47,7 @@ def study_arms(catalog, target: str, p) -> dict:
     searched = next(c for c in candidates if c["kind"] == "searched")
     random_hits, random_top1 = [], {}
     for c in randoms:
-        if catalog.load(f"{ns}.{c['key']}.training_metrics").get("diverged"):
+        if catalog.load(f"{ns}.{c['key']}.training_metrics").diverged:
             continue
         test = catalog.load(f"{ns}.{c['key']}.test_metrics")
         random_hits.append(np.asarray(test["correct_per_image"]))
@@ -55,7 +55,7 @@ def study_arms(catalog, target: str, p) -> dict:
     searched_hits = [
         np.asarray(catalog.load(f"{ns}.searched_seed{k}.test_metrics")["correct_per_image"])
         for k in range(p.searched_seeds)
-        if not catalog.load(f"{ns}.searched_seed{k}.training_metrics").get("diverged")
+        if not catalog.load(f"{ns}.searched_seed{k}.training_metrics").diverged
     ]
     return {
         "target": catalog.load(f"{ns}.search_target"),

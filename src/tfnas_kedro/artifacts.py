@@ -43,11 +43,27 @@ class SessionFidelity(Artifact):
     relative_error: float
 
 
-class SearchSummary(Artifact):
+class Timed(Artifact):
+    """Where and how a network was timed, when it was (``check_in_session``: beside the table's
+    fidelity models, on the table's device and runtime): what it measured there, its error against
+    the table with the session's drift divided out, and whether that lies within the table's bound."""
+
+    measured_ms: float | None = None
+    raw_measured_ms: float | None = None
+    measured_error: float | None = None
+    session_fidelity: SessionFidelity | None = None
+    timed_in: str | None = None
+    timed_on: str | None = None  # this machine's cpu or cuda, or the remote device's address
+    fidelity_bound: float | None = None
+    session_bound: float | None = None
+    within_fidelity_bound: bool | None = None
+
+
+class SearchSummary(Timed):
     """What ``derive_searched_architecture`` says of the architecture it derived (docs/search.md):
     its latency on the table against the target, the search's own result before any fallback,
     whether the supernet learned, its cost and path; where it was timed (``search.measure_latency``),
-    what it measured there. Fields added since a summary was written read as None."""
+    what it measured there (:class:`Timed`). Fields added since a summary was written read as None."""
 
     name: str
     target_ms: float
@@ -70,13 +86,28 @@ class SearchSummary(Artifact):
     elasticity_message: str | None = None
     fallback_changes: list[str] = []
     fallback_count: int = 0
-    # where and how it was timed (``check_in_session``), when it was
-    measured_ms: float | None = None
-    raw_measured_ms: float | None = None
-    measured_error: float | None = None
-    session_fidelity: SessionFidelity | None = None
-    timed_in: str | None = None
-    timed_on: str | None = None
-    fidelity_bound: float | None = None
-    session_bound: float | None = None
-    within_fidelity_bound: bool | None = None
+
+
+class TrainingMetrics(Timed):
+    """What ``summarise_training`` says of a retrained network: validation scores, cost, whether
+    the run diverged, its latency on the table and, where it was timed (``train.measure_latency``),
+    what it measured (:class:`Timed`); the export checks of what ships (ONNX, ExecuTorch)."""
+
+    name: str
+    epochs: int
+    init: str = "scratch"  # inherit: from the supernet's weights
+    top1: float
+    top5: float
+    val_loss: float
+    weights: str = "model"  # model or ema: which weights were scored
+    params_m: float
+    macs_m: float
+    resolution: int
+    num_classes: int
+    train_seconds: float
+    onnx: dict[str, Any] | None = None  # the ONNX export's check, where it was exported
+    executorch: dict[str, Any] | None = None  # the ExecuTorch program's check, where it ships as one
+    divergence: str | None = None  # why the run counts as diverged (its top-1 then says more about the recipe)
+    diverged: bool = False
+    table_ms: float | None = None  # None where the table cannot price it (``table_note`` says why)
+    table_note: str | None = None

@@ -90,7 +90,7 @@ def test_accuracy_vs_latency_keeps_what_is_measured_here_apart_from_each_publish
 def test_with_every_artifact_each_saved_figure_comes_from_its_section():
     """The node saves the figures its sections name: with every artifact there, no placeholder."""
     from tests.conftest import PROJECT_ROOT
-    from tfnas_kedro.artifacts import SearchSummary
+    from tfnas_kedro.artifacts import SearchSummary, TrainingMetrics
     from tfnas_kedro.nas import zoo_arch
     from tfnas_kedro.nas.search import learning_status
     from tfnas_kedro.pipelines.report.nodes import FIGURES, build_report
@@ -124,7 +124,19 @@ def test_with_every_artifact_each_saved_figure_comes_from_its_section():
         {},
         fidelity,
         fidelity_summary,
-        {"name": "searched", "top1": 0.5, "measured_ms": 10.4},
+        TrainingMetrics(
+            name="searched",
+            epochs=2,
+            top1=0.5,
+            top5=1.0,
+            val_loss=1.0,
+            params_m=5,
+            macs_m=300,
+            resolution=32,
+            num_classes=4,
+            train_seconds=1.0,
+            measured_ms=10.4,
+        ),
         pd.DataFrame({"epoch": [0, 1], "train_loss": [1.2, 1.0], "val_top1": [0.4, 0.5]}),
         pd.DataFrame({"model": ["searched"], "cifar10_top1_percent": [90.0]}),
         quality,

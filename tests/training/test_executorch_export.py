@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from tfnas_kedro.artifacts import TrainingMetrics
 from tfnas_kedro.nas import build_network
 from tfnas_kedro.nas.calibration import measure_networks
 from tfnas_kedro.nas.executorch_programs import ProgramCache
@@ -35,7 +36,10 @@ def test_the_shipped_program_matches_pytorch_and_is_the_file_the_latency_check_t
     lowered_now = set(programs.iterdir()) - before
     # only the harness's reference was lowered: the network's timing loaded the exported file
     assert lowered_now <= {ProgramCache(programs).path(reference, (1, *shape))} and timing.ms > 0
-    metrics = {"name": arch.name, "executorch": report, "table_ms": 1.1, "measured_ms": timing.ms}
+    metrics = TrainingMetrics(
+        name=arch.name, epochs=1, top1=0.5, top5=1.0, val_loss=1.0, params_m=0.1, macs_m=1.0, resolution=32,
+        num_classes=4, train_seconds=1.0, executorch=report, table_ms=1.1, measured_ms=timing.ms,
+    )  # fmt: skip
     rows = fidelity_rows(None, None, None, metrics)
     assert rows["kind"].tolist() == ["shipped program"] and rows["measured_ms"].iloc[0] == timing.ms
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from tfnas_kedro.artifacts import SearchSummary
+from tfnas_kedro.artifacts import SearchSummary, TrainingMetrics
 from tfnas_kedro.nas import ArchDescription
 from tfnas_kedro.nas.search import describe_learning
 
@@ -80,7 +80,7 @@ def latency_fidelity_section(
     fidelity_summary: dict | None,
     search_summary: SearchSummary | None,
     targets: dict[str, SearchSummary] | None,
-    metrics: dict | None = None,
+    metrics: TrainingMetrics | None = None,
 ) -> Section:
     """How well the lookup table predicts measured latency: the held-out published models, the
     searched architectures that were timed and the program that ships, with the table's error and
@@ -90,7 +90,7 @@ def latency_fidelity_section(
     if not len(rows):
         return Section(title, missing="no fidelity table (kedro run --pipelines latency)")
     text = "" if fidelity_summary is None else _fidelity_text(fidelity_summary)
-    program = (metrics or {}).get("executorch")
+    program = None if metrics is None else metrics.executorch
     if program:
         text += (
             f" The trained network ships as trained_model.pte (ExecuTorch {program['executorch']}, "
@@ -113,7 +113,7 @@ def accuracy_vs_latency_section(
     reference: pd.DataFrame,
     fidelity: pd.DataFrame | None,
     published: pd.DataFrame,
-    metrics: dict | None,
+    metrics: TrainingMetrics | None,
     fidelity_summary: dict | None,
 ) -> Section:
     """Top-1 against latency: what was timed here in one panel, the paper's numbers in one panel per
@@ -138,11 +138,12 @@ def _measured_here(summary: dict | None) -> str:
     )
 
 
-def training_section(history: pd.DataFrame | None, metrics: dict | None) -> Section:
+def training_section(history: pd.DataFrame | None, metrics: TrainingMetrics | None) -> Section:
     """The retraining's curves, and its final metrics (the nested ones, such as the ONNX checks, left out)."""
     if history is None:
         return Section("Training", missing="no training run (kedro run --pipelines train)")
-    tables = [pd.DataFrame([{k: v for k, v in metrics.items() if not isinstance(v, dict)}])] if metrics else []
+    flat = {} if metrics is None else {k: v for k, v in metrics.model_dump().items() if not isinstance(v, dict)}
+    tables = [pd.DataFrame([flat])] if flat else []
     return Section("Training", figures={"training_curves": training_curves(history)}, tables=tables)
 
 

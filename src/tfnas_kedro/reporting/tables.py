@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import pandas as pd
 
-from tfnas_kedro.artifacts import SearchSummary
+from tfnas_kedro.artifacts import SearchSummary, TrainingMetrics
 
 FIDELITY_COLUMNS = ["name", "kind", "predicted_ms", "measured_ms"]
 POINT_COLUMNS = ["name", "group", "panel", "latency_ms", "top1_percent"]
 
 
 def summary_table(
-    search_summary: SearchSummary | None, target_summaries: dict[str, SearchSummary] | None, metrics: dict | None
+    search_summary: SearchSummary | None,
+    target_summaries: dict[str, SearchSummary] | None,
+    metrics: TrainingMetrics | None,
 ) -> pd.DataFrame:
     """One row per search that ran: the default one first (with the retrained top-1 where it was
     trained), then each target's; empty where none ran."""
@@ -20,7 +22,7 @@ def summary_table(
     return pd.DataFrame([r for r in rows if r is not None])
 
 
-def _summary_row(name: str, summary: SearchSummary | None, metrics: dict | None) -> dict | None:
+def _summary_row(name: str, summary: SearchSummary | None, metrics: TrainingMetrics | None) -> dict | None:
     if summary is None:
         return None
     return {
@@ -37,7 +39,7 @@ def _summary_row(name: str, summary: SearchSummary | None, metrics: dict | None)
         "within_table_bound": summary.within_fidelity_bound,
         "macs_m": summary.macs_m,
         "params_m": summary.params_m,
-        "top1": None if metrics is None else metrics["top1"],
+        "top1": None if metrics is None else metrics.top1,
     }
 
 
@@ -45,7 +47,7 @@ def fidelity_rows(
     fidelity: pd.DataFrame | None,
     search_summary: SearchSummary | None,
     targets: dict[str, SearchSummary] | None,
-    metrics: dict | None = None,
+    metrics: TrainingMetrics | None = None,
 ) -> pd.DataFrame:
     """Table-predicted and measured latency of the held-out published models, of every searched
     architecture that was timed, and of the file that ships (the trained network's ExecuTorch
@@ -56,16 +58,15 @@ def fidelity_rows(
     for name, s in [("searched", search_summary), *(targets or {}).items()]:
         if s is not None and s.measured_ms is not None:
             rows.append((name, "searched", s.table_ms, s.measured_ms))
-    if metrics and metrics.get("executorch") and metrics.get("measured_ms") is not None:
-        rows.append((f"{metrics['name']} (trained_model.pte)", "shipped program", metrics["table_ms"],
-                     metrics["measured_ms"]))  # fmt: skip
+    if metrics is not None and metrics.executorch and metrics.measured_ms is not None:
+        rows.append((f"{metrics.name} (trained_model.pte)", "shipped program", metrics.table_ms, metrics.measured_ms))
     frame = pd.DataFrame(rows, columns=FIDELITY_COLUMNS)
     frame["relative_error"] = (frame["predicted_ms"] - frame["measured_ms"]) / frame["measured_ms"]
     return frame
 
 
 def accuracy_points(
-    reference: pd.DataFrame, fidelity: pd.DataFrame | None, published: pd.DataFrame, metrics: dict | None
+    reference: pd.DataFrame, fidelity: pd.DataFrame | None, published: pd.DataFrame, metrics: TrainingMetrics | None
 ) -> pd.DataFrame:
     """Every (latency, top-1) point the report can place, each in its panel: ``here`` for what this
     project timed (torchvision's models, the paper's models, the retrained search), else the
@@ -80,9 +81,9 @@ def accuracy_points(
         points += [
             (r.name, group, here, r.measured_ms, top1.get(r.name)) for r in fidelity.itertuples() if r.name in top1
         ]
-    if metrics is not None and metrics.get("measured_ms") is not None:
+    if metrics is not None and metrics.measured_ms is not None:
         group = "searched + retrained here (this run's data)"
-        points.append((metrics["name"], group, here, metrics["measured_ms"], 100 * metrics["top1"]))
+        points.append((metrics.name, group, here, metrics.measured_ms, 100 * metrics.top1))
     for setting, rows in published.groupby("latency_setting", sort=False):
         group = f"published by the paper ({setting})"
         points += [(r.architecture, group, setting, r.latency_ms, r.top1_percent) for r in rows.itertuples()]

@@ -12,7 +12,7 @@ import pandas as pd
 import torch
 from torchvision import models
 
-from tfnas_kedro.artifacts import SearchSummary
+from tfnas_kedro.artifacts import SearchSummary, TrainingMetrics
 from tfnas_kedro.nas import ArchDescription
 from tfnas_kedro.nas.latency import LatencyTable
 from tfnas_kedro.nas.profiler import ProfilerSettings, Timing, in_timing_process
@@ -79,7 +79,7 @@ def build_report(
     target_summaries: dict[str, SearchSummary] | None,
     latency_fidelity: pd.DataFrame | None,
     latency_fidelity_summary: dict | None,
-    training_metrics: dict | None,
+    training_metrics: TrainingMetrics | None,
     training_history: pd.DataFrame | None,
     transfer_table: pd.DataFrame | None,
     search_quality_table: pd.DataFrame | None,

@@ -157,11 +157,11 @@ def summarise_search_quality(study: dict, **inputs) -> tuple[pd.DataFrame, pd.Da
                     "candidate": candidate["key"], "run": run, "seed_offset": offset, "name": candidate["name"],
                     "table_ms": candidate["table_ms"], "macs_m": count_macs(arch) / 1e6,
                     "params_m": count_params(arch) / 1e6, "top1": test["top1"], "top1_low": test["top1_low"],
-                    "top1_high": test["top1_high"], "val_top1": metrics["top1"],
+                    "top1_high": test["top1_high"], "val_top1": metrics.top1,
                     "supernet_top1": scores.get(candidate["key"], {}).get("top1"),
-                    "diverged": bool(metrics.get("diverged", False)), "divergence": metrics.get("divergence"),
+                    "diverged": metrics.diverged, "divergence": metrics.divergence,
                     "supernet_learned": summary.supernet.learned, "draws": candidate["draws"],
-                    "search_init": summary.init, "train_init": metrics.get("init", "scratch"),
+                    "search_init": summary.init, "train_init": metrics.init,
                 })  # fmt: skip
     table = pd.DataFrame(rows)
     stats = pd.DataFrame([target_statistics(table[table["target"] == t], per_image, p) for t in p.targets])

@@ -12,6 +12,7 @@ import plotly.graph_objects as go
 import torch
 from torch.utils.data import DataLoader
 
+from tfnas_kedro.artifacts import TrainingMetrics
 from tfnas_kedro.data.loaders import IndexedImages, eval_transform, train_transform
 from tfnas_kedro.nas import ArchDescription, count_macs, count_params, zoo_arch
 from tfnas_kedro.nas.calibration import check_in_session, measure_networks
@@ -165,7 +166,7 @@ def summarise_training(
     latency: dict,
     export_check: dict | None = None,
     executorch_check: dict | None = None,
-) -> dict:
+) -> TrainingMetrics:
     """Top-1/top-5, params, MACs, table latency (when the table can price it), measured latency, the
     ONNX export's check where the network was exported (and the ExecuTorch program's, whose file
     is what the latency check times when the table is ExecuTorch's), and whether the run diverged
@@ -209,7 +210,7 @@ def summarise_training(
     logger.info(
         "trained %s: top-1 %.3f, top-5 %.3f, %.1fM MACs", arch.name, metrics["top1"], metrics["top5"], metrics["macs_m"]
     )
-    return metrics
+    return TrainingMetrics(**metrics)
 
 
 def plot_training(history: pd.DataFrame) -> go.Figure:
