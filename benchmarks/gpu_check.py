@@ -64,9 +64,8 @@ def latency_table(space, device, resolution, classes, quick):
     for row in fidelity.itertuples():
         print(f"[table] {row.name}: predicted {row.predicted_ms:.3f} ms, measured {row.measured_ms:.3f} ms, "
               f"error {100 * row.relative_error:+.1f}%")  # fmt: skip
-    noise = summary["noise_floor"]["spread"]
-    print(f"[table] fidelity: median |error| {100 * summary['median_abs_error']:.1f}%, "
-          f"max {100 * summary['max_abs_error']:.1f}%, noise floor {100 * noise:.1f}%")  # fmt: skip
+    print(f"[table] fidelity: median |error| {100 * summary.median_abs_error:.1f}%, "
+          f"max {100 * summary.max_abs_error:.1f}%, noise floor {100 * summary.noise_floor.spread:.1f}%")  # fmt: skip
     return table
 
 

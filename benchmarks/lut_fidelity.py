@@ -114,18 +114,18 @@ def main() -> None:
             f"{row.name:<16}{on_block:>6.0%}{row.raw_predicted_ms:>11.2f}{row.predicted_ms:>11.2f}"
             f"{row.measured_ms:>10.2f}{row.raw_measured_ms:>11.2f}{100 * row.relative_error:>+7.1f}%"
         )
-    floor = summary["noise_floor"]
+    floor = summary.noise_floor
     targets = ("<= 3%", "<= 8%") if args.runtime != "torch" else ("<= 5%", "<= 12%")
     print(
-        f"\nmedian |error| {100 * summary['median_abs_error']:.1f}% (target {targets[0]}), "
-        f"max |error| {100 * summary['max_abs_error']:.1f}% (target {targets[1]}), "
+        f"\nmedian |error| {100 * summary.median_abs_error:.1f}% (target {targets[0]}), "
+        f"max |error| {100 * summary.max_abs_error:.1f}% (target {targets[1]}), "
         f"signed median {100 * float(fidelity['relative_error'].median()):+.1f}% (a bias: target within +-1.5%)"
     )
-    print(f"uncalibrated sum of isolated blocks: median error {100 * summary['uncalibrated_median_error']:+.1f}%")
+    print(f"uncalibrated sum of isolated blocks: median error {100 * summary.uncalibrated_median_error:+.1f}%")
     print(
-        f"noise floor: {floor['network']} in the session and timed {len(floor['ms']) - 1} times after it: "
-        f"{min(floor['ms']):.2f}.."
-        f"{max(floor['ms']):.2f} ms, spread {100 * floor['spread']:.1f}% of the median"
+        f"noise floor: {floor.network} in the session and timed {len(floor.ms) - 1} times after it: "
+        f"{min(floor.ms):.2f}.."
+        f"{max(floor.ms):.2f} ms, spread {100 * floor.spread:.1f}% of the median"
     )
     if args.runtime != "torch":
         eager = measure_networks(archs, replace(networks, runtime="torch"))  # its own (eager) reference

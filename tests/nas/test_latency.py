@@ -532,7 +532,7 @@ def test_a_calibration_times_its_session_and_noise_repeats_in_one_fresh_worker(s
     held_out = [zoo_arch("TF-NAS-D", resolution=32, num_classes=10)]
     _, _, _, summary = calibration.calibrate_and_check(table, space, held_out, settings, samples=4, noise_repeats=2)
     assert workers == (["_time_session"] if fresh else [])  # one worker, which times in its own process
-    assert len(summary["noise_floor"]["ms"]) == 3 and summary["models"] == 1
+    assert len(summary.noise_floor.ms) == 3 and summary.models == 1
 
 
 def test_a_table_whose_metadata_has_a_misspelt_or_missing_key_is_refused_with_the_key_named(spaces):

@@ -93,6 +93,7 @@ def test_with_every_artifact_each_saved_figure_comes_from_its_section():
     from tfnas_kedro.artifacts import SearchSummary, TrainingMetrics
     from tfnas_kedro.nas import zoo_arch
     from tfnas_kedro.nas.search import learning_status
+    from tfnas_kedro.nas.table_meta import Calibration, FidelitySummary, NoiseFloor
     from tfnas_kedro.pipelines.report.nodes import FIGURES, build_report
 
     status = learning_status([{"weight_loss": 1.3, "val_top1": 0.3}, {"weight_loss": 1.3, "val_top1": 0.3}], 4)
@@ -108,8 +109,11 @@ def test_with_every_artifact_each_saved_figure_comes_from_its_section():
         columns=["epoch", "expected_ms", "derived_ms", "alpha", "beta", "weight_loss", "scaled"],
     )
     fidelity = pd.DataFrame({"name": ["TF-NAS-D"], "predicted_ms": [9.0], "measured_ms": [9.5]})
-    fidelity_summary = {"device_name": "cpu0", "device": "cpu", "batch_size": 1, "resolution": 32, "models": 1}
-    fidelity_summary |= {"median_abs_error": 0.05, "max_abs_error": 0.05, "noise_floor": {"spread": 0.02}}
+    fidelity_summary = FidelitySummary(
+        device_name="cpu0", device="cpu", batch_size=1, threads=1, resolution=32, runtime="torch", models=1,
+        median_abs_error=0.05, max_abs_error=0.05, uncalibrated_median_error=0.1, calibration=Calibration(),
+        noise_floor=NoiseFloor(network="TF-NAS-D", ms=[9.5, 9.6], spread=0.02),
+    )  # fmt: skip
     quality = pd.DataFrame(
         [("t", "searched", "s", "searched_seed0", 9.9, 0.5, 0.3), ("t", "random", "r", "random_0", 9.8, 0.4, 0.2),
          ("t", "zoo", "z", "zoo", 10.2, 0.45, None)],

@@ -24,7 +24,7 @@ from .profiler import ProfilerSettings, Timing, in_timing_process
 from .profilers import make_profiler
 from .random_networks import sample_covering
 from .space import SearchSpace
-from .table_meta import HeldOutCheck
+from .table_meta import FidelitySummary, HeldOutCheck, NoiseFloor
 
 logger = logging.getLogger(__name__)
 
@@ -236,7 +236,7 @@ def calibrate_and_check(
     samples: int,
     seed: int = 0,
     noise_repeats: int = 3,
-) -> tuple[LatencyTable, pd.DataFrame, pd.DataFrame, dict]:
+) -> tuple[LatencyTable, pd.DataFrame, pd.DataFrame, FidelitySummary]:
     """Fit the table on ``samples`` random networks of ``spaces`` (split evenly: give every space the
     table covers) and check it on ``held_out``.
 
@@ -278,29 +278,31 @@ def calibrate_and_check(
     return table, report, fidelity, summary
 
 
-def fidelity_summary(table: LatencyTable, fidelity: pd.DataFrame, repeated: str, repeats: list[float]) -> dict:
+def fidelity_summary(
+    table: LatencyTable, fidelity: pd.DataFrame, repeated: str, repeats: list[float]
+) -> FidelitySummary:
     """The ``latency_fidelity_summary`` of a checked table: where it was measured, its errors on
     the held-out networks (``fidelity``), the noise floor from the ``repeats`` of network
     ``repeated``, and its calibration."""
     m = table.meta
     check = m.calibration.held_out
-    return {
-        "device": m.device,
-        "device_name": m.device_name,
-        "batch_size": m.batch_size,
-        "threads": m.threads,
-        "resolution": m.resolution,
-        "runtime": m.runtime.name,
-        "models": check.models,
-        "median_abs_error": check.median_abs_error,
-        "max_abs_error": check.max_abs_error,
-        "uncalibrated_median_error": float(
+    return FidelitySummary(
+        device=m.device,
+        device_name=m.device_name,
+        batch_size=m.batch_size,
+        threads=m.threads,
+        resolution=m.resolution,
+        runtime=m.runtime.name,
+        models=check.models,
+        median_abs_error=check.median_abs_error,
+        max_abs_error=check.max_abs_error,
+        uncalibrated_median_error=float(
             np.median(relative_errors(fidelity["raw_predicted_ms"], fidelity["measured_ms"]))
         ),
-        "noise_floor": {"network": repeated, "ms": repeats, "spread": check.noise_floor},
-        "calibration": m.calibration.model_dump(mode="json"),
-        "table_build_seconds": m.build_seconds,
-    }
+        noise_floor=NoiseFloor(network=repeated, ms=repeats, spread=check.noise_floor),
+        calibration=m.calibration,
+        table_build_seconds=m.build_seconds,
+    )
 
 
 def check_against_table(

@@ -117,3 +117,34 @@ def meta_from_dict(data: dict) -> LatencyMeta:
         return validate_model(LatencyMeta, data, prefix="latency table metadata")
     except ConfigError as err:
         raise ConfigError(f"{err}\nrebuild the table with `kedro run --pipelines latency`") from None
+
+
+class NoiseFloor(BaseModel):
+    """One network timed again and again in the fidelity session: how far the machine repeats itself."""
+
+    model_config = _STRICT
+
+    network: str
+    ms: list[float]
+    spread: float  # of the repeats, relative to their median
+
+
+class FidelitySummary(BaseModel):
+    """What a checked table says of its own trust (``latency_fidelity_summary``): where it was
+    timed, its errors on the held-out networks, the noise floor and its calibration."""
+
+    model_config = _STRICT
+
+    device: str
+    device_name: str
+    batch_size: int
+    threads: int
+    resolution: int
+    runtime: str
+    models: int
+    median_abs_error: float
+    max_abs_error: float
+    uncalibrated_median_error: float
+    noise_floor: NoiseFloor
+    calibration: Calibration
+    table_build_seconds: float = 0.0

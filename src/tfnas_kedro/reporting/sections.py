@@ -8,6 +8,7 @@ import pandas as pd
 from tfnas_kedro.artifacts import SearchSummary, TrainingMetrics
 from tfnas_kedro.nas import ArchDescription
 from tfnas_kedro.nas.search import describe_learning
+from tfnas_kedro.nas.table_meta import FidelitySummary
 
 from .figures import (
     accuracy_vs_latency,
@@ -77,7 +78,7 @@ def architecture_section(arch: ArchDescription | None) -> Section:
 
 def latency_fidelity_section(
     fidelity: pd.DataFrame | None,
-    fidelity_summary: dict | None,
+    fidelity_summary: FidelitySummary | None,
     search_summary: SearchSummary | None,
     targets: dict[str, SearchSummary] | None,
     metrics: TrainingMetrics | None = None,
@@ -101,11 +102,11 @@ def latency_fidelity_section(
     return Section(title, figures=figures, tables=[rows.round(3)], text=text)
 
 
-def _fidelity_text(s: dict) -> str:
+def _fidelity_text(s: FidelitySummary) -> str:
     return (
-        f"{s['device_name']} ({s['device']}), batch {s['batch_size']}, input {s['resolution']}: median |error| "
-        f"{100 * s['median_abs_error']:.1f}%, max {100 * s['max_abs_error']:.1f}% over {s['models']} held-out "
-        f"published models; noise floor {100 * s['noise_floor']['spread']:.1f}%."
+        f"{s.device_name} ({s.device}), batch {s.batch_size}, input {s.resolution}: median |error| "
+        f"{100 * s.median_abs_error:.1f}%, max {100 * s.max_abs_error:.1f}% over {s.models} held-out "
+        f"networks; noise floor {100 * s.noise_floor.spread:.1f}%."
     )
 
 
@@ -114,7 +115,7 @@ def accuracy_vs_latency_section(
     fidelity: pd.DataFrame | None,
     published: pd.DataFrame,
     metrics: TrainingMetrics | None,
-    fidelity_summary: dict | None,
+    fidelity_summary: FidelitySummary | None,
 ) -> Section:
     """Top-1 against latency: what was timed here in one panel, the paper's numbers in one panel per
     hardware. Always there: the paper's points need no pipeline."""
@@ -129,12 +130,12 @@ def accuracy_vs_latency_section(
     return Section("Accuracy vs latency", figures={"accuracy_vs_latency": figure}, text=text)
 
 
-def _measured_here(summary: dict | None) -> str:
+def _measured_here(summary: FidelitySummary | None) -> str:
     if summary is None:
         return "no latency table yet"
     return (
-        f"{summary['device_name']} ({summary['device']}, {summary.get('runtime', 'torch')}), "
-        f"batch {summary['batch_size']}, input {summary['resolution']}"
+        f"{summary.device_name} ({summary.device}, {summary.runtime}), batch {summary.batch_size}, "
+        f"input {summary.resolution}"
     )
 
 

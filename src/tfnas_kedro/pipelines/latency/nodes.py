@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 from tfnas_kedro.nas import load_search_spaces
 from tfnas_kedro.nas.calibration import calibrate_and_check
 from tfnas_kedro.nas.latency import LatencyTable, build_latency_table
+from tfnas_kedro.nas.table_meta import FidelitySummary
 from tfnas_kedro.params import LatencyParams, parse_params
 
 logger = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ def measure_latency_table(params: dict, search_spaces: dict) -> LatencyTable:
 
 def calibrate_latency_table(
     table: LatencyTable, params: dict, search_spaces: dict
-) -> tuple[LatencyTable, pd.DataFrame, pd.DataFrame, dict]:
+) -> tuple[LatencyTable, pd.DataFrame, pd.DataFrame, FidelitySummary]:
     """Fit the table to networks sampled from every space it covers and check it on the zoo models
     it can price, all timed in one session; the published models are held out of the fit."""
     p = parse_params(LatencyParams, params, "latency")
@@ -56,7 +57,7 @@ def calibrate_latency_table(
     )
 
 
-def plot_latency_fidelity(fidelity: pd.DataFrame, calibration: pd.DataFrame, summary: dict) -> go.Figure:
+def plot_latency_fidelity(fidelity: pd.DataFrame, calibration: pd.DataFrame, summary: FidelitySummary) -> go.Figure:
     """Predicted vs measured latency, one point per network, with the y = x line."""
     top = float(
         max(
@@ -92,9 +93,9 @@ def plot_latency_fidelity(fidelity: pd.DataFrame, calibration: pd.DataFrame, sum
     )
     figure.update_layout(
         title=(
-            f"Lookup table vs measured latency, {summary['device_name']} ({summary['device']}, "
-            f"batch {summary['batch_size']}, input {summary['resolution']}): median |error| "
-            f"{100 * summary['median_abs_error']:.1f}%, noise floor {100 * summary['noise_floor']['spread']:.1f}%"
+            f"Lookup table vs measured latency, {summary.device_name} ({summary.device}, "
+            f"batch {summary.batch_size}, input {summary.resolution}): median |error| "
+            f"{100 * summary.median_abs_error:.1f}%, noise floor {100 * summary.noise_floor.spread:.1f}%"
         ),
         xaxis_title="measured latency (ms)",
         yaxis_title="predicted latency (ms)",

@@ -17,6 +17,7 @@ from tfnas_kedro.nas import ArchDescription
 from tfnas_kedro.nas.latency import LatencyTable
 from tfnas_kedro.nas.profiler import ProfilerSettings, Timing, in_timing_process
 from tfnas_kedro.nas.profilers import make_profiler
+from tfnas_kedro.nas.table_meta import FidelitySummary
 from tfnas_kedro.params import REFERENCE_MODELS, LatencyParams, ReportParams, parse_params
 from tfnas_kedro.reporting import (
     accuracy_vs_latency_section,
@@ -78,7 +79,7 @@ def build_report(
     searched_architecture: ArchDescription | None,
     target_summaries: dict[str, SearchSummary] | None,
     latency_fidelity: pd.DataFrame | None,
-    latency_fidelity_summary: dict | None,
+    latency_fidelity_summary: FidelitySummary | None,
     training_metrics: TrainingMetrics | None,
     training_history: pd.DataFrame | None,
     transfer_table: pd.DataFrame | None,
@@ -106,7 +107,7 @@ def build_report(
         transfer_section(transfer_table),
         search_quality_section(search_quality_table, search_quality_stats),
     ]
-    meta = "" if latency_fidelity_summary is None else f"Device: {latency_fidelity_summary['device_name']}."
+    meta = "" if latency_fidelity_summary is None else f"Device: {latency_fidelity_summary.device_name}."
     page = render_report(p.title, sections, meta)
     figures = {name: figure for section in sections for name, figure in section.figures.items()}
     logger.info("report: %d sections, %d figures, %.1f MB", len(sections), len(figures), len(page) / 1e6)
