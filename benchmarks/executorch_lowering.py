@@ -23,9 +23,10 @@ import torch
 from tfnas_kedro.nas.blocks import MBInvRes
 from tfnas_kedro.nas.executorch_groups import lower_together
 from tfnas_kedro.nas.executorch_programs import ExecuTorchCall, lower
-from tfnas_kedro.nas.latency import block_spec, table_keys, timing_groups
+from tfnas_kedro.nas.latency import block_spec
 from tfnas_kedro.nas.profiler import Profiler, ProfilerSettings
 from tfnas_kedro.nas.space import load_search_spaces
+from tfnas_kedro.nas.table_build import table_keys, timing_groups
 
 
 def main() -> None:

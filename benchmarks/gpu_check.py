@@ -28,10 +28,10 @@ from torch.utils.data import TensorDataset
 from tfnas_kedro.data.in_memory import InMemoryBatches
 from tfnas_kedro.nas import build_network, count_macs, load_search_spaces, zoo_arch, zoo_names
 from tfnas_kedro.nas.calibration import calibrate_and_check
-from tfnas_kedro.nas.latency import build_latency_table
 from tfnas_kedro.nas.penalty import LatencyPenalty
 from tfnas_kedro.nas.profiler import ProfilerSettings
 from tfnas_kedro.nas.search import SearchConfig, Searcher
+from tfnas_kedro.nas.table_build import build_latency_table
 from tfnas_kedro.runtime import autocast_dtype, resolve_device
 from tfnas_kedro.training import TrainConfig, Trainer, export_onnx
 

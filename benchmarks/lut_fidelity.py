@@ -26,8 +26,8 @@ from pathlib import Path
 from tfnas_kedro.datasets import LatencyTableDataset
 from tfnas_kedro.nas import load_search_spaces, zoo_arch
 from tfnas_kedro.nas.calibration import calibrate_and_check, measure_networks
-from tfnas_kedro.nas.latency import build_latency_table
 from tfnas_kedro.nas.profiler import ProfilerSettings
+from tfnas_kedro.nas.table_build import build_latency_table
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = [f"TF-NAS-{x}" for x in "ABCD"] + [f"TF-NAS-{x}-wose" for x in "ABCD"] + ["TF-NAS-CPU-A", "TF-NAS-CPU-B"]

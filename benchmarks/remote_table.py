@@ -26,8 +26,9 @@ sys.path.insert(0, str(ROOT))  # tests/sshd.py: the loopback server
 
 from tfnas_kedro.nas import load_search_spaces  # noqa: E402
 from tfnas_kedro.nas.device_address import RemoteOptions  # noqa: E402
-from tfnas_kedro.nas.latency import KEY_COLUMNS, build_latency_table  # noqa: E402
+from tfnas_kedro.nas.latency import KEY_COLUMNS  # noqa: E402
 from tfnas_kedro.nas.profiler import ProfilerSettings  # noqa: E402
+from tfnas_kedro.nas.table_build import build_latency_table  # noqa: E402
 
 # the demo's table (conf/base/parameters_latency.yml) in onnxruntime, with its channel block
 BUILD = {"resolution": 64, "num_classes": 10, "width_step": 32, "channel_block": 4}

@@ -37,11 +37,12 @@ import torch.nn.functional as F
 
 from tfnas_kedro.nas import build_network, load_search_spaces
 from tfnas_kedro.nas.allocator import keep_freed_memory
-from tfnas_kedro.nas.latency import KEY_COLUMNS, LatencyMeta, LatencyTable, table_keys
+from tfnas_kedro.nas.latency import KEY_COLUMNS, LatencyMeta, LatencyTable
 from tfnas_kedro.nas.penalty import LatencyPenalty
 from tfnas_kedro.nas.sampling import bi_sample
 from tfnas_kedro.nas.search import SearchConfig, Searcher, backward_paths
 from tfnas_kedro.nas.supernet import Supernet, derive_architecture
+from tfnas_kedro.nas.table_build import table_keys
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from tfnas_kedro.nas import load_search_spaces
-from tfnas_kedro.nas.latency import KEY_COLUMNS, LatencyMeta, LatencyTable, table_keys
+from tfnas_kedro.nas.latency import KEY_COLUMNS, LatencyMeta, LatencyTable
+from tfnas_kedro.nas.table_build import table_keys
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")

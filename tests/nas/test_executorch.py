@@ -11,9 +11,9 @@ from tfnas_kedro.nas import BlockSpec
 from tfnas_kedro.nas.blocks import MBInvRes
 from tfnas_kedro.nas.errors import ConfigError
 from tfnas_kedro.nas.executorch_programs import ExecuTorchCall, ProgramCache, executorch_version, lower
-from tfnas_kedro.nas.latency import build_latency_table
 from tfnas_kedro.nas.profiler import ProfilerSettings
 from tfnas_kedro.nas.space import load_search_spaces
+from tfnas_kedro.nas.table_build import build_latency_table
 
 
 def _block(mid: int = 48, se: int = 0, seed: int = 0) -> MBInvRes:

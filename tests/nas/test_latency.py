@@ -9,18 +9,10 @@ from tests.conftest import synthetic_table
 from tfnas_kedro.nas import ConfigError, zoo_arch
 from tfnas_kedro.nas.arch import BlockSpec
 from tfnas_kedro.nas.calibration import calibrate
-from tfnas_kedro.nas.latency import (
-    KEY_COLUMNS,
-    LatencyTable,
-    block_key,
-    block_spec,
-    build_latency_table,
-    expected_latency,
-    format_key,
-    table_keys,
-)
+from tfnas_kedro.nas.latency import KEY_COLUMNS, LatencyTable, block_key, block_spec, expected_latency, format_key
 from tfnas_kedro.nas.profiler import ProfilerSettings
 from tfnas_kedro.nas.random_networks import sample_architectures, sample_covering
+from tfnas_kedro.nas.table_build import build_latency_table, table_keys
 from tfnas_kedro.nas.table_meta import LatencyMeta, meta_from_dict, meta_to_dict
 
 
@@ -279,7 +271,7 @@ def test_a_table_records_the_runtime_it_was_timed_in(spaces):
 
 
 def test_widths_on_the_channel_block_are_measured_and_priced_apart(spaces):
-    from tfnas_kedro.nas.latency import aligned_grid
+    from tfnas_kedro.nas.table_build import aligned_grid
 
     grid = aligned_grid(83, 200, 32, 16)
     assert grid[0] == 83 and grid[-1] == 200 and {96, 128, 160, 192} <= set(grid) and {88, 120, 152, 184} <= set(grid)
@@ -305,7 +297,7 @@ def test_widths_on_the_channel_block_are_measured_and_priced_apart(spaces):
 def test_a_width_off_the_channel_block_next_to_an_end_on_it_is_priced_as_off(spaces):
     """TF-NAS-D's 65 in 64..128: with only ``lo`` measured below the first halfway width, it was
     interpolated between an on-width and an off-width and priced at half its kind."""
-    from tfnas_kedro.nas.latency import aligned_grid
+    from tfnas_kedro.nas.table_build import aligned_grid
 
     mids = aligned_grid(64, 128, 16, 4)
     assert {65, 127} <= set(mids)  # both kinds measured at both ends
@@ -355,8 +347,8 @@ def test_a_slow_moment_while_building_lands_on_scattered_widths_not_on_one_block
     """Entries are timed in shuffled groups: a slow period of the machine (here one group timed
     50% slow) shifts a few widths of many blocks, never the whole curve of one block, whose error
     every network using that block would share."""
-    from tfnas_kedro.nas.latency import timing_groups
     from tfnas_kedro.nas.profiler import Profiler, Timing
+    from tfnas_kedro.nas.table_build import timing_groups
 
     groups_timed = []
 

@@ -13,9 +13,10 @@ import pytest
 from tests.conftest import free_port
 from tfnas_kedro.nas.blocks import MBInvRes
 from tfnas_kedro.nas.device_address import DeviceError, RemoteDevice
-from tfnas_kedro.nas.latency import KEY_COLUMNS, block_spec, build_latency_table, table_keys
+from tfnas_kedro.nas.latency import KEY_COLUMNS, block_spec
 from tfnas_kedro.nas.profiler import ProfilerSettings
 from tfnas_kedro.nas.remote import RemoteProfiler
+from tfnas_kedro.nas.table_build import build_latency_table, table_keys
 
 # a few dozen entries: the small space at 32 px, on a coarse grid
 BUILD = {"resolution": 32, "num_classes": 4, "width_step": 64, "channel_block": 0}

@@ -12,9 +12,10 @@ import pytest
 from tests.fake_adb import __file__ as FAKE_ADB
 from tfnas_kedro.nas.blocks import MBInvRes
 from tfnas_kedro.nas.device_address import DeviceError, RemoteDevice, RemoteOptions
-from tfnas_kedro.nas.latency import block_spec, table_keys
+from tfnas_kedro.nas.latency import block_spec
 from tfnas_kedro.nas.profiler import ProfilerSettings
 from tfnas_kedro.nas.remote import AdbTransport, RemoteProfiler
+from tfnas_kedro.nas.table_build import table_keys
 
 SERIAL = "emulator-5554"
 HARNESS = ProfilerSettings(runtime="onnxruntime", warmup=1, repeats=2, rounds=1, device=f"adb://{SERIAL}")

@@ -9,7 +9,8 @@ import plotly.graph_objects as go
 
 from tfnas_kedro.nas import load_search_spaces
 from tfnas_kedro.nas.calibration import calibrate_and_check
-from tfnas_kedro.nas.latency import LatencyTable, build_latency_table
+from tfnas_kedro.nas.latency import LatencyTable
+from tfnas_kedro.nas.table_build import build_latency_table
 from tfnas_kedro.nas.table_meta import FidelitySummary
 from tfnas_kedro.params import LatencyParams, parse_params
 
