@@ -50,10 +50,10 @@ def study_arms(catalog, target: str, p) -> dict:
         if catalog.load(f"{ns}.{c['key']}.training_metrics").diverged:
             continue
         test = catalog.load(f"{ns}.{c['key']}.test_metrics")
-        random_hits.append(np.asarray(test["correct_per_image"]))
-        random_top1[c["key"]] = test["top1"]
+        random_hits.append(np.asarray(test.correct_per_image))
+        random_top1[c["key"]] = test.top1
     searched_hits = [
-        np.asarray(catalog.load(f"{ns}.searched_seed{k}.test_metrics")["correct_per_image"])
+        np.asarray(catalog.load(f"{ns}.searched_seed{k}.test_metrics").correct_per_image)
         for k in range(p.searched_seeds)
         if not catalog.load(f"{ns}.searched_seed{k}.training_metrics").diverged
     ]
@@ -121,9 +121,9 @@ def remedy_target(catalog, params, target_name: str, settings: dict, warmup: dic
         state, _ = train_network(arch, split, index, seeded)
         test = evaluate_on_test(state, split, index, seeded)
         reason = divergence_reason(state["history"], arch.num_classes)
-        runs.append({"seed_offset": k, "top1": test["top1"], "diverged": reason is not None, "divergence": reason})
+        runs.append({"seed_offset": k, "top1": test.top1, "diverged": reason is not None, "divergence": reason})
         if reason is None:
-            hits.append(np.asarray(test["correct_per_image"]))
+            hits.append(np.asarray(test.correct_per_image))
     # the study's supernet scored again as the remedy's is (same recalibration batches for all)
     study_result = catalog.load(f"search_quality.{target_name}.search_result")
     before_scores = score_through_supernet(study_result, [arms["searched"], *arms["randoms"]], split, settings, study)

@@ -111,3 +111,21 @@ class TrainingMetrics(Timed):
     diverged: bool = False
     table_ms: float | None = None  # None where the table cannot price it (``table_note`` says why)
     table_note: str | None = None
+
+
+class TestMetrics(Artifact):
+    """The trained network scored once on the held-out test split (``evaluate_on_test``): top-1
+    with its 95% Wilson interval, and the per-image record that paired comparisons between networks
+    are computed from (0/1 in the split's order). Without a test split: ``top1`` None, ``note`` why."""
+
+    __test__ = False  # not a pytest test class, whatever its name
+
+    name: str | None = None
+    top1: float | None = None
+    top1_low: float | None = None
+    top1_high: float | None = None
+    correct: int = 0
+    images: int = 0
+    weights: str = "model"
+    correct_per_image: list[int] = []
+    note: str | None = None

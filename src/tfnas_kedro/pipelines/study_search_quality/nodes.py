@@ -151,13 +151,13 @@ def summarise_search_quality(study: dict, **inputs) -> tuple[pd.DataFrame, pd.Da
             arch = ArchDescription.model_validate(candidate["architecture"])
             for run, offset in runs_of(candidate, p.searched_seeds):
                 metrics, test = inputs[f"{target}_{run}_metrics"], inputs[f"{target}_{run}_test"]
-                per_image[(target, run)] = np.asarray(test["correct_per_image"])
+                per_image[(target, run)] = np.asarray(test.correct_per_image)
                 rows.append({
                     "target": target, "target_ms": summary.target_ms, "kind": candidate["kind"],
                     "candidate": candidate["key"], "run": run, "seed_offset": offset, "name": candidate["name"],
                     "table_ms": candidate["table_ms"], "macs_m": count_macs(arch) / 1e6,
-                    "params_m": count_params(arch) / 1e6, "top1": test["top1"], "top1_low": test["top1_low"],
-                    "top1_high": test["top1_high"], "val_top1": metrics.top1,
+                    "params_m": count_params(arch) / 1e6, "top1": test.top1, "top1_low": test.top1_low,
+                    "top1_high": test.top1_high, "val_top1": metrics.top1,
                     "supernet_top1": scores.get(candidate["key"], {}).get("top1"),
                     "diverged": metrics.diverged, "divergence": metrics.divergence,
                     "supernet_learned": summary.supernet.learned, "draws": candidate["draws"],

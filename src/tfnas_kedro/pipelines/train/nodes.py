@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 import torch
 from torch.utils.data import DataLoader
 
-from tfnas_kedro.artifacts import TrainingMetrics
+from tfnas_kedro.artifacts import TestMetrics, TrainingMetrics
 from tfnas_kedro.data.loaders import IndexedImages, eval_transform, train_transform
 from tfnas_kedro.nas import ArchDescription, count_macs, count_params, zoo_arch
 from tfnas_kedro.nas.calibration import check_in_session, measure_networks
@@ -227,7 +227,9 @@ def _test_rows(split: pd.DataFrame, index: pd.DataFrame, data: str) -> pd.DataFr
     return index[index["split"] == "test"]
 
 
-def evaluate_on_test(trained_model: dict, search_split: pd.DataFrame, image_index: pd.DataFrame, train: dict) -> dict:
+def evaluate_on_test(
+    trained_model: dict, search_split: pd.DataFrame, image_index: pd.DataFrame, train: dict
+) -> TestMetrics:
     """Top-1 of the trained network on the held-out test split, once, after training (nothing
     during training reads it), with its 95% Wilson interval and the per-image record that paired
     comparisons between networks are computed from (``correct_per_image``: 0/1 in the split's order)."""
@@ -236,7 +238,7 @@ def evaluate_on_test(trained_model: dict, search_split: pd.DataFrame, image_inde
     if rows.empty:
         note = "no test images: the data has no test split (see selection.test_source)"
         logger.warning("%s; the trained network is not scored on a test split", note)
-        return {"top1": None, "images": 0, "note": note}
+        return TestMetrics(note=note)
     network = network_from_checkpoint(trained_model, use_ema=p.use_ema).to(resolve_device(p.device))
     images = IndexedImages(rows["path"].tolist(), rows["class_index"].tolist(), eval_transform(p.input_size))
     hits = correct_per_image(network, DataLoader(images, batch_size=max(p.batch_size, 64), num_workers=p.workers))
@@ -249,13 +251,13 @@ def evaluate_on_test(trained_model: dict, search_split: pd.DataFrame, image_inde
         low,
         high,
     )
-    return {
-        "name": network.arch.name,
-        "top1": float(hits.mean()),
-        "top1_low": low,
-        "top1_high": high,
-        "correct": int(hits.sum()),
-        "images": len(hits),
-        "weights": "ema" if p.use_ema else "model",
-        "correct_per_image": hits.astype(int).tolist(),
-    }
+    return TestMetrics(
+        name=network.arch.name,
+        top1=float(hits.mean()),
+        top1_low=low,
+        top1_high=high,
+        correct=int(hits.sum()),
+        images=len(hits),
+        weights="ema" if p.use_ema else "model",
+        correct_per_image=hits.astype(int).tolist(),
+    )
