@@ -49,6 +49,11 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.serial)
         if "sshd" in item.fixturenames:
             item.add_marker(pytest.mark.xdist_group("sshd"))
+    # the modules with slow tests first, each kept whole (its module fixtures are set up once):
+    # pytest-xdist hands tests out in this order, and a 45 s test handed out last kept one worker
+    # busy while the other stood idle
+    slow_modules = {item.module for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.module not in slow_modules)
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
 import contextlib
+import json
 import shutil
 from pathlib import Path
 
@@ -14,30 +15,64 @@ from tfnas_kedro.pipeline_registry import project_parameters, register_pipelines
 from tfnas_kedro.session import ProjectSession
 
 
+def _new_project(root: Path) -> Path:
+    """A copy of the project's configuration at ``root``, with a data folder of its own (only the
+    reference tables)."""
+    shutil.copytree(PROJECT_ROOT / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))
+    (root / "conf" / "local").mkdir()
+    # tracking has its own tests (tests/test_tracking.py); the others need no MLflow store
+    (root / "conf" / "local" / "tracking.yml").write_text("enabled: false\n")
+    shutil.copy(PROJECT_ROOT / "pyproject.toml", root / "pyproject.toml")
+    (root / "data").mkdir()
+    shutil.copytree(PROJECT_ROOT / "data/01_raw/reference", root / "data/01_raw/reference")  # committed fixtures
+    (root / "src").mkdir()  # bootstrap_project wants it; the package itself is installed
+    bootstrap_project(root)
+    return root
+
+
+def _run(project: Path, name: str, params: dict | None = None, env: str | None = None) -> dict:
+    # the project's session (settings.SESSION_CLASS, as `kedro run`): pipelines from this
+    # project copy's configuration, checkpoints in its folder; run from the copy, as kedro-viz's
+    # hooks write their statistics to the project that contains the working directory
+    with contextlib.chdir(project):
+        with ProjectSession.create(project_path=project, runtime_params=params, env=env) as session:
+            return session.run(pipeline_name=name)
+
+
 @pytest.fixture
 def kedro_project(tmp_path) -> Path:
     """A copy of the project's configuration with a data folder of its own (only the reference tables)."""
-    shutil.copytree(PROJECT_ROOT / "conf", tmp_path / "conf", ignore=shutil.ignore_patterns("local"))
-    (tmp_path / "conf" / "local").mkdir()
-    # tracking has its own tests (tests/test_tracking.py); the others need no MLflow store
-    (tmp_path / "conf" / "local" / "tracking.yml").write_text("enabled: false\n")
-    shutil.copy(PROJECT_ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
-    (tmp_path / "data").mkdir()
-    shutil.copytree(PROJECT_ROOT / "data/01_raw/reference", tmp_path / "data/01_raw/reference")  # committed fixtures
-    (tmp_path / "src").mkdir()  # bootstrap_project wants it; the package itself is installed
-    bootstrap_project(tmp_path)
-    return tmp_path
+    return _new_project(tmp_path)
 
 
 @pytest.fixture
 def run_pipeline(kedro_project):
     def run(name: str, params: dict | None = None, env: str | None = None) -> dict:
-        # the project's session (settings.SESSION_CLASS, as `kedro run`): pipelines from this
-        # project copy's configuration, checkpoints in its folder; run from the copy, as kedro-viz's
-        # hooks write their statistics to the project that contains the working directory
-        with contextlib.chdir(kedro_project):
-            with ProjectSession.create(project_path=kedro_project, runtime_params=params, env=env) as session:
-                return session.run(pipeline_name=name)
+        return _run(kedro_project, name, params, env)
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def _upstream_data() -> dict[str, Path]:
+    return {}
+
+
+@pytest.fixture
+def run_upstream(kedro_project, tmp_path_factory, _upstream_data):
+    """Give this test's project the outputs of the pipelines that only feed the one under test
+    (data selection, the latency table): run once per test process for each set of parameters, in
+    a project of their own, then copied in. Those pipelines have tests of their own; the tests
+    downstream read their real outputs without timing a table again each (about 10 s)."""
+
+    def run(names: tuple[str, ...], params: dict) -> None:
+        key = json.dumps([names, params], sort_keys=True, default=str)
+        if key not in _upstream_data:
+            project = _new_project(tmp_path_factory.mktemp("upstream"))
+            for name in names:
+                _run(project, name, params)
+            _upstream_data[key] = project / "data"
+        shutil.copytree(_upstream_data[key], kedro_project / "data", dirs_exist_ok=True)
 
     return run
 

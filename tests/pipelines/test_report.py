@@ -22,8 +22,8 @@ def test_report_on_a_fresh_project_leaves_every_missing_section_out_with_a_note(
     assert "not available" in placeholder["layout"]["title"]["text"]
 
 
-def test_sampling_study_runs_every_setting_and_summarises_over_seeds(kedro_project, run_pipeline):
-    _prepare(run_pipeline)
+def test_sampling_study_runs_every_setting_and_summarises_over_seeds(kedro_project, run_pipeline, run_upstream):
+    _prepare(run_upstream)
     runs = {
         "bisampling_seed0": {"bisampling": True, "seed": 0},
         "bisampling_seed1": {"bisampling": True, "seed": 1},

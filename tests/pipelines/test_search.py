@@ -44,14 +44,13 @@ TINY = {
 COLD_CACHES = {"warmup": 0, "repeats": 1, "rounds": 15}
 
 
-def _prepare(run_pipeline):
-    run_pipeline("data_selection", params=TINY)
-    run_pipeline("latency", params=TINY)
+def _prepare(run_upstream):
+    run_upstream(("data_selection", "latency"), TINY)
 
 
 @pytest.mark.slow
-def test_search_pipeline_meets_the_target_and_writes_every_output(kedro_project, run_pipeline):
-    _prepare(run_pipeline)
+def test_search_pipeline_meets_the_target_and_writes_every_output(kedro_project, run_pipeline, run_upstream):
+    _prepare(run_upstream)
     run_pipeline("search", params={**TINY, "search": {**TINY["search"], "checkpoint_dir": str(kedro_project / "ckpt")}})
     target = json.loads(latest_version(kedro_project, "data/05_model_input/search_target.json").read_text())
     low, high = target["reachable_ms"]
@@ -172,8 +171,8 @@ def test_a_search_on_an_onnxruntime_table_is_timed_in_onnxruntime_against_the_ta
     assert abs(error) <= 3 * bound, f"{error:+.1%} outside three times the bound {bound:.1%}"
 
 
-def test_namespaced_targets_each_get_their_own_outputs(kedro_project, run_pipeline):
-    _prepare(run_pipeline)
+def test_namespaced_targets_each_get_their_own_outputs(kedro_project, run_pipeline, run_upstream):
+    _prepare(run_upstream)
     params = {
         **TINY,
         "search": {

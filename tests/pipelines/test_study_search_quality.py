@@ -37,11 +37,11 @@ def _pretrained_checkpoint(path, small_space) -> str:
 
 @pytest.mark.slow
 def test_searched_and_random_architectures_are_retrained_alike_and_compared_with_intervals(
-    kedro_project, run_pipeline, small_space
+    kedro_project, run_pipeline, run_upstream, small_space
 ):
     """Warm-started from a network of the small space, every searched and random candidate
     retrained from its path in the supernet (``train.init: inherit``), the published one from scratch."""
-    _prepare(run_pipeline)
+    _prepare(run_upstream)
     init = _pretrained_checkpoint(kedro_project / "pretrained.pt", small_space)
     train = {**STUDY["train"], "checkpoint_dir": str(kedro_project), "init": "inherit"}
     params = {

@@ -12,9 +12,10 @@ from .test_search import TINY
 
 
 @pytest.mark.slow
-def test_a_search_run_is_tracked_with_its_metrics_parameters_and_artifacts(kedro_project, run_pipeline, monkeypatch):
-    run_pipeline("data_selection", params=TINY)  # untracked (the fixture turns tracking off)
-    run_pipeline("latency", params=TINY)
+def test_a_search_run_is_tracked_with_its_metrics_parameters_and_artifacts(
+    kedro_project, run_pipeline, run_upstream, monkeypatch
+):
+    run_upstream(("data_selection", "latency"), TINY)  # untracked (the fixture turns tracking off)
     store = f"sqlite:///{kedro_project / 'store' / 'mlflow.db'}"
     (kedro_project / "store").mkdir()
     (kedro_project / "conf/local/tracking.yml").write_text(f"enabled: true\ntracking_uri: {store}\nexperiment: t\n")

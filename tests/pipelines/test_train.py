@@ -26,9 +26,8 @@ def _params(root, **train):
 
 
 @pytest.mark.slow
-def test_train_zoo_trains_exports_and_resumes(kedro_project, run_pipeline):
-    run_pipeline("data_selection", params=TINY)
-    run_pipeline("latency", params=TINY)
+def test_train_zoo_trains_exports_and_resumes(kedro_project, run_pipeline, run_upstream):
+    run_upstream(("data_selection", "latency"), TINY_SEARCH)
     run_pipeline("train_zoo", params=_params(kedro_project))
 
     metrics = json.loads(latest_version(kedro_project, "data/07_model_output/zoo/training_metrics.json").read_text())

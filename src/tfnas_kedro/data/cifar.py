@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import pickle
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import numpy as np
-from torchvision.datasets import CIFAR10, CIFAR100
 
 
 @dataclass(frozen=True)
 class CifarFormat:
     title: str
-    reader: type
+    reader: str  # the name of torchvision's reader class (torchvision.datasets)
     folder: str
     train_files: tuple[str, ...]
     test_file: str
@@ -36,11 +36,11 @@ class CifarFormat:
 
 FORMATS = {
     "cifar10": CifarFormat(
-        "CIFAR-10", CIFAR10, "cifar-10-batches-py", tuple(f"data_batch_{i}" for i in range(1, 6)), "test_batch",
+        "CIFAR-10", "CIFAR10", "cifar-10-batches-py", tuple(f"data_batch_{i}" for i in range(1, 6)), "test_batch",
         "batches.meta", "labels", "label_names", 10,
     ),
     "cifar100": CifarFormat(
-        "CIFAR-100", CIFAR100, "cifar-100-python", ("train",), "test", "meta", "fine_labels", "fine_label_names", 100
+        "CIFAR-100", "CIFAR100", "cifar-100-python", ("train",), "test", "meta", "fine_labels", "fine_label_names", 100
     ),
 }  # fmt: skip
 
@@ -65,15 +65,15 @@ class _PresentFiles:
         self.class_to_idx = {name: i for i, name in enumerate(self.classes)}
 
 
-class PresentCIFAR10(_PresentFiles, CIFAR10):
-    pass
+@cache
+def _reader(name: str, present_files: bool) -> type:
+    """torchvision's reader of ``name``, imported here (importing torchvision takes about 1.4 s,
+    which every ``kedro`` command paid on startup); with ``present_files``, its MD5 checks
+    replaced by :class:`_PresentFiles`'s."""
+    from torchvision import datasets
 
-
-class PresentCIFAR100(_PresentFiles, CIFAR100):
-    pass
-
-
-_READERS = {"cifar10": PresentCIFAR10, "cifar100": PresentCIFAR100}
+    base = getattr(datasets, cifar_format(name).reader)
+    return type(f"Present{base.__name__}", (_PresentFiles, base), {}) if present_files else base
 
 
 def missing_files(root: str | Path, name: str) -> list[str]:
@@ -83,7 +83,7 @@ def missing_files(root: str | Path, name: str) -> list[str]:
 
 def download_cifar(root: str | Path, name: str) -> None:
     """Download (and verify) the original archive into ``root`` with torchvision (needs internet)."""
-    cifar_format(name).reader(str(root), train=True, download=True)
+    _reader(name, present_files=False)(str(root), train=True, download=True)
 
 
 def open_cifar(root: str | Path, name: str, train: bool, transform=None):
@@ -92,7 +92,7 @@ def open_cifar(root: str | Path, name: str, train: bool, transform=None):
     if missing:
         fmt = cifar_format(name)
         raise FileNotFoundError(f"{fmt.title} not found under {Path(root) / fmt.folder} (missing {', '.join(missing)})")
-    return _READERS[name](str(root), train=train, transform=transform, download=False)
+    return _reader(name, present_files=True)(str(root), train=train, transform=transform, download=False)
 
 
 def write_cifar(

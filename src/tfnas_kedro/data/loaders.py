@@ -8,12 +8,19 @@ import pandas as pd
 import torch
 from PIL import Image
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
-from torchvision.transforms import v2 as T
 
 from tfnas_kedro.nas.parallel import ONE_PROCESS, Ranks
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def _transforms():
+    """torchvision's transforms, imported when a transform is built: importing torchvision takes
+    about 1.4 s here, which every ``kedro`` command (``registry list``, ``viz``) paid on startup."""
+    from torchvision.transforms import v2
+
+    return v2
 
 
 class IndexedImages(Dataset):
@@ -37,6 +44,7 @@ def train_transform(
 ):
     """The paper's augmentation: random-resized crop (area share ``min_scale``..1) and horizontal
     flip (optional colour jitter)."""
+    T = _transforms()
     steps = [T.ToImage(), T.RandomResizedCrop(size, scale=(min_scale, 1.0), antialias=True), T.RandomHorizontalFlip()]
     if color_jitter:
         steps.append(T.ColorJitter(color_jitter, color_jitter, color_jitter))
@@ -45,6 +53,7 @@ def train_transform(
 
 def eval_transform(size: int, mean=IMAGENET_MEAN, std=IMAGENET_STD, crop_fraction: float = 0.875):
     """Resize the shorter side to ``size / crop_fraction``, then take the centre ``size x size``."""
+    T = _transforms()
     return T.Compose(
         [
             T.ToImage(),
@@ -137,6 +146,7 @@ def interleave_classes(rows: pd.DataFrame) -> pd.DataFrame:
 def cifar_transforms(size: int, mean=IMAGENET_MEAN, std=IMAGENET_STD):
     """Training and evaluation transforms for 32x32 CIFAR images resized to ``size``: the standard
     CIFAR augmentation (padded random crop, flip) at the new size; evaluation only resizes."""
+    T = _transforms()
     final = [T.ToDtype(torch.float32, scale=True), T.Normalize(mean, std)]
     train = T.Compose(
         [T.ToImage(), T.Resize(size, antialias=True), T.RandomCrop(size, padding=size // 8), T.RandomHorizontalFlip()]

@@ -15,10 +15,6 @@ import time
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 from torch.utils.data import DataLoader
 
 from .loaders import IndexedImages, eval_transform
@@ -75,6 +71,12 @@ def extract(
 
 def probe_predictions(features: np.ndarray, labels: np.ndarray, folds: int, seed: int) -> np.ndarray:
     """Out-of-fold predictions of a linear probe (standardised features, logistic regression)."""
+    # scikit-learn imported here: it takes 0.7 s, which every kedro command paid on startup
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     smallest = pd.Series(labels).value_counts().min()
     folds = min(folds, int(smallest))
     if folds < 2:

@@ -114,9 +114,13 @@ class _Program:
 
         import torch
 
-        with warnings.catch_warnings():  # the bindings warn that their Python API is experimental
-            warnings.simplefilter("ignore")
-            from executorch.extension.pybindings import portable_lib
+        try:  # the runtime's extension alone: its wrapper ``portable_lib`` also imports the whole
+            # exporter (``executorch.exir``: 5 of a session's 6.5 s start here, more on a board's CPU)
+            from executorch.extension.pybindings import _C as portable_lib
+        except ImportError:  # a release that packs the extension otherwise
+            with warnings.catch_warnings():  # the wrapper warns that its Python API is experimental
+                warnings.simplefilter("ignore")
+                from executorch.extension.pybindings import portable_lib
         if portable_lib._threadpool_get_thread_count() != threads:
             portable_lib._unsafe_reset_threadpool(threads)
         self.program = portable_lib._load_program(path)

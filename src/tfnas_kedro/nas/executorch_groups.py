@@ -72,11 +72,11 @@ def _partitioner():
 def lower_together(modules: Sequence[nn.Module], examples: Sequence[torch.Tensor]) -> list[bytes] | None:
     """Each module's ``.pte`` program, lowered in one pass; None where the modules do not split
     into one whole delegate each."""
-    from executorch.exir import to_edge_transform_and_lower
-    from executorch.exir.lowered_backend_module import LoweredBackendModule
-
     with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("ignore")  # importing ExecuTorch warns of APIs its own code still uses
+        from executorch.exir import to_edge_transform_and_lower
+        from executorch.exir.lowered_backend_module import LoweredBackendModule
+
         exported = torch.export.export(_Together([m.eval() for m in modules]), tuple(examples))
         edge = to_edge_transform_and_lower(exported, partitioner=[_partitioner()])
         graph_module = edge.exported_program().graph_module

@@ -10,7 +10,6 @@ import logging
 
 import pandas as pd
 import torch
-from torchvision import models
 
 from tfnas_kedro.artifacts import SearchSummary, TrainingMetrics
 from tfnas_kedro.nas import ArchDescription
@@ -39,6 +38,8 @@ logger = logging.getLogger(__name__)
 def _reference_top1(name: str) -> float:
     """The published ImageNet top-1 of reference model ``name``, from its torchvision weights' own
     metadata (no download)."""
+    from torchvision import models  # here: importing torchvision slows every kedro command by ~1.4 s
+
     weights = models.get_model_weights(REFERENCE_MODELS[name]).IMAGENET1K_V1
     return weights.meta["_metrics"]["ImageNet-1K"]["acc@1"]
 
@@ -46,6 +47,8 @@ def _reference_top1(name: str) -> float:
 def _time_reference_models(
     names: list[str], num_classes: int, resolution: int, settings: ProfilerSettings, reference_ms: float
 ) -> list[Timing]:
+    from torchvision import models
+
     with torch.random.fork_rng(devices=[]):
         networks = [models.get_model(REFERENCE_MODELS[name], num_classes=num_classes) for name in names]
         shapes = [(3, resolution, resolution)] * len(networks)
