@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -137,22 +138,37 @@ configure_project("tfnas_kedro")
     assert list((elsewhere / "data/07_model_output/zoo_summary.parquet").iterdir())
 
 
-def test_without_a_project_or_a_context_the_registry_fails_instead_of_registering_nothing(tmp_path, monkeypatch):
+def test_without_a_project_or_a_run_the_registry_fails_instead_of_registering_nothing(tmp_path, monkeypatch):
+    from tfnas_kedro.pipelines.search_targets.pipeline import create_pipeline
+
     monkeypatch.chdir(tmp_path)
     with pytest.raises(_names.ConfigurationNotFound, match="no Kedro project contains"):
         pipeline_registry.project_parameters()
-    with pytest.raises(_names.ConfigurationNotFound, match="register_pipelines, which reads"):
-        _names.run_parameter_keys("latency_targets")  # outside a registration: no parameters to read
+    with pytest.raises(_names.ConfigurationNotFound, match=r"search_targets pipeline is built from a run's parameters"):
+        create_pipeline()  # no run: no names to copy it for
 
 
 def test_a_missing_or_empty_name_mapping_is_an_error():
-    with _names.reading({"latency_targets": {}}):
-        with pytest.raises(_names.ConfigurationNotFound, match="latency_targets .* must be a non-empty mapping"):
-            _names.run_parameter_keys("latency_targets")
-        with pytest.raises(_names.ConfigurationNotFound, match="transfer_sets is not in the run's parameters"):
-            _names.run_parameter_keys("transfer_sets")
-    with pytest.raises(_names.ConfigurationNotFound):  # the registration's parameters do not outlive it
-        _names.run_parameter_keys("latency_targets")
+    run = _names.RunParameters({"latency_targets": {}})
+    with pytest.raises(_names.ConfigurationNotFound, match="latency_targets .* must be a non-empty mapping"):
+        run.names("latency_targets")
+    with pytest.raises(_names.ConfigurationNotFound, match="transfer_sets is not in the run's parameters"):
+        run.names("transfer_sets")
+    assert run.get("latency.runtime", "torch") == "torch"
+
+
+def test_names_travel_as_an_argument_and_kedro_is_given_the_pipelines_through_its_public_calls():
+    """No module state carries a run's names (a ContextVar did), and no private attribute of
+    Kedro's ``pipelines`` is written: a deployment plugin that builds the pipelines without the
+    session (kedro-airflow) gets the same ones."""
+    sources = {p: p.read_text() for p in (PROJECT_ROOT / "src/tfnas_kedro").rglob("*.py")}
+    assert not [p for p, text in sources.items() if "ContextVar" in text]
+    private = re.compile(r"pipelines\._(lock|content|is_data_loaded|requested_pipelines|pipelines_module|load_data)\b")
+    assert not [p for p, text in sources.items() if private.search(text)]
+    run = _names.RunParameters({"latency_targets": {"a": {}, "b": {}}})
+    from tfnas_kedro.pipelines.search_targets.pipeline import create_pipeline
+
+    assert {n.namespace for n in create_pipeline(run=run).nodes} == {"a", "b"}
 
 
 def test_every_pipeline_registers_without_a_warning():

@@ -9,6 +9,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from tfnas_kedro.nas.search.learning import LearningStatus
+from tfnas_kedro.nas.table_meta import SessionFidelity, Timed
+
+__all__ = ["SessionFidelity", "Timed"]  # made by nas.calibration.check_in_session; read in node outputs
 
 
 class Artifact(BaseModel):
@@ -29,34 +32,6 @@ class SearchTarget(Artifact):
     device: str  # the table's device, runtime and the device's name: where the target holds
     device_name: str
     runtime: str
-
-
-class SessionFidelity(Artifact):
-    """The table's fidelity models timed beside a network (``check_in_session``): their errors,
-    the session's drift (their median measured/predicted ratio) and the network's error once that
-    drift is divided out."""
-
-    models: int
-    median_abs_error: float
-    max_abs_error: float
-    session_drift: float
-    relative_error: float
-
-
-class Timed(Artifact):
-    """Where and how a network was timed, when it was (``check_in_session``: beside the table's
-    fidelity models, on the table's device and runtime): what it measured there, its error against
-    the table with the session's drift divided out, and whether that lies within the table's bound."""
-
-    measured_ms: float | None = None
-    raw_measured_ms: float | None = None
-    measured_error: float | None = None
-    session_fidelity: SessionFidelity | None = None
-    timed_in: str | None = None
-    timed_on: str | None = None  # this machine's cpu or cuda, or the remote device's address
-    fidelity_bound: float | None = None
-    session_bound: float | None = None
-    within_fidelity_bound: bool | None = None
 
 
 class SearchSummary(Timed):

@@ -10,16 +10,18 @@ list``, ``kedro viz run``, ``pipelines`` read before any session): then the para
 
 from __future__ import annotations
 
+import importlib
 import os
+import pkgutil
 from collections.abc import Mapping
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
-from kedro.framework.project import find_pipelines
 from kedro.pipeline import Pipeline
 
 from tfnas_kedro.pipelines import _names
-from tfnas_kedro.pipelines.report.pipeline import create_pipeline as create_report_pipeline
+from tfnas_kedro.pipelines._names import RunParameters
 from tfnas_kedro.project import project_root
 
 # run on request only: several full searches (target sweep, studies), or training published
@@ -65,29 +67,40 @@ def project_parameters(
         raise _names.ConfigurationNotFound(f"cannot read the parameters of {conf_source}: {err}") from err
 
 
+def pipeline_modules() -> dict[str, ModuleType]:
+    """Each pipeline's ``pipeline`` module by pipeline name: the packages under
+    ``tfnas_kedro.pipelines`` (those not starting with ``_``), as Kedro's ``find_pipelines`` finds them."""
+    import tfnas_kedro.pipelines as package
+
+    found = sorted(info.name for info in pkgutil.iter_modules(package.__path__) if info.ispkg)
+    return {name: importlib.import_module(f"{package.__name__}.{name}.pipeline") for name in found if name[0] != "_"}
+
+
 def register_pipelines(parameters: Mapping[str, Any] | None = None) -> dict[str, Pipeline]:
-    """Every pipeline, with one namespaced copy per name in ``parameters`` (see the module's docstring)."""
-    with _names.reading(project_parameters() if parameters is None else parameters):
-        pipelines = find_pipelines(raise_errors=True)
-        pipelines["__default__"] = sum(
-            (p for name, p in pipelines.items() if name not in NOT_IN_DEFAULT | {"__default__", "report"}),
-            start=Pipeline([]),
-        ) + create_report_pipeline(chained=True)  # reads what this run produced, so it runs last
+    """Every pipeline, with one namespaced copy per name in ``parameters`` (see the module's
+    docstring): each ``create_pipeline`` is given them as ``run``."""
+    run = RunParameters(project_parameters() if parameters is None else parameters)
+    pipelines = {name: module.create_pipeline(run=run) for name, module in pipeline_modules().items()}
+    pipelines["__default__"] = sum(
+        (p for name, p in pipelines.items() if name not in NOT_IN_DEFAULT | {"report"}), start=Pipeline([])
+    ) + pipeline_modules()["report"].create_pipeline(run=run, chained=True)  # reads what this run produced: last
     return pipelines
 
 
 def missing_copies(
     parameters: Mapping[str, Any], registered: Mapping[str, Pipeline], names: list[str]
 ) -> dict[str, list[str]]:
-    """Per pipeline of ``names``: the namespaces (latency targets, study runs, transfer sets) that
-    ``parameters`` name but ``registered`` (the pipelines a run found) lacks."""
-    expected = register_pipelines(parameters)
+    """Per pipeline of ``names``: the namespaces of copies (latency targets, study runs, transfer
+    sets) that ``parameters`` name but ``registered`` (the pipelines a run found) lacks. Read from
+    each pipeline module's ``namespaces(run)``, without building the pipelines again."""
+    run, modules = RunParameters(parameters), pipeline_modules()
+    expected = {name: module.namespaces(run) for name, module in modules.items() if hasattr(module, "namespaces")}
+    expected["__default__"] = [space for name, spaces in expected.items() if name not in NOT_IN_DEFAULT
+                               for space in spaces]  # fmt: skip
     missing = {}
     for name in names:
-        if name not in expected:
-            continue
-        have = {n.name for n in registered[name].nodes} if name in registered else set()
-        lacking = sorted({n.namespace or n.name for n in expected[name].nodes if n.name not in have})
+        have = {n.namespace for n in registered[name].nodes if n.namespace} if name in registered else set()
+        lacking = [s for s in expected.get(name, []) if not any(h == s or h.startswith(f"{s}.") for h in have)]
         if lacking:
             missing[name] = lacking
     return missing

@@ -21,13 +21,14 @@ from tfnas_kedro.project import running_in
 
 
 def publish(registered: dict[str, Pipeline]) -> None:
-    """Make ``registered`` Kedro's project pipelines (``kedro.framework.project.pipelines``), as
-    if its lazy loading had returned them. Kedro 1.7 (pinned in pyproject.toml) has no public call
-    for this: its loader takes no arguments, so it could only build the pipelines of a default
-    configuration. A later change of requested pipelines reloads them lazily, as Kedro does."""
-    with pipelines._lock:
-        pipelines._content = dict(registered)
-        pipelines._is_data_loaded = True
+    """Make ``registered`` Kedro's project pipelines (``kedro.framework.project.pipelines``) with
+    Kedro 1.7's public calls only: ``configure(None)`` leaves Kedro no registry module to call, so
+    it never registers a second set lazily from the default env (its loader takes no arguments);
+    each pipeline is then set as in a dict. ``configure_project`` (``bootstrap_project``, a new
+    session's project) configures the registry module again."""
+    pipelines.configure(None)
+    for name, registered_pipeline in registered.items():
+        pipelines[name] = registered_pipeline
 
 
 class ProjectSession(KedroSession):

@@ -24,7 +24,7 @@ from .profiler import ProfilerSettings, Timing, in_timing_process
 from .profilers import make_profiler
 from .random_networks import sample_covering
 from .space import SearchSpace
-from .table_meta import FidelitySummary, HeldOutCheck, NoiseFloor
+from .table_meta import FidelitySummary, HeldOutCheck, NoiseFloor, SessionFidelity, Timed
 
 logger = logging.getLogger(__name__)
 
@@ -322,7 +322,7 @@ def check_against_table(
 
 def check_in_session(
     table: LatencyTable, arch: ArchDescription, anchors: list[ArchDescription], settings: ProfilerSettings
-) -> dict:
+) -> Timed:
     """``arch``'s latency measured with ``settings``, interleaved with ``anchors`` (the published
     models the table's fidelity was checked on, :func:`check_against_table`): measured ms and its
     error against the table, the anchors' errors in the same session, and the error relative to
@@ -354,23 +354,23 @@ def check_in_session(
             arch.name, settings.runtime, checked["measured_ms"], checked["predicted_ms"], 100 * relative, drift,
             "within" if within else "OUTSIDE", 100 * session_bound,
         )  # fmt: skip
-    return {
-        "measured_ms": float(checked["measured_ms"]),
-        "raw_measured_ms": float(checked["raw_measured_ms"]),
-        "measured_error": float(checked["relative_error"]),
-        "session_fidelity": {
-            "models": len(anchored),
-            "median_abs_error": float(anchored["relative_error"].abs().median()),
-            "max_abs_error": float(anchored["relative_error"].abs().max()),
-            "session_drift": drift,
-            "relative_error": relative,
-        },
-        "timed_in": settings.runtime,
-        "timed_on": settings.device,  # this machine's cpu or cuda, or the remote device's address
-        "fidelity_bound": bound,
-        "session_bound": session_bound,
-        "within_fidelity_bound": None if session_bound is None else abs(relative) <= session_bound,
-    }
+    return Timed(
+        measured_ms=float(checked["measured_ms"]),
+        raw_measured_ms=float(checked["raw_measured_ms"]),
+        measured_error=float(checked["relative_error"]),
+        session_fidelity=SessionFidelity(
+            models=len(anchored),
+            median_abs_error=float(anchored["relative_error"].abs().median()),
+            max_abs_error=float(anchored["relative_error"].abs().max()),
+            session_drift=drift,
+            relative_error=relative,
+        ),
+        timed_in=settings.runtime,
+        timed_on=settings.device,  # this machine's cpu or cuda, or the remote device's address
+        fidelity_bound=bound,
+        session_bound=session_bound,
+        within_fidelity_bound=None if session_bound is None else abs(relative) <= session_bound,
+    )
 
 
 def relative_errors(predicted, measured) -> np.ndarray:

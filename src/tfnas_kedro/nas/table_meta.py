@@ -148,3 +148,36 @@ class FidelitySummary(BaseModel):
     noise_floor: NoiseFloor
     calibration: Calibration
     table_build_seconds: float = 0.0
+
+
+class SessionFidelity(BaseModel):
+    """The table's fidelity models timed beside a network (``check_in_session``): their errors,
+    the session's drift (their median measured/predicted ratio) and the network's error once that
+    drift is divided out."""
+
+    model_config = _STRICT
+
+    models: int
+    median_abs_error: float
+    max_abs_error: float
+    session_drift: float
+    relative_error: float
+
+
+class Timed(BaseModel):
+    """Where and how a network was timed, when it was (``check_in_session``: beside the table's
+    fidelity models, on the table's device and runtime): what it measured there, its error against
+    the table with the session's drift divided out, and whether that lies within the table's bound.
+    The base of the node outputs that carry it (``artifacts.SearchSummary``, ``TrainingMetrics``)."""
+
+    model_config = _STRICT
+
+    measured_ms: float | None = None
+    raw_measured_ms: float | None = None
+    measured_error: float | None = None
+    session_fidelity: SessionFidelity | None = None
+    timed_in: str | None = None
+    timed_on: str | None = None  # this machine's cpu or cuda, or the remote device's address
+    fidelity_bound: float | None = None
+    session_bound: float | None = None
+    within_fidelity_bound: bool | None = None

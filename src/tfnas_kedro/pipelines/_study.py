@@ -11,14 +11,18 @@ import plotly.graph_objects as go
 from kedro.pipeline import Pipeline, node, pipeline
 
 from tfnas_kedro.params import merge_settings
-from tfnas_kedro.pipelines._names import run_parameter_keys
+from tfnas_kedro.pipelines._names import RunParameters, required
 from tfnas_kedro.pipelines.search.pipeline import create_pipeline as create_search_pipeline
 
 SHARED_INPUTS = {"search_split", "latency_table"}
 
 
-def run_names(study: str) -> list[str]:
-    return run_parameter_keys(f"studies.{study}.runs")
+def run_names(run: RunParameters, study: str) -> list[str]:
+    return run.names(f"studies.{study}.runs")
+
+
+def study_namespaces(run: RunParameters, study: str) -> list[str]:
+    return [f"study_{study}.{name}" for name in run_names(run, study)]
 
 
 def summarise_study(study_params: dict, metric: str, **outputs) -> tuple[pd.DataFrame, go.Figure]:
@@ -86,9 +90,9 @@ def summary_of(metric: str):
     return summarise
 
 
-def study_pipeline(study: str, metric: str) -> Pipeline:
+def study_pipeline(run_parameters: RunParameters | None, study: str, metric: str) -> Pipeline:
     """One search per run of ``studies.<study>.runs`` in namespace ``study_<study>.<run>``, then the summary."""
-    runs, namespace = run_names(study), f"study_{study}"
+    runs, namespace = run_names(required(run_parameters, f"study_{study}"), study), f"study_{study}"
     parameters = {"params:search", f"params:studies.{study}", "params:target", "params:latency", "params:search_spaces"}
     copies = [
         pipeline(

@@ -3,7 +3,7 @@ from the latest (or pinned) artifacts; any of them may be missing."""
 
 from kedro.pipeline import Pipeline, node, pipeline
 
-from tfnas_kedro.pipelines.search_targets.pipeline import target_names
+from tfnas_kedro.pipelines._names import RunParameters, required
 
 from . import nodes
 
@@ -21,10 +21,11 @@ CHAINED_INPUTS = [
 ]
 
 
-def create_pipeline(chained: bool = False, **kwargs) -> Pipeline:
-    """The report over the latest artifacts (each optional). ``chained``: its inputs are the
-    producing pipelines' own datasets, so that in one run it comes after all of them."""
-    targets = target_names()
+def create_pipeline(run: RunParameters | None = None, chained: bool = False, **kwargs) -> Pipeline:
+    """The report over the latest artifacts (each optional), with a section per latency target
+    (``latency_targets``). ``chained``: its inputs are the producing pipelines' own datasets, so
+    that in one run it comes after all of them."""
+    targets = required(run, "report").names("latency_targets")
     report = pipeline(
         [
             node(

@@ -231,7 +231,7 @@ def derive_searched_architecture(
     timing = {}
     if p.measure_latency:  # timed among the table's fidelity models, as the table's error was measured
         lat = parse_params(LatencyParams, latency, "latency")
-        timing = check_in_session(table, arch, lat.anchor_archs(table), lat.settings_for(table))
+        timing = check_in_session(table, arch, lat.anchor_archs(table), lat.settings_for(table)).model_dump()
     own_ms = table.predict(own.to_arch(space, num_classes))
     summary = _derivation_summary(arch, subnet, own_ms, table, target, result) | timing
     summary |= {"elasticity_message": None if scaling is None else scaling.message}

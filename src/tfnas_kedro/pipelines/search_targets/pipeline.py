@@ -4,19 +4,20 @@ from __future__ import annotations
 
 from kedro.pipeline import Pipeline, pipeline
 
-from tfnas_kedro.pipelines._names import run_parameter_keys
+from tfnas_kedro.pipelines._names import RunParameters, required
 from tfnas_kedro.pipelines.search.pipeline import create_pipeline as create_search_pipeline
 
 SHARED_INPUTS = {"search_split", "latency_table"}
 SHARED_PARAMETERS = ("search", "latency", "search_spaces")
 
 
-def target_names() -> list[str]:
-    """Names of the per-target searches: the keys of ``latency_targets`` in the run's parameters."""
-    return run_parameter_keys("latency_targets")
+def namespaces(run: RunParameters) -> list[str]:
+    """Names of the per-target searches (their namespaces): the keys of ``latency_targets``."""
+    return run.names("latency_targets")
 
 
-def create_pipeline(names: list[str] | None = None, **kwargs) -> Pipeline:
+def create_pipeline(run: RunParameters | None = None, **kwargs) -> Pipeline:
+    names = namespaces(required(run, "search_targets"))
     template = create_search_pipeline()
     copies = [
         pipeline(
@@ -28,6 +29,6 @@ def create_pipeline(names: list[str] | None = None, **kwargs) -> Pipeline:
                 "params:target": f"params:latency_targets.{name}",
             },
         )
-        for name in (target_names() if names is None else names)
+        for name in names
     ]
     return sum(copies, start=Pipeline([]))

@@ -4,8 +4,13 @@ architecture's latency per epoch with mean/min/max bands, as in the paper."""
 
 from kedro.pipeline import Pipeline
 
-from tfnas_kedro.pipelines._study import study_pipeline
+from tfnas_kedro.pipelines._names import RunParameters
+from tfnas_kedro.pipelines._study import study_namespaces, study_pipeline
 
 
-def create_pipeline(**kwargs) -> Pipeline:
-    return study_pipeline("lambda", metric="derived_ms")
+def namespaces(run: RunParameters) -> list[str]:
+    return study_namespaces(run, "lambda")
+
+
+def create_pipeline(run: RunParameters | None = None, **kwargs) -> Pipeline:
+    return study_pipeline(run, "lambda", metric="derived_ms")

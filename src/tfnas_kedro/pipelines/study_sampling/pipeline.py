@@ -4,8 +4,13 @@ epoch with mean/min/max bands."""
 
 from kedro.pipeline import Pipeline
 
-from tfnas_kedro.pipelines._study import study_pipeline
+from tfnas_kedro.pipelines._names import RunParameters
+from tfnas_kedro.pipelines._study import study_namespaces, study_pipeline
 
 
-def create_pipeline(**kwargs) -> Pipeline:
-    return study_pipeline("sampling", metric="val_top1")
+def namespaces(run: RunParameters) -> list[str]:
+    return study_namespaces(run, "sampling")
+
+
+def create_pipeline(run: RunParameters | None = None, **kwargs) -> Pipeline:
+    return study_pipeline(run, "sampling", metric="val_top1")

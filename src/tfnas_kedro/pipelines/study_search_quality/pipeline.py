@@ -11,7 +11,7 @@ Namespaces: ``search_quality`` for the study, ``search_quality.<target>`` for a 
 from kedro.pipeline import Pipeline, node, pipeline
 
 from tfnas_kedro.params import search_quality_params, study_search_settings, study_train_settings
-from tfnas_kedro.pipelines._names import run_parameter, run_parameter_keys
+from tfnas_kedro.pipelines._names import RunParameters, required
 from tfnas_kedro.pipelines.search.nodes import run_warmup
 from tfnas_kedro.pipelines.search.pipeline import create_pipeline as create_search_pipeline
 from tfnas_kedro.pipelines.train.pipeline import training_nodes
@@ -23,9 +23,14 @@ NS = "search_quality"
 DATA = ("search_split", "image_index", "latency_table")
 
 
-def create_pipeline(**kwargs) -> Pipeline:
-    targets = run_parameter_keys("studies.search_quality.targets")
-    study = search_quality_params(run_parameter("studies.search_quality"))  # its defaults, written once there
+def namespaces(run: RunParameters) -> list[str]:
+    return [f"{NS}.{target}" for target in run.names("studies.search_quality.targets")]
+
+
+def create_pipeline(run: RunParameters | None = None, **kwargs) -> Pipeline:
+    run = required(run, "study_search_quality")
+    targets = run.names("studies.search_quality.targets")
+    study = search_quality_params(run.get("studies.search_quality"))  # its defaults, written once there
     seeds = study.searched_seeds
     runs = nodes.run_keys(study.random_architectures, seeds)
     shared = pipeline(

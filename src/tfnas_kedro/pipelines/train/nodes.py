@@ -203,7 +203,7 @@ def summarise_training(
     lat = parse_params(LatencyParams, latency, "latency") if p.measure_latency else None
     settings = lat.settings_for(latency_table) if lat is not None else None  # where the table was timed
     if settings is not None and metrics["table_ms"] is not None:
-        metrics |= check_in_session(latency_table, arch, lat.anchor_archs(latency_table), settings)
+        metrics |= check_in_session(latency_table, arch, lat.anchor_archs(latency_table), settings).model_dump()
     elif settings is not None:  # the table cannot price it: timed alone, in the table's unit
         timing = measure_networks([arch], settings, latency_table.meta.reference_ms)[0]
         metrics |= {"measured_ms": timing.ms, "raw_measured_ms": timing.raw_ms, "timed_on": settings.device}

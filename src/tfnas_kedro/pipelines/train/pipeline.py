@@ -2,15 +2,17 @@
 
 from kedro.pipeline import Pipeline, node, pipeline
 
-from .._names import run_parameter
+from .._names import RunParameters, required
 from . import nodes
 
 
-def training_nodes(settings: str = "params:train", export: bool = True, start: str | None = None) -> Pipeline:
+def training_nodes(
+    settings: str = "params:train", export: bool = True, start: str | None = None, runtime: str = "torch"
+) -> Pipeline:
     """Train whatever ``train_architecture`` is (free input), so it can be fed any description.
     ``settings`` names the training settings' input; ``export=False`` leaves out the ONNX export
     (studies that compare accuracy only); ``start`` names the weights to start from (an input
-    that is empty for ``init: scratch``)."""
+    that is empty for ``init: scratch``); ``runtime`` is the table's (``latency.runtime``)."""
     train = node(
         nodes.train_network,
         ["train_architecture", "search_split", "image_index", settings, *([start] if start else [])],
@@ -26,7 +28,7 @@ def training_nodes(settings: str = "params:train", export: bool = True, start: s
         )
     ]
     # where the table is ExecuTorch's, the program that ships is exported and timed too
-    program = export and run_parameter("latency.runtime", "torch") == "executorch"
+    program = export and runtime == "executorch"
     if program:
         export_nodes.append(
             node(
@@ -55,7 +57,8 @@ def training_nodes(settings: str = "params:train", export: bool = True, start: s
     )
 
 
-def create_pipeline(**kwargs) -> Pipeline:
+def create_pipeline(run: RunParameters | None = None, **kwargs) -> Pipeline:
+    runtime = required(run, "train").get("latency.runtime", "torch")
     start = node(
         nodes.inherited_weights,
         ["train_architecture", "search_result", "searched_subnet", "params:train"],
@@ -63,6 +66,6 @@ def create_pipeline(**kwargs) -> Pipeline:
         name="inherited_weights",
     )
     return pipeline(
-        [start, *training_nodes(start="train_start_weights").nodes],
+        [start, *training_nodes(start="train_start_weights", runtime=runtime).nodes],
         inputs={"train_architecture": "searched_architecture"},
     )

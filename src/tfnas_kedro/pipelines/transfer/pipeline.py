@@ -5,13 +5,17 @@ from __future__ import annotations
 
 from kedro.pipeline import Pipeline, node, pipeline
 
-from tfnas_kedro.pipelines._names import run_parameter_keys
+from tfnas_kedro.pipelines._names import RunParameters, required
 
 from . import nodes
 
 
-def set_names() -> list[str]:
-    return run_parameter_keys("transfer_sets")
+def set_names(run: RunParameters) -> list[str]:
+    return run.names("transfer_sets")
+
+
+def namespaces(run: RunParameters) -> list[str]:
+    return [f"transfer.{name}" for name in set_names(run)]
 
 
 def fine_tuning(source: str, names: list[str], namespace: str) -> Pipeline:
@@ -60,5 +64,5 @@ def demo_data() -> Pipeline:
     )
 
 
-def create_pipeline(names: list[str] | None = None, **kwargs) -> Pipeline:
-    return demo_data() + fine_tuning("trained_model", set_names() if names is None else names, namespace="transfer")
+def create_pipeline(run: RunParameters | None = None, **kwargs) -> Pipeline:
+    return demo_data() + fine_tuning("trained_model", set_names(required(run, "transfer")), namespace="transfer")
