@@ -104,3 +104,20 @@ class TestMetrics(Artifact):
     weights: str = "model"
     correct_per_image: list[int] = []
     note: str | None = None
+
+
+class TransferMetrics(Artifact):
+    """A network fine-tuned on one transfer set (``summarise_transfer``): top-1/top-5 on the set's
+    test split, what was trained and on how many images."""
+
+    dataset: str
+    model: str
+    top1: float
+    top5: float
+    epochs: int
+    input_size: int
+    trainable: str
+    train_images: int
+    test_images: int
+    train_seconds: float
+    data: str  # demo or the real set

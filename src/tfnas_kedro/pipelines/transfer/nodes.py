@@ -13,6 +13,7 @@ import plotly.graph_objects as go
 import torch
 from torch.utils.data import Subset
 
+from tfnas_kedro.artifacts import TransferMetrics
 from tfnas_kedro.data.cifar import FORMATS, cifar_format
 from tfnas_kedro.data.demo import generate_demo_images
 from tfnas_kedro.data.loaders import cifar_transforms
@@ -116,29 +117,29 @@ def fine_tune(source_model: dict, cifar: CifarRoot, transfer: dict, transfer_set
     return state, pd.DataFrame(state["history"])
 
 
-def summarise_transfer(finetuned_model: dict, transfer: dict, transfer_set: dict) -> dict:
+def summarise_transfer(finetuned_model: dict, transfer: dict, transfer_set: dict) -> TransferMetrics:
     """Top-1/top-5 on the data set's test split after fine-tuning."""
     p = transfer_params(transfer, transfer_set)
     last = finetuned_model["history"][-1]
     arch = finetuned_model["identity"]["architecture"]
-    return {
-        "dataset": p.dataset,
-        "model": arch["name"].removesuffix(f"-{p.dataset}"),
-        "top1": last["val_top1"],
-        "top5": last["val_top5"],
-        "epochs": finetuned_model["epoch"],
-        "input_size": p.input_size,
-        "trainable": p.trainable,
-        "train_images": finetuned_model["identity"]["data"]["train"],
-        "test_images": finetuned_model["identity"]["data"]["test"],
-        "train_seconds": float(sum(row["seconds"] for row in finetuned_model["history"])),
-        "data": p.data,
-    }
+    return TransferMetrics(
+        dataset=p.dataset,
+        model=arch["name"].removesuffix(f"-{p.dataset}"),
+        top1=last["val_top1"],
+        top5=last["val_top5"],
+        epochs=finetuned_model["epoch"],
+        input_size=p.input_size,
+        trainable=p.trainable,
+        train_images=finetuned_model["identity"]["data"]["train"],
+        test_images=finetuned_model["identity"]["data"]["test"],
+        train_seconds=float(sum(row["seconds"] for row in finetuned_model["history"])),
+        data=p.data,
+    )
 
 
-def tabulate_transfer(published: pd.DataFrame, *metrics: dict) -> tuple[pd.DataFrame, go.Figure]:
+def tabulate_transfer(published: pd.DataFrame, *metrics: TransferMetrics) -> tuple[pd.DataFrame, go.Figure]:
     """One row per model: top-1 per data set (ours), next to the paper's published numbers."""
-    ours = pd.DataFrame(metrics)
+    ours = pd.DataFrame([m.model_dump() for m in metrics])
     table = ours.pivot_table(index="model", columns="dataset", values="top1").mul(100).round(2)
     table = table.rename(columns={c: f"{c}_top1_percent" for c in table.columns}).reset_index()
     table["source"] = ["this run (demo data)" if (ours["data"] == "demo").all() else "this run"] * len(table)
