@@ -56,8 +56,13 @@ def test_a_search_on_a_devices_table_is_checked_trained_and_reported_on_that_dev
 
     # the device's settings removed from the run, as a user who deletes conf/local after the
     # build: train and the report stop, naming both devices, rather than time the network here
-    # against the device's table and call the gap drift
+    # against the device's table and call the gap drift; and before training, or the hours of the
+    # build and the training would be lost: train stops before its first epoch (no new checkpoint)
     defaults = {**params, "latency": TINY["latency"]}
+    trained = sorted((kedro_project / "data/06_models/trained_model.pt").iterdir())
+    checkpoints = {p: p.stat().st_mtime_ns for p in (kedro_project / "t").rglob("*") if p.is_file()}
     for pipeline in ("train", "report"):
         with pytest.raises(ValueError, match=rf"measured on '{sshd.address}' .*but the target device is 'cpu'"):
             run_pipeline(pipeline, params=defaults)
+    assert sorted((kedro_project / "data/06_models/trained_model.pt").iterdir()) == trained
+    assert {p: p.stat().st_mtime_ns for p in (kedro_project / "t").rglob("*") if p.is_file()} == checkpoints

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -17,6 +18,7 @@ from tfnas_kedro.data.loaders import IndexedImages, eval_transform, train_transf
 from tfnas_kedro.nas import ArchDescription, count_macs, count_params, zoo_arch
 from tfnas_kedro.nas.calibration import check_in_session, measure_networks
 from tfnas_kedro.nas.latency import LatencyTable
+from tfnas_kedro.nas.profiler import ProfilerSettings
 from tfnas_kedro.nas.scoring import correct_per_image
 from tfnas_kedro.nas.search import subnet_weights
 from tfnas_kedro.nas.stats import wilson_interval
@@ -159,11 +161,30 @@ def export_executorch_program(trained_model: dict, train: dict, latency: dict) -
     return data, report | {"cached_as": str(cached)}
 
 
+@dataclass(frozen=True)
+class TimingPlan:
+    """How a trained network will be timed: where and as the table was (``settings``; None where
+    ``train.measure_latency`` is off), beside the table's fidelity models (``anchors``)."""
+
+    settings: ProfilerSettings | None = None
+    anchors: list[ArchDescription] = field(default_factory=list)
+
+
+def plan_timing(latency_table: LatencyTable, train: dict, latency: dict) -> TimingPlan:
+    """Decided before any training (the node has only free inputs: a sequential run takes it
+    first), so that a device or runtime other than the table's stops the run, naming both, before
+    hours of training rather than after them."""
+    if not parse_params(TrainParams, train, "train").measure_latency:
+        return TimingPlan()
+    lat = parse_params(LatencyParams, latency, "latency")
+    return TimingPlan(lat.settings_for(latency_table), lat.anchor_archs(latency_table))
+
+
 def summarise_training(
     trained_model: dict,
     latency_table: LatencyTable,
     train: dict,
-    latency: dict,
+    timing: TimingPlan,
     export_check: dict | None = None,
     executorch_check: dict | None = None,
 ) -> TrainingMetrics:
@@ -200,10 +221,9 @@ def summarise_training(
         metrics["table_ms"] = latency_table.predict(arch)
     except (KeyError, ValueError) as err:  # another resolution, space or classifier than the table's
         metrics["table_ms"], metrics["table_note"] = None, str(err)
-    lat = parse_params(LatencyParams, latency, "latency") if p.measure_latency else None
-    settings = lat.settings_for(latency_table) if lat is not None else None  # where the table was timed
+    settings = timing.settings  # where the table was timed
     if settings is not None and metrics["table_ms"] is not None:
-        metrics |= check_in_session(latency_table, arch, lat.anchor_archs(latency_table), settings).model_dump()
+        metrics |= check_in_session(latency_table, arch, timing.anchors, settings).model_dump()
     elif settings is not None:  # the table cannot price it: timed alone, in the table's unit
         timing = measure_networks([arch], settings, latency_table.meta.reference_ms)[0]
         metrics |= {"measured_ms": timing.ms, "raw_measured_ms": timing.raw_ms, "timed_on": settings.device}

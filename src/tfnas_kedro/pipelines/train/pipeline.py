@@ -38,11 +38,13 @@ def training_nodes(
                 name="export_executorch_program",
             )
         )
-    summary_inputs = ["trained_model", "latency_table", settings, "params:latency"]
+    plan = node(nodes.plan_timing, ["latency_table", settings, "params:latency"], "timing_plan", name="plan_timing")
+    summary_inputs = ["trained_model", "latency_table", settings, "timing_plan"]
     summary_inputs += ["onnx_export_check"] if export else []
     summary_inputs += ["executorch_export_check"] if program else []
     return pipeline(
         [
+            plan,
             train,
             *(export_nodes if export else []),
             node(nodes.summarise_training, summary_inputs, "training_metrics", name="summarise_training"),
