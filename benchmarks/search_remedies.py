@@ -30,6 +30,7 @@ import torch
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
+from tfnas_kedro.artifacts import Candidate, Candidates
 from tfnas_kedro.nas.stats import compare_arms, kendall_tau, kendall_tau_interval
 from tfnas_kedro.params import SearchQualityParams, parse_params, study_search_settings, study_train_settings
 from tfnas_kedro.pipelines.search.nodes import derive_searched_architecture, run_search, run_warmup
@@ -43,15 +44,14 @@ def study_arms(catalog, target: str, p) -> dict:
     candidates (diverged runs left out), their retrained top-1 and the supernet's scores."""
     ns = f"search_quality.{target}"
     candidates = catalog.load(f"{ns}.search_quality_candidates")
-    randoms = [c for c in candidates if c["kind"] == "random"]
-    searched = next(c for c in candidates if c["kind"] == "searched")
+    randoms, searched = candidates.of_kind("random"), candidates.of_kind("searched")[0]
     random_hits, random_top1 = [], {}
     for c in randoms:
-        if catalog.load(f"{ns}.{c['key']}.training_metrics").diverged:
+        if catalog.load(f"{ns}.{c.key}.training_metrics").diverged:
             continue
-        test = catalog.load(f"{ns}.{c['key']}.test_metrics")
+        test = catalog.load(f"{ns}.{c.key}.test_metrics")
         random_hits.append(np.asarray(test.correct_per_image))
-        random_top1[c["key"]] = test.top1
+        random_top1[c.key] = test.top1
     searched_hits = [
         np.asarray(catalog.load(f"{ns}.searched_seed{k}.test_metrics").correct_per_image)
         for k in range(p.searched_seeds)
@@ -110,9 +110,10 @@ def remedy_target(catalog, params, target_name: str, settings: dict, warmup: dic
     result, history = run_search(split, table, arms["target"], settings, spaces, warmup)
     arch, summary, _ = derive_searched_architecture(result, table, arms["target"], settings, params["latency"], spaces)
     searched_s = time.perf_counter() - started
-    candidate = {"key": "remedy_searched", "kind": "searched", "name": arch.name, "subnet": summary.subnet}
+    candidate = Candidate(key="remedy_searched", kind="searched", name=arch.name, subnet=summary.subnet,
+                          table_ms=summary.table_ms, architecture=arch.model_dump(mode="json"))  # fmt: skip
     scores = score_through_supernet(
-        result, [candidate, *arms["randoms"]], split, settings, params["studies"]["search_quality"]
+        result, Candidates(candidates=[candidate, *arms["randoms"]]), split, settings, study
     )
     train = study_train_settings(params["train"], params["studies"]["search_quality"])
     hits, runs = [], []
@@ -126,7 +127,8 @@ def remedy_target(catalog, params, target_name: str, settings: dict, warmup: dic
             hits.append(np.asarray(test.correct_per_image))
     # the study's supernet scored again as the remedy's is (same recalibration batches for all)
     study_result = catalog.load(f"search_quality.{target_name}.search_result")
-    before_scores = score_through_supernet(study_result, [arms["searched"], *arms["randoms"]], split, settings, study)
+    study_candidates = Candidates(candidates=[arms["searched"], *arms["randoms"]])
+    before_scores = score_through_supernet(study_result, study_candidates, split, settings, study)
     before = figures(arms["searched_hits"], arms["random_hits"], arms["random_top1"], before_scores, "searched", p)
     before["kendall_tau_as_the_study_scored"] = study_tau(arms)
     after = figures(hits, arms["random_hits"], arms["random_top1"], scores, "remedy_searched", p)
@@ -135,7 +137,7 @@ def remedy_target(catalog, params, target_name: str, settings: dict, warmup: dic
         "target": target_name,
         "target_ms": arms["target"].target_ms,
         "searched_table_ms": summary.table_ms,
-        "random_table_ms": [c["table_ms"] for c in arms["randoms"]],
+        "random_table_ms": [c.table_ms for c in arms["randoms"]],
         "architecture": arch.model_dump(mode="json"),
         "learned": summary.supernet.learned,
         "final_epoch": {

@@ -4,7 +4,7 @@ fields a type checker and a reader can follow, not keys of a dict."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -121,3 +121,37 @@ class TransferMetrics(Artifact):
     test_images: int
     train_seconds: float
     data: str  # demo or the real set
+
+
+class Candidate(Artifact):
+    """One candidate of a target in the search-quality study (``pick_candidates``), priced on the
+    target's table: the searched architecture, a random one scaled to its latency, or the closest
+    published model."""
+
+    key: str  # ``searched``, ``random_<i>`` or ``zoo``: the namespace of its retraining
+    name: str
+    kind: Literal["searched", "random", "zoo"]
+    index: int | None = None  # a random candidate's number
+    table_ms: float
+    architecture: dict[str, Any]  # its description (ArchDescription, as JSON)
+    subnet: dict[str, Any] | None = None  # its path in the supernet (Subnet.as_dict); None: no path of it
+    draws: int | None = None  # random draws it took (rejected ones included); 1 for the searched one
+
+    def runs(self, searched_seeds: int) -> list[tuple[str, int]]:
+        """Its retrainings: (namespace, offset of the training seed). The searched architecture is
+        retrained once per seed; every other candidate once, at the recipe's seed."""
+        if self.kind == "searched":
+            return [(f"searched_seed{s}", s) for s in range(searched_seeds)]
+        return [(self.key, 0)]
+
+
+class Candidates(Artifact):
+    """A target's candidates, in the order searched, random ones, published model."""
+
+    candidates: list[Candidate]
+
+    def of_kind(self, kind: str) -> list[Candidate]:
+        return [c for c in self.candidates if c.kind == kind]
+
+    def by_key(self, key: str) -> Candidate:
+        return next(c for c in self.candidates if c.key == key)

@@ -84,6 +84,7 @@ def test_a_candidate_scores_the_same_through_the_supernet_wherever_it_stands_in_
     # every candidate's BatchNorm is recalibrated on the same images in the same crops
     from PIL import Image
 
+    from tfnas_kedro.artifacts import Candidate, Candidates
     from tfnas_kedro.nas.subnet import Subnet
     from tfnas_kedro.nas.supernet import Supernet
     from tfnas_kedro.pipelines.study_search_quality.nodes import score_through_supernet
@@ -109,9 +110,15 @@ def test_a_candidate_scores_the_same_through_the_supernet_wherever_it_stands_in_
         return Subnet.strongest(space, alpha, beta, supernet.widths())
 
     subnets = [drawn(s) for s in range(3)]
-    candidates = [{"key": f"c{i}", "name": f"c{i}", "subnet": s.as_dict()} for i, s in enumerate(subnets)]
+    candidates = [
+        Candidate(key=f"random_{i}", name=f"c{i}", kind="random", index=i, table_ms=1.0, subnet=s.as_dict(),
+                  architecture=s.to_arch(space, 4).model_dump(mode="json"))
+        for i, s in enumerate(subnets)
+    ]  # fmt: skip
     settings = {"device": "cpu", "input_size": 32, "batch_size": 8}
     study = {"targets": {"t": {"fraction": 0.5}}, "recalibration_images": 16}
-    forward = score_through_supernet(result, candidates, pd.DataFrame(rows), settings, study)
-    backward = score_through_supernet(result, candidates[::-1], pd.DataFrame(rows), settings, study)
+    forward = score_through_supernet(result, Candidates(candidates=candidates), pd.DataFrame(rows), settings, study)
+    backward = score_through_supernet(
+        result, Candidates(candidates=candidates[::-1]), pd.DataFrame(rows), settings, study
+    )
     assert all(forward[k]["correct_per_image"] == backward[k]["correct_per_image"] for k in forward)

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from tfnas_kedro.artifacts import SearchSummary, SearchTarget
+from tfnas_kedro.artifacts import Candidate, Candidates, SearchSummary, SearchTarget
 from tfnas_kedro.data.loaders import make_loader
 from tfnas_kedro.nas import ArchDescription, count_macs, count_params, load_search_spaces
 from tfnas_kedro.nas.baselines import closest_zoo_model, random_subnet
@@ -55,11 +55,10 @@ def candidate_start_weights(run: str):
     space: the study's table says so)."""
     key = "searched" if run.startswith("searched") else run
 
-    def start_weights(search_result: dict, candidates: list[dict], train_settings: dict) -> dict:
+    def start_weights(search_result: dict, candidates: Candidates, train_settings: dict) -> dict:
         if train_settings.get("init", "scratch") == "scratch" or key == "zoo":
             return {}
-        candidate = next(c for c in candidates if c["key"] == key)
-        return subnet_weights(search_result, Subnet.from_dict(candidate["subnet"]))[1]
+        return subnet_weights(search_result, Subnet.from_dict(candidates.by_key(key).subnet))[1]
 
     return start_weights
 
@@ -94,23 +93,23 @@ def pick_candidates(
         *[("random", i, arch, subnet, draws) for i, (arch, subnet, draws) in enumerate(randoms)],
         ("zoo", None, zoo, None, None),
     ]
-    listing = [
-        {"key": candidate_key(kind, i), "name": arch.name, "kind": kind, "index": i, "table_ms": table.predict(arch),
-         "architecture": arch.model_dump(mode="json"), "subnet": None if subnet is None else subnet.as_dict(),
-         "draws": draws}
+    listing = Candidates(candidates=[
+        Candidate(key=candidate_key(kind, i), name=arch.name, kind=kind, index=i, table_ms=table.predict(arch),
+                  architecture=arch.model_dump(mode="json"), subnet=None if subnet is None else subnet.as_dict(),
+                  draws=draws)
         for kind, i, arch, subnet, draws in rows
-    ]  # fmt: skip
+    ])  # fmt: skip
     draws = sum(r[4] for r in rows if r[0] == "random")
     logger.info(
         "target %.3f ms: searched %.3f ms; %d random architectures at %s ms (%d draws, %.0f%% rejected); %s %.3f ms",
-        target.target_ms, searched_ms, len(randoms), ", ".join(f"{r['table_ms']:.3f}" for r in listing[1:-1]),
+        target.target_ms, searched_ms, len(randoms), ", ".join(f"{c.table_ms:.3f}" for c in listing.of_kind("random")),
         draws, 100 * (1 - len(randoms) / draws), zoo.name, zoo_ms,
     )  # fmt: skip
     return listing, *(arch for _, _, arch, _, _ in rows)
 
 
 def score_through_supernet(
-    result: dict, candidates: list[dict], split: pd.DataFrame, settings: dict, study: dict
+    result: dict, candidates: Candidates, split: pd.DataFrame, settings: dict, study: dict
 ) -> dict:
     """Top-1 on the test split of every candidate that is a path of the trained supernet (the
     searched and random ones), with the supernet's weights (:meth:`Supernet.active_subnet`) and
@@ -123,18 +122,18 @@ def score_through_supernet(
     train = make_loader(split, "weights", shuffle=True, augment=True, seed=p.seed, **common)
     test = make_loader(split, "test", shuffle=False, augment=False, **common)
     scores = {}
-    for candidate in candidates:
-        if candidate["subnet"] is None:  # the published model is no path of this supernet
+    for candidate in candidates.candidates:
+        if candidate.subnet is None:  # the published model is no path of this supernet
             continue
-        network = supernet.active_subnet(Subnet.from_dict(candidate["subnet"])).to(device)
+        network = supernet.active_subnet(Subnet.from_dict(candidate.subnet)).to(device)
         # every candidate's BatchNorm sees the same images in the same crops: the scores differ by
         # the candidates alone (near chance, another draw of crops moves Kendall tau by itself)
         seed_everything(p.seed)
         train.generator.manual_seed(p.seed)
         recalibrate_batchnorm(network, train, p.recalibration_images, device)
         hits = correct_per_image(network, test, device)
-        scores[candidate["key"]] = {"top1": float(hits.mean()), "correct_per_image": hits.astype(int).tolist()}
-        logger.info("%s through the supernet (BatchNorm recalibrated): top-1 %.3f", candidate["name"], hits.mean())
+        scores[candidate.key] = {"top1": float(hits.mean()), "correct_per_image": hits.astype(int).tolist()}
+        logger.info("%s through the supernet (BatchNorm recalibrated): top-1 %.3f", candidate.name, hits.mean())
     return scores
 
 
@@ -147,20 +146,20 @@ def summarise_search_quality(study: dict, **inputs) -> tuple[pd.DataFrame, pd.Da
     rows, per_image = [], {}
     for target in p.targets:
         summary, scores = inputs[f"{target}_summary"], inputs[f"{target}_supernet_scores"]
-        for candidate in inputs[f"{target}_candidates"]:
-            arch = ArchDescription.model_validate(candidate["architecture"])
-            for run, offset in runs_of(candidate, p.searched_seeds):
+        for candidate in inputs[f"{target}_candidates"].candidates:
+            arch = ArchDescription.model_validate(candidate.architecture)
+            for run, offset in candidate.runs(p.searched_seeds):
                 metrics, test = inputs[f"{target}_{run}_metrics"], inputs[f"{target}_{run}_test"]
                 per_image[(target, run)] = np.asarray(test.correct_per_image)
                 rows.append({
-                    "target": target, "target_ms": summary.target_ms, "kind": candidate["kind"],
-                    "candidate": candidate["key"], "run": run, "seed_offset": offset, "name": candidate["name"],
-                    "table_ms": candidate["table_ms"], "macs_m": count_macs(arch) / 1e6,
+                    "target": target, "target_ms": summary.target_ms, "kind": candidate.kind,
+                    "candidate": candidate.key, "run": run, "seed_offset": offset, "name": candidate.name,
+                    "table_ms": candidate.table_ms, "macs_m": count_macs(arch) / 1e6,
                     "params_m": count_params(arch) / 1e6, "top1": test.top1, "top1_low": test.top1_low,
                     "top1_high": test.top1_high, "val_top1": metrics.top1,
-                    "supernet_top1": scores.get(candidate["key"], {}).get("top1"),
+                    "supernet_top1": scores.get(candidate.key, {}).get("top1"),
                     "diverged": metrics.diverged, "divergence": metrics.divergence,
-                    "supernet_learned": summary.supernet.learned, "draws": candidate["draws"],
+                    "supernet_learned": summary.supernet.learned, "draws": candidate.draws,
                     "search_init": summary.init, "train_init": metrics.init,
                 })  # fmt: skip
     table = pd.DataFrame(rows)
@@ -269,14 +268,6 @@ def _supernet_ranking(kept: pd.DataFrame, p: SearchQualityParams) -> dict:
     }
 
 
-def runs_of(candidate: dict, searched_seeds: int) -> list[tuple[str, int]]:
-    """The retrainings of a candidate: (namespace, offset of the training seed). The searched
-    architecture is retrained once per seed; every other candidate once, at the recipe's seed."""
-    if candidate["kind"] == "searched":
-        return [(f"searched_seed{s}", s) for s in range(searched_seeds)]
-    return [(candidate["key"], 0)]
-
-
 def candidate_key(kind: str, index: int | None) -> str:
     """The namespace of a candidate within its target: ``searched``, ``random_<i>``, ``zoo``."""
     return kind if kind != "random" else f"random_{index}"
@@ -284,7 +275,5 @@ def candidate_key(kind: str, index: int | None) -> str:
 
 def run_keys(random_architectures: int, searched_seeds: int) -> list[str]:
     """Every retraining of a target: the searched architecture's seeds, each random one, the zoo model."""
-    candidates = [{"kind": "searched"}] + [
-        {"kind": "random", "key": f"random_{i}"} for i in range(random_architectures)
-    ]
-    return [run for c in candidates for run, _ in runs_of(c, searched_seeds)] + ["zoo"]
+    searched = [f"searched_seed{s}" for s in range(searched_seeds)]  # as Candidate.runs names them
+    return searched + [candidate_key("random", i) for i in range(random_architectures)] + ["zoo"]
