@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import synthetic_table
-from tfnas_kedro.nas.elastic import elasticity_scale
+from tfnas_kedro.nas.elastic import FitProblem, elasticity_scale
 from tfnas_kedro.nas.latency import LatencyTable
 from tfnas_kedro.nas.subnet import Subnet
 from tfnas_kedro.nas.supernet import derive_architecture
@@ -168,7 +168,7 @@ def test_final_fit_lands_on_more_probable_depths_and_ops_than_a_step_by_step_wal
         target = low + rng.uniform(0.1, 0.9) * (high - low)
         fit = fit_to_target(table, space, depth_probs, op_probs, start, target)
         assert fit.scaling.feasible and fit.scaling.gap <= 0.01, fit.notes
-        walk = walk_to_target(table, space, depth_probs, op_probs, start, target)
+        walk = walk_to_target(FitProblem(table, space.at_resolution(32), depth_probs, op_probs, target), start)
         fitted.append(log_p(fit.subnet, depth_probs, op_probs))
         walked.append(log_p(walk.subnet, depth_probs, op_probs))
     assert all(f >= w - 1e-9 for f, w in zip(fitted, walked, strict=True))  # in none of these less probable

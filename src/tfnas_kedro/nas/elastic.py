@@ -158,3 +158,22 @@ class Fit:
     @property
     def subnet(self) -> Subnet:
         return self.scaling.subnet
+
+
+@dataclass(frozen=True)
+class FitProblem:
+    """What landing a subnet on a latency target works from (:func:`~.target_fit.fit_to_target`
+    and the walk it falls back on): the table, the space at the table's resolution, the search's
+    probabilities (``depth_probs[s][d - 1]``: stage ``s`` at depth ``d``; ``op_probs[j][i]``: op
+    ``i`` at layer ``j``), the target and how far below it a result may land."""
+
+    table: LatencyTable
+    space: SearchSpace
+    depth_probs: list[list[float]]
+    op_probs: list[list[float]]
+    target_ms: float
+    tolerance: float = 0.01
+
+    def scale(self, subnet: Subnet) -> ScalingResult:
+        """Elasticity-scaling of ``subnet`` to the target."""
+        return elasticity_scale(self.table, self.space, subnet, self.target_ms)

@@ -21,7 +21,7 @@ import itertools
 import math
 from dataclasses import replace
 
-from .elastic import Fit, elasticity_scale, op_width_ends
+from .elastic import Fit, FitProblem, op_width_ends
 from .latency import LatencyTable
 from .space import SearchSpace
 from .subnet import Subnet
@@ -45,20 +45,20 @@ def fit_to_target(
     stage ``s`` at depth ``d``; ``op_probs[j][i]``: op ``i`` at layer ``j``), every change noted.
     If none of the ``tries`` most probable candidates lands within the tolerance, the closest
     result below the target is kept, and the last note says so."""
-    space = space.at_resolution(table.meta.resolution)
-    result = elasticity_scale(table, space, subnet, target_ms)
+    problem = FitProblem(table, space.at_resolution(table.meta.resolution), depth_probs, op_probs, target_ms, tolerance)
+    result = problem.scale(subnet)
     if result.feasible and result.gap <= tolerance:
         return Fit(result, [])
-    choices = _Choices(table, space, depth_probs, op_probs, target_ms, tolerance)
+    choices = _Choices(problem)
     best = result if result.feasible else None
     for _, depths, ops in choices.candidates(subnet)[:tries]:
-        scaled = elasticity_scale(table, space, replace(subnet, depths=depths, ops=ops), target_ms)
+        scaled = problem.scale(replace(subnet, depths=depths, ops=ops))
         if scaled.feasible and (best is None or scaled.gap < best.gap):
             best = scaled
         if scaled.feasible and scaled.gap <= tolerance:
             return Fit(scaled, choices.changes(subnet, scaled.subnet))
     # none landed: the walk from the search's choice, and the closer of the two below the target
-    walked = walk_to_target(table, space, depth_probs, op_probs, subnet, target_ms, tolerance)
+    walked = walk_to_target(problem, subnet)
     if best is None or (walked.scaling.feasible and walked.scaling.gap <= best.gap):
         return walked
     kept = f"kept the closest result below the target: {best.message}"
@@ -68,15 +68,8 @@ def fit_to_target(
 class _Choices:
     """The space's depths and ops priced at their width extremes, and scored by probability."""
 
-    def __init__(
-        self,
-        table: LatencyTable,
-        space: SearchSpace,
-        depth_probs: list[list[float]],
-        op_probs: list[list[float]],
-        target_ms: float,
-        tolerance: float,
-    ):
+    def __init__(self, problem: FitProblem):
+        table, space, depth_probs, op_probs = problem.table, problem.space, problem.depth_probs, problem.op_probs
         self.space, self.positions = space, space.positions()
         self.stage_layers = [
             [j for j, p in enumerate(self.positions) if p.stage == s] for s in range(len(space.stages))
@@ -88,7 +81,7 @@ class _Choices:
         self.depth_probs, self.op_probs = depth_probs, op_probs
         self.depth_cost = [[-math.log(max(q, TINY_PROBABILITY)) for q in qs] for qs in depth_probs]
         self.op_cost = [[-math.log(max(q, TINY_PROBABILITY)) for q in qs] for qs in op_probs]
-        self.lowest, self.highest = target_ms * (1 - tolerance), target_ms  # where a band must reach
+        self.lowest, self.highest = problem.target_ms * (1 - problem.tolerance), problem.target_ms  # a band must reach
 
     def candidates(self, start: Subnet) -> list[tuple[float, tuple[int, ...], tuple[int, ...]]]:
         """``(cost, depths, ops)`` of every depth configuration whose ops can be made to hold the

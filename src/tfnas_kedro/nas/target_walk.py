@@ -7,29 +7,19 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from .elastic import Fit, ScalingResult, elasticity_scale, op_width_ends
-from .latency import LatencyTable
-from .space import SearchSpace
+from .elastic import Fit, FitProblem, ScalingResult, op_width_ends
 from .subnet import Subnet
 
 
 class _TargetFitter:
     """The state of one :func:`fit_to_target`: the choices tried, the notes, the best fit so far."""
 
-    def __init__(
-        self,
-        table: LatencyTable,
-        space: SearchSpace,
-        depth_probs: list[list[float]],
-        op_probs: list[list[float]],
-        start: Subnet,
-        target_ms: float,
-    ):
-        self.table, self.space, self.target_ms = table, space, target_ms
-        self.depth_probs, self.op_probs, self.start = depth_probs, op_probs, start
-        self.positions = space.positions()
+    def __init__(self, problem: FitProblem, start: Subnet):
+        self.problem, self.space, self.start = problem, problem.space, start
+        self.depth_probs, self.op_probs = problem.depth_probs, problem.op_probs
+        self.positions = self.space.positions()
         # each op's latency at its narrowest and widest width, per layer: what an op swap moves
-        self.extremes = op_width_ends(table, space)
+        self.extremes = op_width_ends(problem.table, self.space)
         self.seen: set[tuple] = set()
         self.notes: list[str] = []
         self.best: Fit | None = None  # the closest result below the target
@@ -37,7 +27,7 @@ class _TargetFitter:
     def scale(self, subnet: Subnet) -> ScalingResult:
         """Elasticity-scaling of ``subnet``'s choice, remembered as tried and as best when it is."""
         self.seen.add(subnet.choice)
-        result = elasticity_scale(self.table, self.space, subnet, self.target_ms)
+        result = self.problem.scale(subnet)
         if result.feasible and (self.best is None or result.gap < self.best.scaling.gap):
             self.best = Fit(result, list(self.notes))
         return result
@@ -92,15 +82,7 @@ class _TargetFitter:
         return [(j, i) for _, j, i in sorted(swaps, reverse=True)]
 
 
-def walk_to_target(
-    table: LatencyTable,
-    space: SearchSpace,
-    depth_probs: list[list[float]],
-    op_probs: list[list[float]],
-    subnet: Subnet,
-    target_ms: float,
-    tolerance: float = 0.01,
-) -> Fit:
+def walk_to_target(problem: FitProblem, subnet: Subnet) -> Fit:
     """Elasticity-scaling, with depth and then ops changed one step at a time as last resorts.
 
     Widths alone cannot reach a target above what the chosen depths and ops allow at full width
@@ -112,13 +94,12 @@ def walk_to_target(
     ``tolerance`` below the target; no choice of depths and ops is tried twice. If that never
     happens, the closest result below the target is returned. Every change is reported.
     """
-    space = space.at_resolution(table.meta.resolution)
-    fitter = _TargetFitter(table, space, depth_probs, op_probs, subnet, target_ms)
+    fitter = _TargetFitter(problem, subnet)
     last_step, ops_only = 0, False
-    limit = sum(s.max_depth for s in space.stages) * (1 + max(len(p.ops) for p in fitter.positions))
+    limit = sum(s.max_depth for s in problem.space.stages) * (1 + max(len(p.ops) for p in fitter.positions))
     for _ in range(limit):
         result = fitter.scale(subnet)
-        if result.feasible and result.gap <= tolerance:
+        if result.feasible and result.gap <= problem.tolerance:
             return Fit(result, fitter.notes)
         step = 1 if result.feasible else -1  # too fast: dearer; too slow: cheaper
         if last_step and step != last_step and not ops_only and fitter.best is not None:
