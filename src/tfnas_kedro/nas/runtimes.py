@@ -25,7 +25,8 @@ PROVIDER = "CPUExecutionProvider"
 # The channel multiple each runtime's fast kernels want, as `benchmarks/channel_alignment.py`
 # measured it on this project's AVX-512 CPU: in onnxruntime widths on multiples of 4 ran 30-55%
 # below a line through all widths and the others 11-20% above it; in eager PyTorch (oneDNN's
-# blocked layouts) multiples of 16 ran 1-14% below it. A table prices widths on and off the block
+# blocked layouts) multiples of 16 ran 1-14% below it; in ExecuTorch's XNNPACK multiples of 16 ran
+# 3-9% below it and multiples of 8 (not 16) 1-3%. A table prices widths on and off the block
 # apart (`latency.channel_block`); on another CPU the script finds the block to set instead.
 CHANNEL_BLOCK: dict[str, int] = {"torch": 16, "onnxruntime": 4, "executorch": 16}
 
