@@ -73,7 +73,7 @@ def figures(searched_hits, random_hits, random_top1, scores, searched_key, p) ->
     c = compare_arms(np.stack(searched_hits), np.stack(random_hits), p.bootstrap_rounds, p.seed)
     keys = list(random_top1)
     retrained = np.array([random_top1[k] for k in keys] + [float(np.mean([h.mean() for h in searched_hits]))])
-    inherited = np.array([scores[k]["top1"] for k in keys] + [scores[searched_key]["top1"]])
+    inherited = np.array([scores.top1(k) for k in keys] + [scores.top1(searched_key)])
     low, high = kendall_tau_interval(retrained, inherited, p.bootstrap_rounds, p.seed)
     return {
         "searched_top1": c.mean_a,
@@ -87,8 +87,8 @@ def figures(searched_hits, random_hits, random_top1, scores, searched_key, p) ->
         "tau_low": low,
         "tau_high": high,
         "kendall_tau_randoms": kendall_tau(retrained[:-1], inherited[:-1]),
-        "supernet_top1_searched": scores[searched_key]["top1"],
-        "supernet_top1_randoms": [scores[k]["top1"] for k in keys],
+        "supernet_top1_searched": scores.top1(searched_key),
+        "supernet_top1_randoms": [scores.top1(k) for k in keys],
     }
 
 
@@ -97,7 +97,7 @@ def study_tau(arms: dict) -> float:
     keys = list(arms["random_top1"])
     searched = float(np.mean([h.mean() for h in arms["searched_hits"]]))
     retrained = [arms["random_top1"][k] for k in keys] + [searched]
-    inherited = [arms["scores"][k]["top1"] for k in keys] + [arms["scores"]["searched"]["top1"]]
+    inherited = [arms["scores"].top1(k) for k in keys] + [arms["scores"].top1("searched")]
     return kendall_tau(np.array(retrained), np.array(inherited))
 
 

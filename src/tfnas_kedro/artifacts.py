@@ -155,3 +155,21 @@ class Candidates(Artifact):
 
     def by_key(self, key: str) -> Candidate:
         return next(c for c in self.candidates if c.key == key)
+
+
+class SupernetScore(Artifact):
+    """A candidate scored through the trained supernet on the test split (its path's weights,
+    BatchNorm recalibrated): top-1 and the per-image record (0/1 in the split's order)."""
+
+    top1: float
+    correct_per_image: list[int]
+
+
+class SupernetScores(Artifact):
+    """``score_through_supernet``'s scores by candidate key (the published model has none: no path)."""
+
+    scores: dict[str, SupernetScore]
+
+    def top1(self, key: str) -> float | None:
+        score = self.scores.get(key)
+        return None if score is None else score.top1

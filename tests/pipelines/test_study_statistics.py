@@ -121,4 +121,5 @@ def test_a_candidate_scores_the_same_through_the_supernet_wherever_it_stands_in_
     backward = score_through_supernet(
         result, Candidates(candidates=candidates[::-1]), pd.DataFrame(rows), settings, study
     )
-    assert all(forward[k]["correct_per_image"] == backward[k]["correct_per_image"] for k in forward)
+    assert forward.scores.keys() == backward.scores.keys() == {"random_0", "random_1", "random_2"}
+    assert all(forward.scores[k] == backward.scores[k] for k in forward.scores)

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from tfnas_kedro.artifacts import Candidate, Candidates, SearchSummary, SearchTarget
+from tfnas_kedro.artifacts import Candidate, Candidates, SearchSummary, SearchTarget, SupernetScore, SupernetScores
 from tfnas_kedro.data.loaders import make_loader
 from tfnas_kedro.nas import ArchDescription, count_macs, count_params, load_search_spaces
 from tfnas_kedro.nas.baselines import closest_zoo_model, random_subnet
@@ -110,7 +110,7 @@ def pick_candidates(
 
 def score_through_supernet(
     result: dict, candidates: Candidates, split: pd.DataFrame, settings: dict, study: dict
-) -> dict:
+) -> SupernetScores:
     """Top-1 on the test split of every candidate that is a path of the trained supernet (the
     searched and random ones), with the supernet's weights (:meth:`Supernet.active_subnet`) and
     BatchNorm recalibrated on ``recalibration_images`` training images of that path alone."""
@@ -132,9 +132,9 @@ def score_through_supernet(
         train.generator.manual_seed(p.seed)
         recalibrate_batchnorm(network, train, p.recalibration_images, device)
         hits = correct_per_image(network, test, device)
-        scores[candidate.key] = {"top1": float(hits.mean()), "correct_per_image": hits.astype(int).tolist()}
+        scores[candidate.key] = SupernetScore(top1=float(hits.mean()), correct_per_image=hits.astype(int).tolist())
         logger.info("%s through the supernet (BatchNorm recalibrated): top-1 %.3f", candidate.name, hits.mean())
-    return scores
+    return SupernetScores(scores=scores)
 
 
 def summarise_search_quality(study: dict, **inputs) -> tuple[pd.DataFrame, pd.DataFrame, go.Figure, go.Figure]:
@@ -157,7 +157,7 @@ def summarise_search_quality(study: dict, **inputs) -> tuple[pd.DataFrame, pd.Da
                     "table_ms": candidate.table_ms, "macs_m": count_macs(arch) / 1e6,
                     "params_m": count_params(arch) / 1e6, "top1": test.top1, "top1_low": test.top1_low,
                     "top1_high": test.top1_high, "val_top1": metrics.top1,
-                    "supernet_top1": scores.get(candidate.key, {}).get("top1"),
+                    "supernet_top1": scores.top1(candidate.key),
                     "diverged": metrics.diverged, "divergence": metrics.divergence,
                     "supernet_learned": summary.supernet.learned, "draws": candidate.draws,
                     "search_init": summary.init, "train_init": metrics.init,
