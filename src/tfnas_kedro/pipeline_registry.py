@@ -79,11 +79,11 @@ def pipeline_modules() -> dict[str, ModuleType]:
 def register_pipelines(parameters: Mapping[str, Any] | None = None) -> dict[str, Pipeline]:
     """Every pipeline, with one namespaced copy per name in ``parameters`` (see the module's
     docstring): each ``create_pipeline`` is given them as ``run``."""
-    run = RunParameters(project_parameters() if parameters is None else parameters)
-    pipelines = {name: module.create_pipeline(run=run) for name, module in pipeline_modules().items()}
+    run, modules = RunParameters(project_parameters() if parameters is None else parameters), pipeline_modules()
+    pipelines = {name: module.create_pipeline(run=run) for name, module in modules.items()}
     pipelines["__default__"] = sum(
         (p for name, p in pipelines.items() if name not in NOT_IN_DEFAULT | {"report"}), start=Pipeline([])
-    ) + pipeline_modules()["report"].create_pipeline(run=run, chained=True)  # reads what this run produced: last
+    ) + modules["report"].create_pipeline(run=run, chained=True)  # reads what this run produced: last
     return pipelines
 
 

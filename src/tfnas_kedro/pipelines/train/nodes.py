@@ -225,8 +225,8 @@ def summarise_training(
     if settings is not None and metrics["table_ms"] is not None:
         metrics |= check_in_session(latency_table, arch, timing.anchors, settings).model_dump()
     elif settings is not None:  # the table cannot price it: timed alone, in the table's unit
-        timing = measure_networks([arch], settings, latency_table.meta.reference_ms)[0]
-        metrics |= {"measured_ms": timing.ms, "raw_measured_ms": timing.raw_ms, "timed_on": settings.device}
+        measured = measure_networks([arch], settings, latency_table.meta.reference_ms)[0]
+        metrics |= {"measured_ms": measured.ms, "raw_measured_ms": measured.raw_ms, "timed_on": settings.device}
     logger.info(
         "trained %s: top-1 %.3f, top-5 %.3f, %.1fM MACs", arch.name, metrics["top1"], metrics["top5"], metrics["macs_m"]
     )
