@@ -159,10 +159,13 @@ class Candidates(Artifact):
 
 class SupernetScore(Artifact):
     """A candidate scored through the trained supernet on the test split (its path's weights,
-    BatchNorm recalibrated): top-1 and the per-image record (0/1 in the split's order)."""
+    BatchNorm recalibrated): top-1 and the per-image record (0/1 in the split's order); and top-1
+    after its path was fine-tuned for ``tuned_epochs`` epochs (None when the study did not)."""
 
     top1: float
     correct_per_image: list[int]
+    tuned_top1: float | None = None
+    tuned_epochs: int = 0
 
 
 class SupernetScores(Artifact):
@@ -173,3 +176,7 @@ class SupernetScores(Artifact):
     def top1(self, key: str) -> float | None:
         score = self.scores.get(key)
         return None if score is None else score.top1
+
+    def tuned_top1(self, key: str) -> float | None:
+        score = self.scores.get(key)
+        return None if score is None else score.tuned_top1

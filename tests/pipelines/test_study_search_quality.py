@@ -15,6 +15,7 @@ STUDY = {
     "random_architectures": 2,
     "searched_seeds": 2,
     "recalibration_images": 16,
+    "tuned_epochs": 1,
     "bootstrap_rounds": 200,
 }
 
@@ -66,6 +67,8 @@ def test_searched_and_random_architectures_are_retrained_alike_and_compared_with
         # scored through the supernet: every path of it (searched, random), not the published model
         assert rows.loc[rows["kind"] != "zoo", "supernet_top1"].between(0, 1).all()
         assert rows.loc[rows["kind"] == "zoo", "supernet_top1"].isna().all()
+        # and again after fine-tuning each path for tuned_epochs
+        assert rows.loc[rows["kind"] != "zoo", "supernet_tuned_top1"].between(0, 1).all()
     # the test split, scored once after training, is what top-1 means here
     test = json.loads(
         latest_version(kedro_project, "data/07_model_output/search_quality.low.random_0/test_metrics.json").read_text()
@@ -81,6 +84,8 @@ def test_searched_and_random_architectures_are_retrained_alike_and_compared_with
             assert row["verdict"] in ("searched better", "random better", "no difference shown")
             # what "no difference shown" could have missed: at least the half-width (both 0 when the arms answer alike)
             assert row["min_detectable_difference"] >= (row["difference_high"] - row["difference_low"]) / 2
+        if row["tau_candidates"] >= 3 and not pd.isna(row["kendall_tau"]):  # a ranking after fine-tuning too
+            assert pd.isna(row["tuned_kendall_tau"]) or -1 <= row["tuned_kendall_tau"] <= 1
         if row["tau_candidates"] >= 3:  # the agreement two retrainings could reach, from the searched seeds' spread
             # (none when fewer than two searched seeds kept: a diverged seed is left out)
             # (undefined, as tau itself, when every candidate scored the same and seeds agreed exactly)

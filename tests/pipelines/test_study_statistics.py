@@ -3,6 +3,7 @@ import pandas as pd
 import pytest
 import torch
 
+from tfnas_kedro.nas.search import load_supernet
 from tfnas_kedro.params import SearchQualityParams
 from tfnas_kedro.pipelines.study_search_quality.nodes import describe_target, target_statistics
 from tfnas_kedro.reporting.sections import search_quality_section
@@ -10,9 +11,10 @@ from tfnas_kedro.reporting.sections import search_quality_section
 PARAMS = SearchQualityParams(targets={"t": {"fraction": 0.5}}, bootstrap_rounds=300)
 
 
-def _rows(diverged_run: str | None = None):
+def _rows(diverged_run: str | None = None, tuned: bool = True):
     """A target with the searched architecture at 3 seeds (top-1 0.85) and 8 random ones (0.45-0.73);
-    ``diverged_run``'s record is all wrong, as a run whose loss blew up."""
+    ``diverged_run``'s record is all wrong, as a run whose loss blew up. Through the supernet the
+    scores rise with the retrained ones; after fine-tuning (``tuned``) they fall with them."""
     rng = np.random.default_rng(0)
     runs = [("searched", "searched", f"searched_seed{s}", 0.85, 0.6) for s in range(3)]
     runs += [("random", f"random_{i}", f"random_{i}", 0.45 + 0.04 * i, 0.1 + 0.05 * i) for i in range(8)]
@@ -25,6 +27,7 @@ def _rows(diverged_run: str | None = None):
         per_image[("t", run)] = hits
         rows.append({"target": "t", "target_ms": 5.0, "kind": kind, "candidate": candidate, "run": run,
                      "top1": hits.mean(), "supernet_top1": inherited, "diverged": diverged,
+                     "supernet_tuned_top1": 1 - inherited if tuned else None,
                      "divergence": "validation loss 19.6 > 3 ln 10" if diverged else None,
                      "draws": 3 if kind == "random" else 1})  # fmt: skip
     return pd.DataFrame(rows), per_image
@@ -80,46 +83,88 @@ def test_a_searched_arm_far_above_the_random_one_is_called_better_and_ranked():
     assert "searched better" in describe_target(stats) and "Kendall tau" in describe_target(stats)
 
 
-def test_a_candidate_scores_the_same_through_the_supernet_wherever_it_stands_in_the_list(spaces, tmp_path):
-    # every candidate's BatchNorm is recalibrated on the same images in the same crops
+def test_the_ranking_after_fine_tuning_is_its_own_tau_beside_the_inherited_one():
+    stats = target_statistics(*_rows(), PARAMS)
+    assert stats["kendall_tau"] > 0.9 and stats["tuned_kendall_tau"] < -0.9  # each from its own scores
+    assert stats["tuned_tau_low"] <= stats["tuned_kendall_tau"] <= stats["tuned_tau_high"]
+    assert "after fine-tuning each path: Kendall tau -" in describe_target(stats)
+    untuned = target_statistics(*_rows(tuned=False), PARAMS)  # tuned_epochs: 0
+    assert untuned["kendall_tau"] == stats["kendall_tau"] and untuned["tuned_kendall_tau"] is None
+    assert set(untuned) == set(stats) and "fine-tuning" not in describe_target(untuned)
+
+
+def _images(tmp_path) -> list[dict]:
+    """48 random images of 4 classes: 32 train the weights, 16 are held out for testing."""
     from PIL import Image
 
-    from tfnas_kedro.artifacts import Candidate, Candidates
-    from tfnas_kedro.nas.subnet import Subnet
-    from tfnas_kedro.nas.supernet import Supernet
-    from tfnas_kedro.pipelines.study_search_quality.nodes import score_through_supernet
-
-    space = spaces["tfnas"]
     rng = np.random.default_rng(0)
     rows = []
     for i in range(48):
         path = tmp_path / f"{i}.png"
         Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(path)
         rows.append({"path": str(path), "class_index": i % 4, "split": "weights" if i < 32 else "test"})
+    return rows
+
+
+def _supernet_result(space, tmp_path) -> dict:
+    from tfnas_kedro.nas.supernet import Supernet
+
     supernet = Supernet(space, 4)
     torch.save({"supernet": supernet.state_dict()}, tmp_path / "last.pt")
-    result = {
+    return {
         "identity": {"space": space.model_dump(mode="json"), "num_classes": 4},
         "checkpoint": str(tmp_path / "last.pt"),
     }
 
-    def drawn(seed):  # a path as a search would derive it from random alpha and beta
-        g = torch.Generator().manual_seed(seed)
-        alpha = [torch.randn(len(p.ops), generator=g) for p in space.positions()]
-        beta = [torch.randn(stage.max_depth, generator=g) for stage in space.stages]
-        return Subnet.strongest(space, alpha, beta, supernet.widths())
 
-    subnets = [drawn(s) for s in range(3)]
+def _drawn(supernet, seed: int):
+    """A path as a search would derive it from random alpha and beta."""
+    from tfnas_kedro.nas.subnet import Subnet
+
+    space, g = supernet.space, torch.Generator().manual_seed(seed)
+    alpha = [torch.randn(len(p.ops), generator=g) for p in space.positions()]
+    beta = [torch.randn(stage.max_depth, generator=g) for stage in space.stages]
+    return Subnet.strongest(space, alpha, beta, supernet.widths())
+
+
+def test_a_candidate_scores_the_same_through_the_supernet_wherever_it_stands_in_the_list(spaces, tmp_path):
+    # every candidate's BatchNorm is recalibrated on the same images in the same crops
+    from tfnas_kedro.artifacts import Candidate, Candidates
+    from tfnas_kedro.pipelines.study_search_quality.nodes import score_through_supernet
+
+    space = spaces["tfnas"]
+    rows = _images(tmp_path)
+    result = _supernet_result(space, tmp_path)
+    supernet = load_supernet(result)
+
+    subnets = [_drawn(supernet, s) for s in range(3)]
     candidates = [
         Candidate(key=f"random_{i}", name=f"c{i}", kind="random", index=i, table_ms=1.0, subnet=s.as_dict(),
                   architecture=s.to_arch(space, 4).model_dump(mode="json"))
         for i, s in enumerate(subnets)
     ]  # fmt: skip
     settings = {"device": "cpu", "input_size": 32, "batch_size": 8}
-    study = {"targets": {"t": {"fraction": 0.5}}, "recalibration_images": 16}
-    forward = score_through_supernet(result, Candidates(candidates=candidates), pd.DataFrame(rows), settings, study)
-    backward = score_through_supernet(
-        result, Candidates(candidates=candidates[::-1]), pd.DataFrame(rows), settings, study
-    )
+    study = {"targets": {"t": {"fraction": 0.5}}, "recalibration_images": 16, "tuned_epochs": 0}
+    split, index = pd.DataFrame(rows), pd.DataFrame()
+    forward = score_through_supernet(result, Candidates(candidates=candidates), split, index, settings, {}, study)
+    reversed_ = Candidates(candidates=candidates[::-1])
+    backward = score_through_supernet(result, reversed_, split, index, settings, {}, study)
     assert forward.scores.keys() == backward.scores.keys() == {"random_0", "random_1", "random_2"}
     assert all(forward.scores[k] == backward.scores[k] for k in forward.scores)
+
+
+def test_fine_tuning_a_path_trains_its_weights_and_scores_every_held_out_image(spaces, tmp_path):
+    from tfnas_kedro.pipelines.study_search_quality.nodes import fine_tuned_hits
+
+    rows = _images(tmp_path)
+    for row in rows[24:32]:  # a validation split, as the retraining evaluates on one
+        row["split"] = "val"
+    supernet = load_supernet(_supernet_result(spaces["tfnas"], tmp_path))
+    network = supernet.active_subnet(_drawn(supernet, 0))
+    before = {k: v.clone() for k, v in network.state_dict().items()}
+    train = {"epochs": 5, "warmup_epochs": 1, "batch_size": 8, "input_size": 32, "workers": 0, "device": "cpu"}
+    hits = fine_tuned_hits(network, pd.DataFrame(rows), pd.DataFrame(), train, epochs=1)
+    assert len(hits) == 16 and set(np.unique(hits)) <= {0, 1}
+    after = network.state_dict()
+    changed = [k for k, v in after.items() if v.is_floating_point() and not torch.equal(v, before[k])]
+    assert any(k.startswith("classifier") for k in changed) and any(k.startswith("blocks") for k in changed)

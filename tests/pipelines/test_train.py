@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 import torch
 
+from tfnas_kedro.data.loaders import training_rows
 from tfnas_kedro.datasets import ArchitectureDataset, OnnxModelDataset, TorchCheckpointDataset
 from tfnas_kedro.nas.errors import ConfigError
-from tfnas_kedro.pipelines.train.nodes import _training_tables
 from tfnas_kedro.training import load_trained_network
 
 from .conftest import latest_version, load_latest
@@ -75,8 +75,8 @@ def test_retraining_never_reads_the_held_out_test_split():
         [(name, "a", 0, f"/{name}/{i}.jpg") for name, n in parts.items() for i in range(n)],
         columns=["split", "label", "class_index", "path"],
     )
-    train, val = _training_tables(split, split.assign(split=split["split"].replace({"weights": "train"})), "selected")
+    train, val = training_rows(split, split.assign(split=split["split"].replace({"weights": "train"})), "selected")
     assert sorted(train["split"]) == ["arch", "weights", "weights", "weights"] and set(val["split"]) == {"val"}
     index = split.assign(split=split["split"].replace({"weights": "train", "arch": "train"}))
-    train, val = _training_tables(split, index, "all")  # every class: the data set's own test images stay out
+    train, val = training_rows(split, index, "all")  # every class: the data set's own test images stay out
     assert set(train["split"]) == {"train"} and set(val["split"]) == {"val"} and len(train) + len(val) == 6

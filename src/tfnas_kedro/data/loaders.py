@@ -130,6 +130,30 @@ def split_rows(table: pd.DataFrame, split: str) -> pd.DataFrame:
     return rows
 
 
+def _labelled_index(index: pd.DataFrame) -> pd.DataFrame:
+    """The whole data set's index with ``class_index`` from its labels in sorted order."""
+    labels = sorted(index["label"].unique())
+    return index.assign(class_index=index["label"].map({label: i for i, label in enumerate(labels)}))
+
+
+def training_rows(split: pd.DataFrame, index: pd.DataFrame, data: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Training and validation rows (``path``, ``class_index``, ``label``) of the chosen data
+    (``params:train.data``): ``selected``, the search's classes (its weight and architecture
+    images train), or the whole data set's ``index``."""
+    if data == "selected":
+        return split[split["split"].isin(["weights", "arch"])], split[split["split"] == "val"]
+    index = _labelled_index(index)
+    return index[index["split"] == "train"], index[index["split"] == "val"]
+
+
+def held_out_rows(split: pd.DataFrame, index: pd.DataFrame, data: str) -> pd.DataFrame:
+    """The held-out test rows of the chosen data, labelled as :func:`training_rows` labels them."""
+    if data == "selected":
+        return split[split["split"] == "test"]
+    index = _labelled_index(index)
+    return index[index["split"] == "test"]
+
+
 def interleave_classes(rows: pd.DataFrame) -> pd.DataFrame:
     """``rows`` in an order that deals the classes round-robin (first image of every class, then
     the second, ...): every batch of an unshuffled loader then mixes the classes. A split stored

@@ -40,6 +40,8 @@ class SearchQualityParams(Params):
     random_architectures: int = Field(8, ge=2)
     searched_seeds: int = Field(3, ge=1)  # retrainings of the searched architecture (seeds 0, 1, ...)
     recalibration_images: int = Field(512, ge=1)  # training images through each subnet before scoring
+    # each path also scored after this many epochs of the study's recipe, shortened (0: not)
+    tuned_epochs: int = Field(3, ge=0)
     bootstrap_rounds: int = Field(4000, ge=100)
     sparse_tau_threshold: float = Field(0.01, ge=0)  # top-1 closer than this share a rank (sparse tau)
     seed: int = 0

@@ -14,9 +14,18 @@ import logging
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+import torch
+from torch.utils.data import DataLoader
 
 from tfnas_kedro.artifacts import Candidate, Candidates, SearchSummary, SearchTarget, SupernetScore, SupernetScores
-from tfnas_kedro.data.loaders import make_loader
+from tfnas_kedro.data.loaders import (
+    IndexedImages,
+    eval_transform,
+    held_out_rows,
+    make_loader,
+    train_transform,
+    training_rows,
+)
 from tfnas_kedro.nas import ArchDescription, count_macs, count_params, load_search_spaces
 from tfnas_kedro.nas.baselines import closest_zoo_model, random_subnet
 from tfnas_kedro.nas.latency import LatencyTable
@@ -31,9 +40,10 @@ from tfnas_kedro.nas.stats import (
     tau_noise_ceiling,
 )
 from tfnas_kedro.nas.subnet import Subnet
-from tfnas_kedro.params import SearchQualityParams, search_quality_params
+from tfnas_kedro.params import SearchQualityParams, TrainParams, parse_params, search_quality_params
 from tfnas_kedro.reporting import search_quality, supernet_ranking
 from tfnas_kedro.runtime import resolve_device
+from tfnas_kedro.training import TrainConfig, Trainer
 
 logger = logging.getLogger(__name__)
 
@@ -109,11 +119,19 @@ def pick_candidates(
 
 
 def score_through_supernet(
-    result: dict, candidates: Candidates, split: pd.DataFrame, settings: dict, study: dict
+    result: dict,
+    candidates: Candidates,
+    split: pd.DataFrame,
+    index: pd.DataFrame,
+    settings: dict,
+    train_settings: dict,
+    study: dict,
 ) -> SupernetScores:
     """Top-1 on the test split of every candidate that is a path of the trained supernet (the
     searched and random ones), with the supernet's weights (:meth:`Supernet.active_subnet`) and
-    BatchNorm recalibrated on ``recalibration_images`` training images of that path alone."""
+    BatchNorm recalibrated on ``recalibration_images`` training images of that path alone; and,
+    with ``tuned_epochs``, again after fine-tuning that path for so many epochs of the study's
+    recipe (:func:`fine_tuned_hits`)."""
     p = search_quality_params(study)
     supernet = load_supernet(result)
     space = supernet.space
@@ -125,16 +143,51 @@ def score_through_supernet(
     for candidate in candidates.candidates:
         if candidate.subnet is None:  # the published model is no path of this supernet
             continue
-        network = supernet.active_subnet(Subnet.from_dict(candidate.subnet)).to(device)
+        subnet = Subnet.from_dict(candidate.subnet)
+        network = supernet.active_subnet(subnet).to(device)
         # every candidate's BatchNorm sees the same images in the same crops: the scores differ by
         # the candidates alone (near chance, another draw of crops moves Kendall tau by itself)
         seed_everything(p.seed)
         train.generator.manual_seed(p.seed)
         recalibrate_batchnorm(network, train, p.recalibration_images, device)
         hits = correct_per_image(network, test, device)
-        scores[candidate.key] = SupernetScore(top1=float(hits.mean()), correct_per_image=hits.astype(int).tolist())
-        logger.info("%s through the supernet (BatchNorm recalibrated): top-1 %.3f", candidate.name, hits.mean())
+        score = SupernetScore(top1=float(hits.mean()), correct_per_image=hits.astype(int).tolist())
+        if p.tuned_epochs:
+            tuned = fine_tuned_hits(supernet.active_subnet(subnet), split, index, train_settings, p.tuned_epochs)
+            score = score.model_copy(update={"tuned_top1": float(tuned.mean()), "tuned_epochs": p.tuned_epochs})
+        scores[candidate.key] = score
+        logger.info(
+            "%s through the supernet (BatchNorm recalibrated): top-1 %.3f%s", candidate.name, hits.mean(),
+            "" if score.tuned_top1 is None else f"; fine-tuned {p.tuned_epochs} epochs: {score.tuned_top1:.3f}",
+        )  # fmt: skip
     return SupernetScores(scores=scores)
+
+
+def fine_tuned_hits(
+    network: torch.nn.Module, split: pd.DataFrame, index: pd.DataFrame, train_settings: dict, epochs: int
+) -> np.ndarray:
+    """The per-image test record (the retraining's test rows, in their order) of ``network`` after
+    ``epochs`` epochs of the retraining's recipe, shortened: the same learning rate, its warm-up
+    the same share of the epochs, cosine to 0 at the end. No checkpoints are written.
+
+    Why a second score: the inherited score tells how much training a path has had in the supernet
+    (paths near alpha's choice most) as much as what it reaches once fine-tuned (docs/studies.md)."""
+    p = parse_params(TrainParams, train_settings, "train")
+    recipe = p.recipe()
+    warmup = recipe.warmup_epochs * epochs / recipe.epochs
+    short = TrainConfig(**(recipe.model_dump() | {"epochs": epochs, "warmup_epochs": warmup}))
+    train_rows, val_rows = training_rows(split, index, p.data)
+    device = resolve_device(p.device)
+    trainer = Trainer(network, short, device)
+    trainer.fit(
+        IndexedImages(train_rows["path"].tolist(), train_rows["class_index"].tolist(),
+                      train_transform(p.input_size, p.color_jitter)),
+        IndexedImages(val_rows["path"].tolist(), val_rows["class_index"].tolist(), eval_transform(p.input_size)),
+        progress=False,
+    )  # fmt: skip
+    rows = held_out_rows(split, index, p.data)
+    images = IndexedImages(rows["path"].tolist(), rows["class_index"].tolist(), eval_transform(p.input_size))
+    return correct_per_image(trainer.model, DataLoader(images, batch_size=max(p.batch_size, 64)), device)
 
 
 def summarise_search_quality(study: dict, **inputs) -> tuple[pd.DataFrame, pd.DataFrame, go.Figure, go.Figure]:
@@ -158,6 +211,7 @@ def summarise_search_quality(study: dict, **inputs) -> tuple[pd.DataFrame, pd.Da
                     "params_m": count_params(arch) / 1e6, "top1": test.top1, "top1_low": test.top1_low,
                     "top1_high": test.top1_high, "val_top1": metrics.top1,
                     "supernet_top1": scores.top1(candidate.key),
+                    "supernet_tuned_top1": scores.tuned_top1(candidate.key),
                     "diverged": metrics.diverged, "divergence": metrics.divergence,
                     "supernet_learned": summary.supernet.learned, "draws": candidate.draws,
                     "search_init": summary.init, "train_init": metrics.init,
@@ -206,6 +260,11 @@ def describe_target(row: dict) -> str:
         text += f"; Kendall tau {row['kendall_tau']:.2f} [{row['tau_low']:.2f}, {row['tau_high']:.2f}]"
     if known("tau_noise_ceiling"):
         text += f", noise ceiling {row['tau_noise_ceiling']:.2f}"
+    if known("tuned_kendall_tau"):
+        text += (
+            f"; after fine-tuning each path: Kendall tau {row['tuned_kendall_tau']:.2f} "
+            f"[{row['tuned_tau_low']:.2f}, {row['tuned_tau_high']:.2f}]"
+        )
     return text + (f"; left out: {row['left_out']}" if row.get("left_out") else "")
 
 
@@ -217,6 +276,7 @@ ARM_COLUMNS = [
 ]  # fmt: skip
 TAU_COLUMNS = [
     "tau_candidates", "kendall_tau", "tau_low", "tau_high", "sparse_kendall_tau", "seed_sd", "tau_noise_ceiling",
+    "tuned_kendall_tau", "tuned_tau_low", "tuned_tau_high",
 ]  # fmt: skip
 
 
@@ -248,7 +308,8 @@ def _arm_comparison(kept: pd.DataFrame, per_image: dict, p: SearchQualityParams)
 
 
 def _supernet_ranking(kept: pd.DataFrame, p: SearchQualityParams) -> dict:
-    ranked = kept.dropna(subset=["supernet_top1"]).groupby("candidate")[["top1", "supernet_top1"]].mean()
+    scored = kept.dropna(subset=["supernet_top1"])
+    ranked = scored.groupby("candidate")[["top1", "supernet_top1", "supernet_tuned_top1"]].mean()
     if len(ranked) < 3:  # no ranking to speak of; the columns stay, empty
         return dict.fromkeys(TAU_COLUMNS) | {"tau_candidates": len(ranked)}
     x, y = ranked["top1"].to_numpy(), ranked["supernet_top1"].to_numpy()
@@ -257,7 +318,7 @@ def _supernet_ranking(kept: pd.DataFrame, p: SearchQualityParams) -> dict:
     # the searched architecture's seeds standing for every candidate's (None with fewer than 2 seeds)
     seeds = kept.loc[kept["kind"] == "searched", "top1"]
     seed_sd = float(seeds.std(ddof=1)) if len(seeds) >= 2 else None
-    return {
+    row = {
         "tau_candidates": len(ranked),
         "kendall_tau": kendall_tau(x, y),
         "tau_low": low,
@@ -266,6 +327,11 @@ def _supernet_ranking(kept: pd.DataFrame, p: SearchQualityParams) -> dict:
         "seed_sd": seed_sd,
         "tau_noise_ceiling": None if seed_sd is None else tau_noise_ceiling(x, seed_sd, seed=p.seed),
     }
+    tuned = ranked["supernet_tuned_top1"].to_numpy(dtype=float)
+    if np.isnan(tuned).any():  # the study did not fine-tune (tuned_epochs: 0)
+        return row | dict.fromkeys(["tuned_kendall_tau", "tuned_tau_low", "tuned_tau_high"])
+    tuned_low, tuned_high = kendall_tau_interval(x, tuned, p.bootstrap_rounds, p.seed)
+    return row | {"tuned_kendall_tau": kendall_tau(x, tuned), "tuned_tau_low": tuned_low, "tuned_tau_high": tuned_high}
 
 
 def candidate_key(kind: str, index: int | None) -> str:

@@ -84,7 +84,15 @@ def _target_pipeline(target: str, runs: list[str], seeds: int) -> Pipeline:
     )  # fmt: skip
     score = node(
         nodes.score_through_supernet,
-        ["search_result", "search_quality_candidates", "search_split", "search_settings", STUDY],
+        [
+            "search_result",
+            "search_quality_candidates",
+            "search_split",
+            "image_index",
+            "search_settings",
+            "train_settings",
+            STUDY,
+        ],
         "supernet_scores",
         name="score_through_supernet",
     )

@@ -14,7 +14,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from tfnas_kedro.artifacts import TestMetrics, TrainingMetrics
-from tfnas_kedro.data.loaders import IndexedImages, eval_transform, train_transform
+from tfnas_kedro.data.loaders import IndexedImages, eval_transform, held_out_rows, train_transform, training_rows
 from tfnas_kedro.nas import ArchDescription, count_macs, count_params, zoo_arch
 from tfnas_kedro.nas.calibration import check_in_session, measure_networks
 from tfnas_kedro.nas.latency import LatencyTable
@@ -43,16 +43,6 @@ def pick_zoo_architecture(train_zoo: dict) -> ArchDescription:
     """A published model by name (``params:train_zoo.model``) to train like a searched one."""
     p = parse_params(ZooTrainParams, train_zoo, "train_zoo")
     return zoo_arch(p.model)
-
-
-def _training_tables(split: pd.DataFrame, index: pd.DataFrame, data: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Training and validation rows (``path``, ``class_index``, ``label``) of the chosen data."""
-    if data == "selected":
-        train = split[split["split"].isin(["weights", "arch"])]
-        return train, split[split["split"] == "val"]
-    labels = sorted(index["label"].unique())
-    index = index.assign(class_index=index["label"].map({label: i for i, label in enumerate(labels)}))
-    return index[index["split"] == "train"], index[index["split"] == "val"]
 
 
 def inherited_weights(
@@ -95,7 +85,7 @@ def train_network(
             f"params:train.init: inherit: {architecture.name!r} is not a path of a searched supernet here "
             "(a published model, or a pipeline without a search); set train.init: scratch"
         )
-    train_rows, val_rows = _training_tables(search_split, image_index, p.data)
+    train_rows, val_rows = training_rows(search_split, image_index, p.data)
     if train_rows.empty or val_rows.empty:
         raise ValueError(f"params:train.data={p.data!r}: no training or no validation images")
     num_classes = int(train_rows["class_index"].max()) + 1
@@ -238,15 +228,6 @@ def plot_training(history: pd.DataFrame) -> go.Figure:
     return training_curves(history)
 
 
-def _test_rows(split: pd.DataFrame, index: pd.DataFrame, data: str) -> pd.DataFrame:
-    """The held-out test rows of the chosen data, labelled as training labels them."""
-    if data == "selected":
-        return split[split["split"] == "test"]
-    labels = sorted(index["label"].unique())
-    index = index.assign(class_index=index["label"].map({label: i for i, label in enumerate(labels)}))
-    return index[index["split"] == "test"]
-
-
 def evaluate_on_test(
     trained_model: dict, search_split: pd.DataFrame, image_index: pd.DataFrame, train: dict
 ) -> TestMetrics:
@@ -254,7 +235,7 @@ def evaluate_on_test(
     during training reads it), with its 95% Wilson interval and the per-image record that paired
     comparisons between networks are computed from (``correct_per_image``: 0/1 in the split's order)."""
     p = parse_params(TrainParams, train, "train")
-    rows = _test_rows(search_split, image_index, p.data)
+    rows = held_out_rows(search_split, image_index, p.data)
     if rows.empty:
         note = "no test images: the data has no test split (see selection.test_source)"
         logger.warning("%s; the trained network is not scored on a test split", note)
