@@ -87,7 +87,8 @@ def search(space, table, device, resolution, classes, quick):
     amp = autocast_dtype("auto", device)
     searcher = Searcher(space, table, classes, config, device, penalty, channels_last=True, amp=amp)
     timings = {"weight": [], "arch": []}
-    original_weight, original_arch = searcher.weight_step, searcher.arch_step
+    steps = searcher.steps  # the loop calls its steps through this object: timed there
+    original_weight, original_arch = steps.weight_step, steps.arch_step
 
     def timed(kind, step):
         def run(*args, **kwargs):
@@ -102,7 +103,7 @@ def search(space, table, device, resolution, classes, quick):
 
         return run
 
-    searcher.weight_step, searcher.arch_step = timed("weight", original_weight), timed("arch", original_arch)
+    steps.weight_step, steps.arch_step = timed("weight", original_weight), timed("arch", original_arch)
     history = searcher.run(weights, arch, val)
     peak = _peak_gib(device)
     for kind, seconds in timings.items():

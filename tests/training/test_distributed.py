@@ -36,10 +36,8 @@ def test_two_gloo_processes_match_one_process_with_the_same_global_batch(recipe)
 
 def test_batch_not_divisible_by_the_processes_is_a_clear_error(recipe):
     from tfnas_kedro.nas.errors import ConfigError
-    from tfnas_kedro.training import Trainer
-    from tfnas_kedro.training.trainer import Ranks
+    from tfnas_kedro.training.trainer import Ranks, training_loader
 
-    trainer = Trainer(torch.nn.Linear(2, 2), recipe.model_copy(update={"batch_size": 15}), torch.device("cpu"))
-    trainer.ranks = Ranks(rank=0, world_size=2)
+    config = recipe.model_copy(update={"batch_size": 15})
     with pytest.raises(ConfigError, match="batch_size 15 is not divisible by the 2 processes"):
-        trainer._loader(colour_data(32), train=True)
+        training_loader(colour_data(32), config, Ranks(rank=0, world_size=2), torch.device("cpu"), train=True)

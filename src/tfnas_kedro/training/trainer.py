@@ -83,49 +83,18 @@ class Trainer:
             if self.ranks.world_size > 1
             else self.model
         )
-        decay, no_decay = [], []
-        for p in self.model.parameters():
-            if not p.requires_grad:  # frozen (fine-tuning only some layers)
-                continue
-            (no_decay if p.ndim <= 1 and not config.decay_norm_and_bias else decay).append(p)
-        self.optimizer = torch.optim.SGD(
-            [{"params": decay}, {"params": no_decay, "weight_decay": 0.0}],
-            lr=config.lr,
-            momentum=config.momentum,
-            nesterov=config.nesterov,
-            weight_decay=config.weight_decay,
-        )
+        self.optimizer = sgd(self.model, config)
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp_dtype == torch.float16)
         self.ema = ModelEma(self.model, config.ema_decay) if config.ema_decay else None
         self.epoch = 0
         self.history: list[dict] = []
 
-    # --- data ----------------------------------------------------------------------------------
-    def _loader(self, data: Dataset, train: bool) -> DataLoader:
-        c, r = self.config, self.ranks
-        if c.batch_size % r.world_size:
-            raise ConfigError(f"batch_size {c.batch_size} is not divisible by the {r.world_size} processes")
-        if train:
-            # the same permutation for any number of processes: each takes every world_size-th index
-            sampler = DistributedSampler(data, r.world_size, r.rank, shuffle=True, seed=c.seed, drop_last=True)
-        else:
-            sampler = ShardSampler(len(data), r.world_size, r.rank)
-        workers = c.workers
-        return DataLoader(
-            data,
-            batch_size=c.batch_size // r.world_size,
-            sampler=sampler,
-            num_workers=workers,
-            persistent_workers=workers > 0 and c.persistent_workers,
-            pin_memory=c.pin_memory and self.device.type == "cuda",
-            drop_last=train,
-        )
-
     # --- the loop ------------------------------------------------------------------------------
     def fit(self, train_data: Dataset, val_data: Dataset, progress: bool = True) -> list[dict]:
         """Train the remaining epochs, evaluating and checkpointing after each."""
         c = self.config
-        loader, val_loader = self._loader(train_data, True), self._loader(val_data, False)
+        loader = training_loader(train_data, c, self.ranks, self.device, train=True)
+        val_loader = training_loader(val_data, c, self.ranks, self.device, train=False)
         steps = len(loader)
         if steps == 0:
             raise ConfigError(
@@ -217,30 +186,9 @@ class Trainer:
                 "Lower lr or enable grad_clip, then resume"
             )
 
-    @torch.no_grad()
     def evaluate(self, loader: DataLoader, model: nn.Module | None = None) -> dict:
         """Validation loss, top-1 and top-5 over all processes' shards (every image exactly once)."""
-        model = (model or self.model).eval()
-        sums = torch.zeros(4, device=self.device)
-        for x, y in loader:
-            x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
-            if self.channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(
-                self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None
-            ):
-                logits = model(x).float()
-            sums += torch.stack(
-                [
-                    F.cross_entropy(logits, y, reduction="sum"),
-                    topk_correct(logits, y, 1),
-                    topk_correct(logits, y, 5),
-                    torch.tensor(float(len(y)), device=self.device),
-                ]
-            )
-        sums = all_sum(sums)
-        n = max(float(sums[3]), 1.0)
-        return {"val_loss": float(sums[0]) / n, "val_top1": float(sums[1]) / n, "val_top5": float(sums[2]) / n}
+        return evaluate_model(model or self.model, loader, self.device, self.channels_last, self.amp_dtype)
 
     # --- checkpoints ---------------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -301,6 +249,65 @@ class Trainer:
         if self.ranks.is_main:
             logger.info("resumed from %s after epoch %d", path, self.epoch)
         return True
+
+
+def sgd(model: nn.Module, config: TrainConfig) -> torch.optim.SGD:
+    """SGD over ``model``'s trainable parameters; BatchNorm and biases without weight decay unless
+    ``decay_norm_and_bias``."""
+    decay, no_decay = [], []
+    for p in model.parameters():
+        if not p.requires_grad:  # frozen (fine-tuning only some layers)
+            continue
+        (no_decay if p.ndim <= 1 and not config.decay_norm_and_bias else decay).append(p)
+    return torch.optim.SGD(
+        [{"params": decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=config.lr,
+        momentum=config.momentum,
+        nesterov=config.nesterov,
+        weight_decay=config.weight_decay,
+    )
+
+
+def training_loader(data: Dataset, c: TrainConfig, ranks: Ranks, device: torch.device, train: bool) -> DataLoader:
+    """This process's loader: ``train`` shuffles (the same permutation for any number of
+    processes: each takes every world_size-th index) and keeps full batches only."""
+    if c.batch_size % ranks.world_size:
+        raise ConfigError(f"batch_size {c.batch_size} is not divisible by the {ranks.world_size} processes")
+    if train:
+        sampler = DistributedSampler(data, ranks.world_size, ranks.rank, shuffle=True, seed=c.seed, drop_last=True)
+    else:
+        sampler = ShardSampler(len(data), ranks.world_size, ranks.rank)
+    return DataLoader(
+        data,
+        batch_size=c.batch_size // ranks.world_size,
+        sampler=sampler,
+        num_workers=c.workers,
+        persistent_workers=c.workers > 0 and c.persistent_workers,
+        pin_memory=c.pin_memory and device.type == "cuda",
+        drop_last=train,
+    )
+
+
+@torch.no_grad()
+def evaluate_model(
+    model: nn.Module, loader: DataLoader, device: torch.device, channels_last: bool, amp: torch.dtype | None
+) -> dict:
+    """Validation loss, top-1 and top-5 of ``model`` over all processes' shards of ``loader``."""
+    model = model.eval()
+    sums = torch.zeros(4, device=device)
+    for x, y in loader:
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
+            logits = model(x).float()
+        sums += torch.stack([
+            F.cross_entropy(logits, y, reduction="sum"), topk_correct(logits, y, 1), topk_correct(logits, y, 5),
+            torch.tensor(float(len(y)), device=device),
+        ])  # fmt: skip
+    sums = all_sum(sums)
+    n = max(float(sums[3]), 1.0)
+    return {"val_loss": float(sums[0]) / n, "val_top1": float(sums[1]) / n, "val_top5": float(sums[2]) / n}
 
 
 # settings that may change between a run and its resumption without changing what was trained so far

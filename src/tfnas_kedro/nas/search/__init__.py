@@ -7,7 +7,7 @@ the same architecture as one that never stopped.
 """
 
 from ..errors import SearchError
-from ._checkpoints import load_supernet, subnet_weights
+from .checkpointer import SearchCheckpointer, load_supernet, subnet_weights
 from .config import (
     ADDED_LATER,
     AFTER_WARMUP,
@@ -19,7 +19,11 @@ from .config import (
     SearchIdentity,
 )
 from .learning import LearningStatus, describe_learning, learning_status
+from .loop import SearchLoop
 from .searcher import Searcher
+from .setup import SearchSetup
+from .state import SearchState
+from .stepper import SearchSteps
 from .steps import backward_architecture, backward_paths, frozen
 
 __all__ = [
@@ -30,9 +34,14 @@ __all__ = [
     "RANDOM_PATHS",
     "RANDOM_PATHS_SEED",
     "RESUMABLE",
+    "SearchCheckpointer",
     "SearchConfig",
     "SearchError",
     "SearchIdentity",
+    "SearchLoop",
+    "SearchSetup",
+    "SearchState",
+    "SearchSteps",
     "Searcher",
     "backward_architecture",
     "backward_paths",

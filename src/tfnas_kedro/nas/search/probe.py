@@ -8,6 +8,12 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..parallel import average_parameters
+from ..sampling import path_choice, uniform_path
+from .config import RANDOM_PATHS_SEED
+from .setup import SearchSetup
+from .state import SearchState
+
 
 def fit_linear_probe(
     features: torch.Tensor, labels: torch.Tensor, num_classes: int, weight_decay: float = 1e-2, steps: int = 100
@@ -29,3 +35,25 @@ def fit_linear_probe(
     with torch.enable_grad():
         optimizer.step(loss)
     return weight.detach(), bias.detach()
+
+
+@torch.no_grad()
+def probe_classifier(setup: SearchSetup, state: SearchState, weight_loader) -> None:
+    """Fit the supernet's classifier as a linear probe on the features of uniformly drawn paths
+    over one pass of ``weight_loader`` (each process fits its share; the classifiers are averaged)."""
+    supernet = state.supernet
+    generator = torch.Generator().manual_seed(setup.config.seed + RANDOM_PATHS_SEED + 1)
+    supernet.eval()  # no dropout; BatchNorm keeps batch statistics
+    features, labels = [], []
+    for x, y in weight_loader:
+        x, y = setup.on_device(x, y)
+        choice = path_choice(uniform_path(state.host_alpha, generator), state.alpha, state.beta)
+        with setup.autocast():
+            features.append(supernet.features(x, choice).float().cpu())
+        labels.append(y.cpu())
+    weight, bias = fit_linear_probe(torch.cat(features), torch.cat(labels), setup.num_classes)
+    classifier = supernet.classifier
+    classifier.weight.copy_(weight.to(classifier.weight.device))
+    classifier.bias.copy_(bias.to(classifier.bias.device))
+    average_parameters(classifier.parameters())
+    supernet.train()

@@ -96,31 +96,7 @@ def _target_pipeline(target: str, runs: list[str], seeds: int) -> Pipeline:
         "supernet_scores",
         name="score_through_supernet",
     )
-    trainings = [
-        pipeline(
-            [
-                node(
-                    nodes.candidate_start_weights(run),
-                    ["search_result", "search_quality_candidates", "train_settings"],
-                    "train_start_weights",
-                    name="start_weights",
-                ),
-                *training_nodes(settings="train_settings", export=False, start="train_start_weights").nodes,
-            ],  # fmt: skip
-            namespace=run,
-            inputs={
-                **{name: name for name in DATA},
-                "search_result": "search_result",
-                "search_quality_candidates": "search_quality_candidates",
-                "train_architecture": "searched_candidate" if run.startswith("searched") else f"{run}_candidate",
-                "train_settings": f"train_settings_seed{run.removeprefix('searched_seed')}"
-                if run.startswith("searched_seed")
-                else "train_settings",
-            },
-            parameters={"params:latency"},
-        )
-        for run in runs
-    ]
+    trainings = [_retraining(run) for run in runs]
     return pipeline(
         [search, pick, score, *trainings],
         namespace=f"{NS}.{target}",
@@ -137,4 +113,31 @@ def _target_pipeline(target: str, runs: list[str], seeds: int) -> Pipeline:
             "params:search_spaces": "params:search_spaces",
             STUDY: STUDY,
         },
+    )
+
+
+def _retraining(run: str) -> Pipeline:
+    """One retraining of a target's candidate (``searched_seed<k>``, ``random_<i>``, ``zoo``), in
+    namespace ``run``: its start weights, then the train pipeline's nodes."""
+    return pipeline(
+        [
+            node(
+                nodes.candidate_start_weights(run),
+                ["search_result", "search_quality_candidates", "train_settings"],
+                "train_start_weights",
+                name="start_weights",
+            ),
+            *training_nodes(settings="train_settings", export=False, start="train_start_weights").nodes,
+        ],  # fmt: skip
+        namespace=run,
+        inputs={
+            **{name: name for name in DATA},
+            "search_result": "search_result",
+            "search_quality_candidates": "search_quality_candidates",
+            "train_architecture": "searched_candidate" if run.startswith("searched") else f"{run}_candidate",
+            "train_settings": f"train_settings_seed{run.removeprefix('searched_seed')}"
+            if run.startswith("searched_seed")
+            else "train_settings",
+        },
+        parameters={"params:latency"},
     )

@@ -1,5 +1,6 @@
-"""The Searcher's schedules, its weight and architecture steps, and what it derives from alpha,
-beta and the widths between them: elasticity-scaling and the steering of the latency term."""
+"""A search's schedules, its weight and architecture steps on a :class:`~.state.SearchState`, and
+what it derives from alpha, beta and the widths between them: elasticity-scaling and the steering
+of the latency term."""
 
 from __future__ import annotations
 
@@ -15,98 +16,103 @@ from ..parallel import average_gradients, broadcast_object
 from ..sampling import mixture_choice
 from ..subnet import Subnet
 from ..supernet import derive_architecture
+from .setup import SearchSetup
+from .state import SearchState
 from .steps import backward_architecture, backward_paths
 
 
-class SearchTraining:
-    """The steps of :class:`~.searcher.Searcher` (a mixin: the state lives there)."""
+class SearchSteps:
+    """The steps of one search: each changes ``state`` as :class:`~.setup.SearchSetup` says."""
+
+    def __init__(self, setup: SearchSetup, state: SearchState):
+        self.setup, self.state = setup, state
 
     # --- schedules -----------------------------------------------------------------------------
     def temperature(self, epoch: int) -> float:
-        return self.config.tau * self.config.tau_decay ** max(0, epoch - self.config.warmup_epochs)
+        c = self.setup.config
+        return c.tau * c.tau_decay ** max(0, epoch - c.warmup_epochs)
 
     def learning_rate(self, step: int, total: int) -> float:
         """Cosine from ``lr`` to 0 over all weight steps, in closed form (resume-safe)."""
-        return 0.5 * self.config.lr * (1.0 + math.cos(math.pi * step / max(1, total)))
+        return 0.5 * self.setup.config.lr * (1.0 + math.cos(math.pi * step / max(1, total)))
 
     # --- steps ---------------------------------------------------------------------------------
     def _check(self, loss: float, what: str) -> None:
         if not math.isfinite(loss):
+            epoch = self.state.epoch
             raise SearchError(
-                f"{what} loss is {loss} at epoch {self.epoch}; the last good checkpoint "
-                f"(end of epoch {self.epoch - 1}) is kept in {self.checkpoint_dir}. Lower the learning rate or resume."
+                f"{what} loss is {loss} at epoch {epoch}; the last good checkpoint (end of epoch {epoch - 1}) "
+                f"is kept in {self.setup.checkpoint_dir}. Lower the learning rate or resume."
             )
 
     def weight_step(self, x: torch.Tensor, y: torch.Tensor, paths: list[list[int]], lr: float) -> list[float]:
         """One SGD step on the summed cross-entropy of ``paths``; returns each path's loss."""
-        for group in self.weight_optimizer.param_groups:
+        s, setup = self.state, self.setup
+        for group in s.weight_optimizer.param_groups:
             group["lr"] = lr
-        self.weight_optimizer.zero_grad(set_to_none=True)
-        share, scaler = self._share(len(y)), self.weight_scaler
+        s.weight_optimizer.zero_grad(set_to_none=True)
+        scaler = s.weight_scaler
         losses = backward_paths(
-            self.supernet, x, y, paths, self.alpha, self.beta, share, self._autocast, scaler,
-            distill=self.config.distill_other_paths and len(paths) > 1,
+            s.supernet, x, y, paths, s.alpha, s.beta, setup.share(len(y)), setup.autocast, scaler,
+            distill=setup.config.distill_other_paths and len(paths) > 1,
         )  # fmt: skip
-        average_gradients(self.supernet.parameters())
-        losses = self._mean_over_ranks(losses)  # the one host wait of a step: the NaN guard and the log
+        average_gradients(s.supernet.parameters())
+        losses = setup.mean_over_ranks(losses)  # the one host wait of a step: the NaN guard and the log
         for loss in losses:
             self._check(loss, "weight")  # before the step: a NaN never reaches the weights
-        scaler.unscale_(self.weight_optimizer)
-        torch.nn.utils.clip_grad_norm_(self.supernet.parameters(), self.config.grad_clip)
-        scaler.step(self.weight_optimizer)  # skipped by an fp16 scaler when a gradient overflowed
+        scaler.unscale_(s.weight_optimizer)
+        torch.nn.utils.clip_grad_norm_(s.supernet.parameters(), setup.config.grad_clip)
+        scaler.step(s.weight_optimizer)  # skipped by an fp16 scaler when a gradient overflowed
         scaler.update()
         return losses
 
     def arch_step(self, x: torch.Tensor, y: torch.Tensor, tau: float, generator: torch.Generator) -> dict:
         """One Adam step on alpha and beta through the Gumbel-softmax mixture of every op and the
         sink-connected depths, with the latency term; gradients clipped to ``grad_clip``."""
-        choice = mixture_choice(self.alpha, self.beta, tau, generator)
+        s, setup = self.state, self.setup
+        choice = mixture_choice(s.alpha, s.beta, tau, generator)
         latency = expected_latency(
-            self.layer_ms, choice.op_weights, choice.depth_weights, self.supernet.stage_of_layer, self.fixed_ms
+            s.layer_ms, choice.op_weights, choice.depth_weights, s.supernet.stage_of_layer, setup.fixed_ms
         )
-        penalty = self.penalty(latency, self.loss_target_ms)
-        self.arch_optimizer.zero_grad(set_to_none=True)
-        params = self.alpha + self.beta
-        scaler = self.arch_scaler
+        penalty = setup.penalty(latency, s.loss_target_ms)
+        s.arch_optimizer.zero_grad(set_to_none=True)
+        params, scaler = s.alpha + s.beta, s.arch_scaler
         ce, loss = backward_architecture(
-            self.supernet, x, y, choice, penalty, params, self._share(len(y)), self._autocast, scaler
+            s.supernet, x, y, choice, penalty, params, setup.share(len(y)), setup.autocast, scaler
         )
         average_gradients(params)
-        ce, loss, expected = self._mean_over_ranks([ce, loss, latency.detach()])
+        ce, loss, expected = setup.mean_over_ranks([ce, loss, latency.detach()])
         self._check(loss, "architecture")  # before the step: a NaN never reaches alpha or beta
-        scaler.unscale_(self.arch_optimizer)
-        torch.nn.utils.clip_grad_norm_(params, self.config.grad_clip)
-        scaler.step(self.arch_optimizer)
+        scaler.unscale_(s.arch_optimizer)
+        torch.nn.utils.clip_grad_norm_(params, setup.config.grad_clip)
+        scaler.step(s.arch_optimizer)
         scaler.update()
-        self._refresh_host_copy()
+        s.refresh_host_copy()
         return {"arch_loss": loss, "arch_ce": ce, "expected_ms": expected}
-
-    def _on_device(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = x.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
-        return x, y.to(self.device, non_blocking=True)
 
     # --- derivation and widths -----------------------------------------------------------------
     def strongest(self) -> Subnet:
         """The subnet of argmax alpha and beta at the supernet's current widths."""
-        return Subnet.strongest(self.space, self.host_alpha, self.host_beta, self.supernet.widths())
+        s = self.state
+        return Subnet.strongest(self.setup.space, s.host_alpha, s.host_beta, s.supernet.widths())
 
     def derived(self, name: str = "searched") -> ArchDescription:
-        return derive_architecture(
-            self.space, self.alpha, self.beta, self.supernet.widths(), self.num_classes, name=name
-        )
+        s, setup = self.state, self.setup
+        return derive_architecture(setup.space, s.alpha, s.beta, s.supernet.widths(), setup.num_classes, name=name)
 
     def scale_widths(self) -> tuple[ScalingResult, int]:
         """Elasticity-scaling of the derived architecture's ops to the target; returns the result
         and how many ops re-picked their channels (only those whose width changed)."""
-        result = elasticity_scale(self.table, self.space, self.strongest(), self.target_ms)
-        if self.ranks.parallel and broadcast_object(result.widths) != result.widths:
+        s, setup = self.state, self.setup
+        result = elasticity_scale(setup.table, setup.space, self.strongest(), setup.target_ms)
+        if setup.ranks.parallel and broadcast_object(result.widths) != result.widths:
             raise SearchError(
-                f"rank {self.ranks.rank} derived other widths than rank 0 at epoch {self.epoch}: the processes "
+                f"rank {setup.ranks.rank} derived other widths than rank 0 at epoch {s.epoch}: the processes "
                 "diverged (alpha and beta are no longer the same); resume from the last checkpoint"
             )
-        changed = self.supernet.set_widths(result.widths)
-        self.layer_ms = self._layer_ms()
-        self.last_scaling = result
+        changed = s.supernet.set_widths(result.widths)
+        s.layer_ms = setup.layer_ms(s.supernet.widths())
+        s.last_scaling = result
         return result, changed
 
     def steer(self, band_ms: tuple[float, float], gain: float = 1.0) -> None:
@@ -125,13 +131,14 @@ class SearchTraining:
         inside. Inside the middle part it stays put. It never leaves the space's reachable range.
         """
         low, high = band_ms
-        margin = self.config.feedback_margin * (high - low)
-        target = self.target_ms
+        margin = self.setup.config.feedback_margin * (high - low)
+        target = self.setup.target_ms
         anchor = min(max(target, low + margin), high - margin)
         if anchor != target:
-            steered = self.loss_target_ms * (target / anchor) ** gain
-            self.loss_target_ms = min(max(steered, self.reachable_ms[0]), self.reachable_ms[1])
+            steered = self.state.loss_target_ms * (target / anchor) ** gain
+            reachable = self.setup.reachable_ms
+            self.state.loss_target_ms = min(max(steered, reachable[0]), reachable[1])
 
     def derived_band(self) -> tuple[float, float]:
         """:func:`~.elastic.width_band` of the ops and depths derived now (argmax alpha and beta)."""
-        return width_band(self.table, self.space, self.strongest())
+        return width_band(self.setup.table, self.setup.space, self.strongest())
