@@ -30,13 +30,13 @@ def _new_project(root: Path) -> Path:
     return root
 
 
-def _run(project: Path, name: str, params: dict | None = None, env: str | None = None) -> dict:
+def _run(project: Path, name: str, params: dict | None = None, env: str | None = None, runner=None) -> dict:
     # the project's session (settings.SESSION_CLASS, as `kedro run`): pipelines from this
     # project copy's configuration, checkpoints in its folder; run from the copy, as kedro-viz's
     # hooks write their statistics to the project that contains the working directory
     with contextlib.chdir(project):
         with ProjectSession.create(project_path=project, runtime_params=params, env=env) as session:
-            return session.run(pipeline_name=name)
+            return session.run(pipeline_name=name, runner=runner)
 
 
 @pytest.fixture
