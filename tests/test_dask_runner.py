@@ -82,3 +82,21 @@ def test_a_worker_killed_mid_node_is_replaced_and_its_node_resumes_from_its_chec
     assert sorted(set(steps)) == list(range(12)) and len(steps) <= 12 + 1  # nothing redone but the step cut short
     versions = list((tmp_path / "count.pkl").iterdir())
     assert len(versions) == 1 and out.load() == list(range(12))  # saved once, complete
+
+
+def _square_in_a_child_process(x: int) -> int:
+    """What a DataLoader with workers, or a data-parallel search, does inside a node: start processes."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(pow, x, 2).result()
+
+
+def test_a_node_may_start_processes_of_its_own_on_a_local_worker():
+    # Dask's workers are daemonic by default, and Python forbids daemonic processes children
+    catalog = DataCatalog({"x": MemoryDataset(7)})
+    outputs = DaskRunner(workers=1, dashboard=None).run(
+        pipeline([node(_square_in_a_child_process, "x", "y", name="square")]), catalog
+    )
+    assert outputs["y"].load() == 49

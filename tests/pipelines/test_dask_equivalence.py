@@ -2,6 +2,7 @@
 and the same metrics, on the small space (2 workers, one thread each, as the suite's processes)."""
 
 import json
+import re
 import shutil
 
 import pandas as pd
@@ -56,12 +57,18 @@ def test_search_targets_and_the_quality_study_give_the_same_results_on_two_dask_
     try:
         for name in ("search_targets", "study_search_quality"):
             _run(kedro_project, name, params(kedro_project))
+            start = len(caplog.records)
             _run(twin, name, params(twin), runner=DaskRunner(workers=2, dashboard=None))
+            # every node's hooks ran in this process, as with the sequential runner (MLflow's too)
+            done = [re.match(r"\[(\d+)/(\d+)\] ", r.getMessage()) for r in caplog.records[start:]]
+            done = [m for m, r in zip(done, caplog.records[start:], strict=True) if m and "done in" in r.getMessage()]
+            assert done and len(done) == int(done[0][2]), name
     finally:
         torch.set_num_threads(threads)
 
     # the two targets' searches ran at once, and the log said so
-    running = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Dask: running ")]
+    messages = [r.getMessage() for r in caplog.records]
+    running = [m for m in messages if m.startswith("Dask: running ")]
     assert any("fast." in m and "slow." in m for m in running), running
     for target in ("fast", "slow"):
         files = {}
