@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 import warnings
 from collections import Counter
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from itertools import chain
 from typing import Any
 
@@ -94,35 +95,41 @@ def connected(options: DaskOptions):
     from distributed import Client
 
     address = options.scheduler or dask.config.get("scheduler-address", None)
-    cluster = None
-    if address:
-        try:
-            client = Client(address, timeout=f"{options.connect_timeout}s")
-        except (OSError, TimeoutError) as error:
-            raise ClusterUnreachable(
-                f"no Dask scheduler answers at {address!r} within {options.connect_timeout:g} s ({error}); start "
-                "one (`dask scheduler`), correct the address, or leave scheduler and DASK_SCHEDULER_ADDRESS unset "
-                "for a cluster on this machine"
-            ) from None
-    else:
-        # nodes start processes of their own (DataLoader workers, a data-parallel search's ranks),
-        # which Python forbids to daemonic processes
-        with dask.config.set({"distributed.worker.daemon": False}):
-            cluster = local_cluster(options)
-        client = Client(cluster)
-    try:
+    with ExitStack() as stack:
+        if address:
+            client, where = _remote_client(address, options), f"scheduler {address}"
+        else:
+            # the workers' scratch space in a folder of the run's own, gone with it (Dask's default
+            # is a shared /tmp/dask-scratch-space that stays); and nodes start processes of their own
+            # (DataLoader workers, a data-parallel search's ranks), which Python forbids daemonic ones
+            scratch = stack.enter_context(tempfile.TemporaryDirectory(prefix="tfnas-dask-"))
+            stack.enter_context(dask.config.set({"distributed.worker.daemon": False, "temporary-directory": scratch}))
+            cluster = stack.enter_context(local_cluster(options))
+            client, where = stack.enter_context(Client(cluster)), type(cluster).__name__
         workers = list(client.scheduler_info()["workers"].values())
-        where = f"scheduler {address}" if address else type(cluster).__name__
         threads = sorted({w.get("nthreads") for w in workers} - {None})
         dashboard = client.dashboard_link if options.dashboard or address else "off"
         logger.info(
             "Dask: %s with %d workers (threads each: %s); dashboard %s", where, len(workers), threads, dashboard
         )
-        yield client
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+        try:
+            yield client
+        finally:
+            if address:
+                client.close()
+
+
+def _remote_client(address: str, options: DaskOptions):
+    from distributed import Client
+
+    try:
+        return Client(address, timeout=f"{options.connect_timeout}s")
+    except (OSError, TimeoutError) as error:
+        raise ClusterUnreachable(
+            f"no Dask scheduler answers at {address!r} within {options.connect_timeout:g} s ({error}); start "
+            "one (`dask scheduler`), correct the address, or leave scheduler and DASK_SCHEDULER_ADDRESS unset "
+            "for a cluster on this machine"
+        ) from None
 
 
 def local_cluster(options: DaskOptions):
