@@ -24,6 +24,8 @@ def test_a_runner_given_an_unknown_option_stops_naming_it():
     with pytest.raises(ValueError, match="option 'workers'"):
         DaskRunner(workers=0)
     assert DaskRunner(dashboard="None").options.dashboard is None  # as --runner-params writes it
+    with pytest.raises(ValueError, match="does not take is_async"):
+        DaskRunner(is_async=True)
 
 
 def _free_port() -> int:

@@ -60,8 +60,12 @@ class DaskRunner(AbstractRunner):
     """Runs a pipeline's nodes on a Dask cluster, each as soon as its inputs exist."""
 
     def __init__(self, is_async: bool = False, **options: Any):
-        super().__init__(is_async=is_async)
-        known = [*DaskOptions.model_fields, "is_async"]
+        if is_async:  # nothing a user sets is ignored
+            raise ValueError(
+                "DaskRunner does not take is_async: it loads and saves in this process while the workers run nodes"
+            )
+        super().__init__(is_async=False)
+        known = list(DaskOptions.model_fields)
         unknown = sorted(set(options) - set(known))
         if unknown:
             raise ValueError(
