@@ -4,6 +4,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 from kedro.framework.project import configure_project
 from kedro.framework.startup import bootstrap_project
 from kedro.io import DataCatalog, MemoryDataset
@@ -28,6 +29,16 @@ def _new_project(root: Path) -> Path:
     (root / "src").mkdir()  # bootstrap_project wants it; the package itself is installed
     bootstrap_project(root)
     return root
+
+
+def only_targets(project: Path, targets: dict) -> None:
+    """Make ``targets`` the project's whole list of latency targets. Runtime parameters are merged
+    softly (settings.py), so ``--params`` adds targets to the demo's five rather than replacing them,
+    and a test that passes two would run seven searches."""
+    path = project / "conf" / "base" / "parameters_search.yml"
+    parameters = yaml.safe_load(path.read_text())
+    parameters["latency_targets"] = targets
+    path.write_text(yaml.safe_dump(parameters, sort_keys=False))
 
 
 def _run(project: Path, name: str, params: dict | None = None, env: str | None = None, runner=None) -> dict:

@@ -11,7 +11,7 @@ import torch
 
 from tfnas_kedro.dask_runner import DaskRunner
 
-from .conftest import _new_project, _run, latest_version
+from .conftest import _new_project, _run, latest_version, only_targets
 from .test_search import TINY, _prepare
 from .test_study_search_quality import STUDY
 
@@ -50,11 +50,13 @@ def test_search_targets_and_the_quality_study_give_the_same_results_on_two_dask_
         "tuned_epochs": 0,
     }
 
+    for project in (kedro_project, twin):
+        only_targets(project, {"fast": {"fraction": 0.3}, "slow": {"fraction": 0.6}})
+
     def params(project):
         return {
             **TINY,
             "search": {**search, "checkpoint_dir": str(project / "ckpt")},
-            "latency_targets": {"fast": {"fraction": 0.3}, "slow": {"fraction": 0.6}},
             "studies": {"search_quality": {**study, "train": {**study["train"], "checkpoint_dir": str(project / "t")}}},
         }
 

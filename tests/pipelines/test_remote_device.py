@@ -3,6 +3,7 @@ network and the report's reference models are all timed on the device (here this
 through a real sshd: tests/sshd.py), and each output says where."""
 
 import json
+import re
 
 import pandas as pd
 import pytest
@@ -17,13 +18,17 @@ from .test_search import TINY
 
 
 @pytest.mark.slow
-def test_a_search_on_a_devices_table_is_checked_trained_and_reported_on_that_device(kedro_project, run_pipeline, sshd):
+def test_a_search_on_a_devices_table_is_checked_trained_and_reported_on_that_device(
+    kedro_project, run_pipeline, sshd, caplog
+):
     options = sshd.options()
     remote = {
         "device": sshd.address,
         "runtime": "onnxruntime",
-        "remote": {"python": options.python, "workdir": options.workdir, "ssh_options": list(options.ssh_options)},
-    }
+        # the whole table in one connection (each costs about 3 s here); batching has its own tests
+        "remote": {"python": options.python, "workdir": options.workdir, "ssh_options": list(options.ssh_options),
+                   "batch_size": 512},
+    }  # fmt: skip
     params = {
         **TINY,
         "latency": {**TINY["latency"], **remote},
@@ -41,6 +46,8 @@ def test_a_search_on_a_devices_table_is_checked_trained_and_reported_on_that_dev
     assert table.meta.device == sshd.address and table.meta.remote_device.cpu_model == table.meta.device_name
     assert table.meta.calibration.networks == 3 and table.meta.calibration.held_out.models == 1
     assert list((kedro_project / "data/04_feature/remote_timings").glob("*.jsonl"))  # kept for a resume
+    # the device's batch size is the table's group: one connection for all its widths
+    assert any(re.fullmatch(r"latency table: batch 1 of 1, (\d+)/\1 widths .*", r.getMessage()) for r in caplog.records)
     search = json.loads(latest_version(kedro_project, "data/07_model_output/search_summary.json").read_text())
     assert search["timed_on"] == sshd.address and search["timed_in"] == "onnxruntime" and search["measured_ms"] > 0
     trained = json.loads(latest_version(kedro_project, "data/07_model_output/training_metrics.json").read_text())

@@ -123,6 +123,10 @@ class Profiler:
     """Times modules on one device. ``reference_ms`` fixes the reference workload's latency that
     normalised samples are converted with; pass the table's to time networks against a table."""
 
+    # a table's entries are timed in shuffled groups of this many, the rounds interleaved within a
+    # group: small enough that drift within one stays short, large enough to spread it
+    group_size = 64
+
     def __init__(self, settings: ProfilerSettings, reference_ms: float | None = None):
         self.settings = settings
         self.device = torch.device(settings.device)

@@ -222,6 +222,11 @@ class RemoteProfiler:
             self.cache.reference_ms = self.reference_ms
             self.cache.add({"reference_ms": self.reference_ms})
 
+    @property
+    def group_size(self) -> int:
+        """A table's entries go to the device a batch per connection (``remote.batch_size``)."""
+        return self.options.batch_size
+
     def measure_reference(self, processes: int = 3) -> float:
         """The reference's latency on the device (a table's unit): the median of its readings in
         ``processes`` separate timer processes. One fresh process over ssh read it 15-18% high in 2

@@ -165,13 +165,14 @@ def build_latency_table(
     width_step: int,
     settings: ProfilerSettings,
     channel_block: int | None = None,
-    group_size: int = 64,
+    group_size: int | None = None,
     curve_tolerance: float | None = 0.2,
 ) -> LatencyTable:
     """Measure every block the spaces can produce at ``resolution`` on ``settings.device``; with
     ``channel_block``, widths on and off its multiples are measured and priced apart (None: the
     runtime's, :data:`~.runtimes.CHANNEL_BLOCK`; 0: one grid). Entries are
-    timed in shuffled groups of ``group_size`` (:func:`timing_groups`); those more than
+    timed in shuffled groups of ``group_size`` (:func:`timing_groups`; None: the profiler's, a
+    remote device's ``batch_size``, so one group is one connection); those more than
     ``curve_tolerance`` off the line through their neighbours are timed again (None: not)."""
     started = time.perf_counter()
     channel_block = default_channel_block(settings.runtime) if channel_block is None else channel_block
@@ -181,6 +182,7 @@ def build_latency_table(
         if (other.stem, other.head, other.in_channels) != (first.stem, first.head, first.in_channels):
             raise ConfigError(f"spaces {first.name!r} and {other.name!r} differ in stem or head; build one table each")
     profiler = make_profiler(settings)  # this machine, or the device named by ssh:// or adb://
+    group_size = group_size or profiler.group_size
     final = first.output_size()
     stem = ConvBNAct(first.in_channels, first.stem.out, first.stem.kernel, first.stem.stride, act=first.stem.act)
     head = _HeadPart(first.stages[-1].out, first.head, num_classes)
