@@ -41,13 +41,13 @@ def only_targets(project: Path, targets: dict) -> None:
     path.write_text(yaml.safe_dump(parameters, sort_keys=False))
 
 
-def _run(project: Path, name: str, params: dict | None = None, env: str | None = None, runner=None) -> dict:
+def _run(project: Path, name: str | list[str], params: dict | None = None, env: str | None = None, runner=None) -> dict:
     # the project's session (settings.SESSION_CLASS, as `kedro run`): pipelines from this
     # project copy's configuration, checkpoints in its folder; run from the copy, as kedro-viz's
     # hooks write their statistics to the project that contains the working directory
     with contextlib.chdir(project):
         with ProjectSession.create(project_path=project, runtime_params=params, env=env) as session:
-            return session.run(pipeline_name=name, runner=runner)
+            return session.run(pipeline_names=[name] if isinstance(name, str) else name, runner=runner)
 
 
 @pytest.fixture

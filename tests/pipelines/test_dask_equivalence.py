@@ -60,19 +60,19 @@ def test_search_targets_and_the_quality_study_give_the_same_results_on_two_dask_
             "studies": {"search_quality": {**study, "train": {**study["train"], "checkpoint_dir": str(project / "t")}}},
         }
 
+    pipelines = ["search_targets", "study_search_quality"]  # one run each way: one cluster to start
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as each worker (threads_per_worker 1): thread counts change float sums
     try:
-        for name in ("search_targets", "study_search_quality"):
-            _run(kedro_project, name, params(kedro_project))
-            start = len(caplog.records)
-            _run(twin, name, params(twin), runner=DaskRunner(workers=2, dashboard=None))
-            # every node's hooks ran in this process, as with the sequential runner (MLflow's too)
-            done = [re.match(r"\[(\d+)/(\d+)\] ", r.getMessage()) for r in caplog.records[start:]]
-            done = [m for m, r in zip(done, caplog.records[start:], strict=True) if m and "done in" in r.getMessage()]
-            assert done and len(done) == int(done[0][2]), name
+        _run(kedro_project, pipelines, params(kedro_project))
+        start = len(caplog.records)
+        _run(twin, pipelines, params(twin), runner=DaskRunner(workers=2, dashboard=None))
     finally:
         torch.set_num_threads(threads)
+    # every node's hooks ran in this process, as with the sequential runner (MLflow's too)
+    done = [re.match(r"\[(\d+)/(\d+)\] ", r.getMessage()) for r in caplog.records[start:]]
+    done = [m for m, r in zip(done, caplog.records[start:], strict=True) if m and "done in" in r.getMessage()]
+    assert done and len(done) == int(done[0][2])
 
     # the two targets' searches ran at once, and the log said so
     messages = [r.getMessage() for r in caplog.records]
