@@ -157,6 +157,15 @@ def _retime_off_curve(
     return merged, int(keep_new.sum())
 
 
+def _one_stem_and_head(spaces: list[SearchSpace]) -> SearchSpace:
+    """The first of ``spaces``, which one table serves only if they share its stem and head."""
+    first = spaces[0]
+    for other in spaces[1:]:
+        if (other.stem, other.head, other.in_channels) != (first.stem, first.head, first.in_channels):
+            raise ConfigError(f"spaces {first.name!r} and {other.name!r} differ in stem or head; build one table each")
+    return first
+
+
 def build_latency_table(
     spaces: list[SearchSpace],
     *,
@@ -170,17 +179,14 @@ def build_latency_table(
 ) -> LatencyTable:
     """Measure every block the spaces can produce at ``resolution`` on ``settings.device``; with
     ``channel_block``, widths on and off its multiples are measured and priced apart (None: the
-    runtime's, :data:`~.runtimes.CHANNEL_BLOCK`; 0: one grid). Entries are
-    timed in shuffled groups of ``group_size`` (:func:`timing_groups`; None: the profiler's, a
-    remote device's ``batch_size``, so one group is one connection); those more than
-    ``curve_tolerance`` off the line through their neighbours are timed again (None: not)."""
+    runtime's, :data:`~.runtimes.CHANNEL_BLOCK`; 0: one grid). Entries are timed in shuffled
+    groups of ``group_size`` (:func:`timing_groups`; None: the profiler's, a device's batch per
+    connection); those more than ``curve_tolerance`` off the line through their neighbours are
+    timed again (None: not)."""
     started = time.perf_counter()
     channel_block = default_channel_block(settings.runtime) if channel_block is None else channel_block
     spaces = [s.at_resolution(resolution) for s in spaces]
-    first = spaces[0]
-    for other in spaces[1:]:
-        if (other.stem, other.head, other.in_channels) != (first.stem, first.head, first.in_channels):
-            raise ConfigError(f"spaces {first.name!r} and {other.name!r} differ in stem or head; build one table each")
+    first = _one_stem_and_head(spaces)
     profiler = make_profiler(settings)  # this machine, or the device named by ssh:// or adb://
     group_size = group_size or profiler.group_size
     final = first.output_size()
