@@ -84,3 +84,13 @@ def test_an_unset_channel_block_is_the_one_the_runtime_wants():
     assert parse_params(LatencyParams, base, "latency").channel_block == 16  # eager PyTorch
     assert parse_params(LatencyParams, {**base, "runtime": "onnxruntime"}, "latency").channel_block == 4
     assert LatencyParams(runtime="onnxruntime", channel_block=0).channel_block == 0  # one grid, when asked for
+
+
+def test_an_unset_width_step_is_the_runtimes_and_a_set_one_is_kept():
+    """In ExecuTorch each width is a program to lower, and a grid 64 apart priced as well as a
+    finer one (benchmarks/width_grid.py): an ExecuTorch table lowers half the programs."""
+    base = yaml.safe_load((PROJECT_ROOT / "conf/base/parameters_latency.yml").read_text())["latency"]
+    assert base["width_step"] is None  # the demo leaves it to the runtime
+    assert parse_params(LatencyParams, base, "latency").width_step == 32  # eager PyTorch
+    assert parse_params(LatencyParams, {**base, "runtime": "executorch"}, "latency").width_step == 64
+    assert LatencyParams(runtime="executorch", width_step=8).width_step == 8  # the paper's grid, when asked for

@@ -47,6 +47,18 @@ def format_key(key: tuple) -> str:
     return f"{hw}x{hw} {cin}->{cout} s{stride} {act} k{kernel} se{se}"
 
 
+def interpolate_width(mids: np.ndarray, ms: np.ndarray, mid: int, channel_block: int = 0) -> float:
+    """The latency at width ``mid`` from widths ``mids`` measured at ``ms`` (sorted), linearly
+    between neighbours; with ``channel_block``, a width on the blocked layout or off it is priced
+    from widths of its own kind, where they bracket it (a runtime's fast kernels make the two
+    kinds two curves)."""
+    if channel_block:
+        same = (mids % channel_block == 0) == (mid % channel_block == 0)
+        if same.any() and mids[same][0] <= mid <= mids[same][-1]:
+            mids, ms = mids[same], ms[same]
+    return float(np.interp(mid, mids, ms))
+
+
 class LatencyTable:
     """Measured block latencies of one device at one resolution; prices architecture descriptions."""
 
@@ -70,12 +82,7 @@ class LatencyTable:
         mids, ms = self._grid[key]
         if not mids[0] <= block.mid <= mids[-1]:
             raise KeyError(f"mid {block.mid} outside the measured range [{mids[0]}, {mids[-1]}] of {format_key(key)}")
-        b = self.meta.channel_block
-        if b:  # a width on the blocked layout or off it is priced from widths of its own kind
-            same = (mids % b == 0) == (block.mid % b == 0)
-            if same.any() and mids[same][0] <= block.mid <= mids[same][-1]:  # ...where they bracket it
-                mids, ms = mids[same], ms[same]
-        return float(np.interp(block.mid, mids, ms))
+        return interpolate_width(mids, ms, block.mid, self.meta.channel_block)
 
     def scale_key(self, block: BlockSpec, input_hw: int, by_se: bool | None = None) -> str:
         """Which calibration scale a block takes: its input size; with a channel block whether its

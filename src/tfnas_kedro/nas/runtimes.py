@@ -36,6 +36,18 @@ def default_channel_block(runtime: Runtime) -> int:
     return CHANNEL_BLOCK[runtime]
 
 
+# How many channels apart a table measures a block's widths when `latency.width_step` is unset. In
+# ExecuTorch each width is a program to lower (1-2 s here, against 0.03 s for ONNX), and a grid 64
+# apart priced the widths between as well as one 8 or 32 apart (benchmarks/width_grid.py, 235
+# widths at 224 px: median |error| 1.9-2.3% against 1.9-2.6%, within the timings' own noise).
+WIDTH_STEP: dict[str, int] = {"torch": 32, "onnxruntime": 32, "executorch": 64}
+
+
+def default_width_step(runtime: Runtime) -> int:
+    """The width step a table timed in ``runtime`` uses when none is set."""
+    return WIDTH_STEP[runtime]
+
+
 def session_options(threads: int):
     """What a deployment would set: ``threads`` intra-op threads, one inter-op, every graph optimisation."""
     import onnxruntime as ort

@@ -14,7 +14,7 @@ from tfnas_kedro.nas.device_address import DeviceError, RemoteDevice, RemoteOpti
 from tfnas_kedro.nas.latency import LatencyTable
 from tfnas_kedro.nas.profiler import ProfilerSettings
 from tfnas_kedro.nas.random_networks import fidelity_networks
-from tfnas_kedro.nas.runtimes import CHANNEL_BLOCK, default_channel_block
+from tfnas_kedro.nas.runtimes import CHANNEL_BLOCK, default_channel_block, default_width_step
 from tfnas_kedro.project import resolve
 from tfnas_kedro.runtime import resolve_device
 
@@ -60,7 +60,9 @@ class LatencyParams(Params):
     program_cache: str | None = "data/04_feature/executorch_programs"  # executorch: lowered programs kept here
     resolution: int = Field(224, ge=32)
     num_classes: int = Field(1000, ge=1)
-    width_step: int = Field(8, ge=1)
+    # expanded widths measured this many channels apart, priced between; unset (null): the
+    # runtime's (runtimes.WIDTH_STEP: 32, or 64 in executorch, where each width is a program to lower)
+    width_step: int = Field(32, ge=1)
     # widths on multiples of this run on the runtime's fast paths and are measured and priced apart;
     # unset (null): the runtime's (runtimes.CHANNEL_BLOCK: 16 eager, 4 onnxruntime, as measured on
     # this AVX-512 CPU; benchmarks/channel_alignment.py finds it for another machine); 0: one grid
@@ -83,13 +85,15 @@ class LatencyParams(Params):
 
     @model_validator(mode="before")
     @classmethod
-    def _runtime_channel_block(cls, raw: Any) -> Any:
-        """An unset ``channel_block`` is the runtime's: a user who sets only ``runtime:
-        onnxruntime`` gets the block its kernels want (without it: median |error| 11.6% at 224)."""
-        if isinstance(raw, Mapping) and raw.get("channel_block") is None:
+    def _runtime_defaults(cls, raw: Any) -> Any:
+        """An unset ``channel_block`` or ``width_step`` is the runtime's: a user who sets only
+        ``runtime: onnxruntime`` gets the block its kernels want (without it: median |error| 11.6%
+        at 224), and one who sets ``runtime: executorch`` a grid that lowers half the programs."""
+        if isinstance(raw, Mapping):
             runtime = raw.get("runtime", "torch")
             if runtime in CHANNEL_BLOCK:  # an unknown runtime is named by the field's own check
-                raw = {**raw, "channel_block": default_channel_block(runtime)}
+                defaults = {"channel_block": default_channel_block(runtime), "width_step": default_width_step(runtime)}
+                raw = {**raw, **{key: value for key, value in defaults.items() if raw.get(key) is None}}
         return raw
 
     @field_validator("device")
