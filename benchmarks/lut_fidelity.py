@@ -12,7 +12,7 @@ after it). With another runtime than eager it also times the ten models in eager
 prints each one's eager / runtime latency ratio.
 
     .venv/bin/python benchmarks/lut_fidelity.py [--runtime onnxruntime|executorch] [--width-step 8]
-        [--calibration-networks 48]
+        [--calibration-networks 48] [--program-cache FOLDER]
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from tfnas_kedro.datasets import LatencyTableDataset
 from tfnas_kedro.nas import load_search_spaces, zoo_arch
 from tfnas_kedro.nas.calibration import calibrate_and_check, measure_networks
 from tfnas_kedro.nas.profiler import ProfilerSettings
+from tfnas_kedro.nas.runtimes import default_width_step
 from tfnas_kedro.nas.table_build import build_latency_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,7 +37,9 @@ MODELS = [f"TF-NAS-{x}" for x in "ABCD"] + [f"TF-NAS-{x}-wose" for x in "ABCD"] 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--resolution", type=int, default=224)
-    parser.add_argument("--width-step", type=int, default=8)
+    parser.add_argument(
+        "--width-step", type=int, default=None, help="default: the paper's 8; in executorch the runtime's (64)"
+    )
     parser.add_argument("--calibration-networks", type=int, default=48)
     parser.add_argument("--network-rounds", type=int, default=40)
     parser.add_argument("--noise-repeats", type=int, default=5)
@@ -49,13 +52,18 @@ def main() -> None:
         action="store_true",
         help="time every call after the other modules of its group (warmup 0, repeats 1, rounds 15): small inputs",
     )
+    parser.add_argument("--program-cache", help="executorch: the folder of lowered programs (default: the user cache)")
     parser.add_argument("--save", help="folder to write the calibrated table and the fidelity table to")
     args = parser.parse_args()
     begun = time.perf_counter()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 
     spaces = load_search_spaces(ROOT / "conf/base/parameters_search_spaces.yml")
-    settings = ProfilerSettings(device="cpu", batch_size=1, threads=1, runtime=args.runtime)
+    settings = ProfilerSettings(
+        device="cpu", batch_size=1, threads=1, runtime=args.runtime, program_cache=args.program_cache
+    )
+    if args.width_step is None:  # a width is a program to lower in executorch (runtimes.WIDTH_STEP)
+        args.width_step = default_width_step("executorch") if args.runtime == "executorch" else 8
     if args.cold_caches:
         settings = replace(settings, warmup=0, repeats=1, rounds=15)
     networks = replace(settings, rounds=args.network_rounds, repeats=1, warmup=min(settings.warmup, 2))

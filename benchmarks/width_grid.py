@@ -3,7 +3,7 @@
 Times blocks of the TF-NAS space at every expanded width over a range (the blocks of
 ``channel_alignment.py``: one per stage kind at 224 px, batch 1, one thread), then prices every
 width the way a table with ``width_step`` S would: from the widths that table measures
-(:func:`~tfnas_kedro.nas.table_build.aligned_grid`) by the table's own interpolation
+(:func:`~tfnas_kedro.nas.table_build.measured_widths`) by the table's own interpolation
 (:func:`~tfnas_kedro.nas.latency.interpolate_width`). Prints, per step, how many widths the grid
 measures and the median and largest |error| of its prices over the widths it did not measure. The
 error of the finest step is mostly the timings' own noise; a coarser step costs what it adds.
@@ -23,13 +23,13 @@ from tfnas_kedro.nas.arch import BlockSpec
 from tfnas_kedro.nas.blocks import MBInvRes
 from tfnas_kedro.nas.latency import interpolate_width
 from tfnas_kedro.nas.profiler import Profiler, ProfilerSettings
-from tfnas_kedro.nas.table_build import aligned_grid
+from tfnas_kedro.nas.table_build import measured_widths
 
 
 def grid_errors(mids: np.ndarray, ms: np.ndarray, step: int, block: int) -> tuple[int, np.ndarray]:
     """How many widths a table with ``step`` measures in ``mids``' range, and the relative error
     of its prices at the others."""
-    grid = np.array(aligned_grid(int(mids[0]), int(mids[-1]), step, block))
+    grid = np.array(measured_widths(int(mids[0]), int(mids[-1]), step, block))
     at = {int(m): t for m, t in zip(mids, ms, strict=True)}
     measured = np.array([at[m] for m in grid])
     rest = [m for m in mids if m not in set(grid)]
@@ -48,9 +48,8 @@ def main() -> None:
     started, widths, spreads = time.perf_counter(), 0, []
     for hw, cin, cout, kernel, se, span in BLOCKS:
         mids = np.arange(span.start, span.stop)
-        blocks = [
-            MBInvRes(BlockSpec(kernel=kernel, in_=cin, mid=int(m), se=se, out=cout, stride=1, act="swish")) for m in mids
-        ]
+        specs = [BlockSpec(kernel=kernel, in_=cin, mid=int(m), se=se, out=cout, stride=1, act="swish") for m in mids]
+        blocks = [MBInvRes(spec) for spec in specs]
         timings = profiler.time_modules(blocks, [(cin, hw, hw)] * len(blocks))
         ms = np.array([t.ms for t in timings])
         spreads += [t.spread for t in timings]
@@ -59,8 +58,9 @@ def main() -> None:
             count, error = grid_errors(mids, ms, step, args.block)
             measured[step] += count
             errors[step].append(error)
+    seconds, spread = time.perf_counter() - started, 100 * np.median(spreads)
     print(f"runtime {args.runtime}, channel block {args.block}: {widths} widths of {len(BLOCKS)} blocks timed "
-          f"in {time.perf_counter() - started:.0f} s (median spread of a timing {100 * np.median(spreads):.1f}%)")  # fmt: skip
+          f"in {seconds:.0f} s (median spread of a timing {spread:.1f}%)")  # fmt: skip
     print(f"{'width step':>10} {'measured':>9} {'median |error|':>15} {'max |error|':>12} {'signed median':>14}")
     for step in args.steps:
         error = np.concatenate(errors[step])

@@ -64,6 +64,12 @@ def aligned_grid(lo: int, hi: int, step: int, block: int) -> list[int]:
     return sorted({lo, hi, *aligned, *off, *off_ends})
 
 
+def measured_widths(lo: int, hi: int, step: int, channel_block: int = 0) -> list[int]:
+    """The widths of ``[lo, hi]`` a table measures: every ``step`` channels, or with a channel
+    block, both kinds of width (:func:`aligned_grid`)."""
+    return aligned_grid(lo, hi, step, channel_block) if channel_block else _grid(lo, hi, step)
+
+
 def table_keys(spaces: list[SearchSpace], width_step: int, channel_block: int = 0) -> dict[tuple, list[int]]:
     """Every block key the spaces can produce, with the widths to measure for each (on and off the
     multiples of ``channel_block`` when it is set)."""
@@ -74,7 +80,7 @@ def table_keys(spaces: list[SearchSpace], width_step: int, channel_block: int = 
         for pos in space.positions():
             for name in pos.ops:
                 lo, hi = space.ops[name].mid_range(pos.cin)
-                grid = aligned_grid(lo, hi, width_step, channel_block) if channel_block else _grid(lo, hi, width_step)
+                grid = measured_widths(lo, hi, width_step, channel_block)
                 keys.setdefault(block_key(space.block_spec(pos, name, lo), pos.input_hw), set()).update(grid)
     return {k: sorted(v) for k, v in keys.items()}
 
