@@ -14,6 +14,7 @@ Needs the ``executorch`` requirements (``requirements-executorch.txt``, installe
 from __future__ import annotations
 
 import hashlib
+import logging
 import multiprocessing
 import os
 import warnings
@@ -29,6 +30,15 @@ MISSING = (
     "(make install does), or choose runtime torch or onnxruntime"
 )
 BACKEND = "XnnpackBackend"
+
+
+def _not_executorchs_enum_notice(record: logging.LogRecord) -> bool:
+    """ExecuTorch registers an Enum with torch's pytree when imported, and torch logs a warning
+    about it once per process (every lowering worker printed it): ExecuTorch's matter, not the user's."""
+    return "is an Enum subclass" not in record.getMessage()
+
+
+logging.getLogger("torch.utils._pytree").addFilter(_not_executorchs_enum_notice)
 # a process pool costs about 7 s per worker before its first program (imports, a cold first
 # lowering): below this many missing programs they are lowered here
 POOL_FROM = 6
