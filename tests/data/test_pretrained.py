@@ -5,7 +5,6 @@ import pandas as pd
 import pytest
 import torch
 from PIL import Image
-from sklearn.datasets import load_sample_images
 
 from tfnas_kedro.data.loaders import eval_transform
 from tfnas_kedro.data.pretrained import imagenet_categories, load_ranker
@@ -20,6 +19,8 @@ def lite0():
 @pytest.fixture(scope="module")
 def photos(tmp_path_factory):
     """The real photographs that ship with scikit-learn: a Chinese temple and a flower."""
+    from sklearn.datasets import load_sample_images  # 1.3 s to import: not in every collection
+
     root = tmp_path_factory.mktemp("photos")
     sample = load_sample_images()
     paths = {}

@@ -1,14 +1,15 @@
 import shutil
 
-import nbformat
 import pytest
-from nbclient import NotebookClient
 
 from tests.conftest import PROJECT_ROOT
 
 
 @pytest.mark.slow
 def test_walkthrough_notebook_runs_against_the_catalog(kedro_project, run_pipeline):
+    import nbformat  # here, not at the top: 3 s of imports in every pytest process that collects this
+    from nbclient import NotebookClient
+
     run_pipeline("zoo")
     notebooks = kedro_project / "notebooks"
     notebooks.mkdir()

@@ -4,7 +4,6 @@ import os
 
 import pandas as pd
 import pytest
-from mlflow import MlflowClient
 
 from tfnas_kedro.tracking import flatten, history_metrics, summary_metrics
 
@@ -27,6 +26,8 @@ def test_a_search_run_is_tracked_with_its_metrics_parameters_and_artifacts(
     run_pipeline("search", params={**TINY, "search": search})
     # MLflow writes the URI into the environment; left there, the next run in this process would use it
     assert "MLFLOW_TRACKING_URI" not in os.environ
+
+    from mlflow import MlflowClient  # 1.4 s to import: here, not in every pytest process's collection
 
     client = MlflowClient(store)
     experiment = client.get_experiment_by_name("t")
