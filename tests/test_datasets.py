@@ -123,3 +123,23 @@ def test_a_typed_node_output_reads_back_as_itself_and_refuses_what_it_is_not(tmp
         dataset.load()
     with pytest.raises(DatasetError, match="is not a pydantic model"):
         ModelJSONDataset(filepath=str(tmp_path / "t.json"), model="tfnas_kedro.nas.zoo_arch")
+
+
+def test_a_dataset_saved_without_a_version_is_saved_under_the_version_it_reports(tmp_path, spaces, monkeypatch):
+    """Every timestamp drawn is a new one here, as when a save crosses a millisecond: a save that
+    drew two (Kedro's versioned wrapper applied twice) wrote under one and reported the other."""
+    import warnings
+
+    import kedro.io.core
+
+    from tests.conftest import synthetic_table
+    from tfnas_kedro.datasets import LatencyTableDataset
+
+    stamps = iter(f"2026-01-01T00.00.{second:02d}.000Z" for second in range(60))
+    monkeypatch.setattr(kedro.io.core, "generate_timestamp", lambda: next(stamps))
+    table = synthetic_table(spaces["tfnas_wose"], resolution=64, num_classes=10, step=64)
+    dataset = LatencyTableDataset(filepath=str(tmp_path / "lut.parquet"), version=Version(None, None))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # Kedro warns when the version saved under is not the one it reports
+        dataset.save(table)
+    assert [p.name for p in (tmp_path / "lut.parquet").iterdir()] == [dataset.resolve_save_version()]
