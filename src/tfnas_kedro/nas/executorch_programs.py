@@ -31,6 +31,10 @@ MISSING = (
 )
 BACKEND = "XnnpackBackend"
 
+# a process pool costs about 7 s per worker before its first program (imports, a cold first
+# lowering): below this many missing programs they are lowered here
+POOL_FROM = 6
+
 
 def _not_executorchs_enum_notice(record: logging.LogRecord) -> bool:
     """ExecuTorch registers an Enum with torch's pytree when imported, and torch logs a warning
@@ -39,9 +43,6 @@ def _not_executorchs_enum_notice(record: logging.LogRecord) -> bool:
 
 
 logging.getLogger("torch.utils._pytree").addFilter(_not_executorchs_enum_notice)
-# a process pool costs about 7 s per worker before its first program (imports, a cold first
-# lowering): below this many missing programs they are lowered here
-POOL_FROM = 6
 
 
 def executorch_version() -> str:

@@ -20,7 +20,7 @@ from .errors import ConfigError
 from .latency import KEY_COLUMNS, LatencyTable, block_key, block_spec
 from .profiler import Profiler, ProfilerSettings
 from .profilers import make_profiler
-from .runtimes import default_channel_block, runtime_info
+from .runtimes import default_channel_block, default_width_step, runtime_info
 from .space import SearchSpace
 from .table_meta import LatencyMeta
 
@@ -177,13 +177,14 @@ def build_latency_table(
     *,
     resolution: int,
     num_classes: int,
-    width_step: int,
     settings: ProfilerSettings,
+    width_step: int | None = None,
     channel_block: int | None = None,
     group_size: int | None = None,
     curve_tolerance: float | None = 0.2,
 ) -> LatencyTable:
-    """Measure every block the spaces can produce at ``resolution`` on ``settings.device``; with
+    """Measure every block the spaces can produce at ``resolution`` on ``settings.device``, its
+    widths ``width_step`` apart (None: the runtime's, :data:`~.runtimes.WIDTH_STEP`); with
     ``channel_block``, widths on and off its multiples are measured and priced apart (None: the
     runtime's, :data:`~.runtimes.CHANNEL_BLOCK`; 0: one grid). Entries are timed in shuffled
     groups of ``group_size`` (:func:`timing_groups`; None: the profiler's, a device's batch per
@@ -191,6 +192,7 @@ def build_latency_table(
     timed again (None: not)."""
     started = time.perf_counter()
     channel_block = default_channel_block(settings.runtime) if channel_block is None else channel_block
+    width_step = width_step or default_width_step(settings.runtime)
     spaces = [s.at_resolution(resolution) for s in spaces]
     first = _one_stem_and_head(spaces)
     profiler = make_profiler(settings)  # this machine, or the device named by ssh:// or adb://
@@ -208,12 +210,11 @@ def build_latency_table(
     retimed = 0
     if curve_tolerance is not None:
         entries, retimed = _retime_off_curve(entries, profiler, channel_block, curve_tolerance, group_size)
-    device = profiler.device
     meta = LatencyMeta(
         device=str(settings.device),
         device_name=profiler.device_name,
         batch_size=settings.batch_size,
-        threads=settings.threads if device.type == "cpu" else 0,
+        threads=settings.threads if profiler.device.type == "cpu" else 0,
         resolution=resolution,
         num_classes=num_classes,
         spaces=[s.name for s in spaces],
