@@ -137,12 +137,20 @@ class Candidate(Artifact):
     subnet: dict[str, Any] | None = None  # its path in the supernet (Subnet.as_dict); None: no path of it
     draws: int | None = None  # random draws it took (rejected ones included); 1 for the searched one
 
-    def runs(self, searched_seeds: int) -> list[tuple[str, int]]:
-        """Its retrainings: (namespace, offset of the training seed). The searched architecture is
-        retrained once per seed; every other candidate once, at the recipe's seed."""
-        if self.kind == "searched":
-            return [(f"searched_seed{s}", s) for s in range(searched_seeds)]
-        return [(self.key, 0)]
+    def runs(self, searched_seeds: int, random_seeds: int = 1) -> list[tuple[str, int]]:
+        """Its retrainings: (namespace, offset of the training seed) (:func:`candidate_runs`)."""
+        return candidate_runs(self.kind, self.key, searched_seeds, random_seeds)
+
+
+def candidate_runs(kind: str, key: str, searched_seeds: int, random_seeds: int = 1) -> list[tuple[str, int]]:
+    """The retrainings of a study's candidate: (namespace, offset of the training seed). The searched
+    architecture is retrained once per seed (``searched_seed<k>``), a random one once (``random_<i>``)
+    or, with ``random_seeds`` > 1, once per seed (``random_<i>_seed<k>``), the published model once."""
+    if kind == "searched":
+        return [(f"searched_seed{s}", s) for s in range(searched_seeds)]
+    if kind == "random" and random_seeds > 1:
+        return [(f"{key}_seed{s}", s) for s in range(random_seeds)]
+    return [(key, 0)]
 
 
 class Candidates(Artifact):

@@ -11,21 +11,25 @@ from tfnas_kedro.reporting.sections import search_quality_section
 PARAMS = SearchQualityParams(targets={"t": {"fraction": 0.5}}, bootstrap_rounds=300)
 
 
-def _rows(diverged_run: str | None = None, tuned: bool = True):
-    """A target with the searched architecture at 3 seeds (top-1 0.85) and 8 random ones (0.45-0.73);
-    ``diverged_run``'s record is all wrong, as a run whose loss blew up. Through the supernet the
-    scores rise with the retrained ones; after fine-tuning (``tuned``) they fall with them."""
+def _rows(diverged_run: str | None = None, tuned: bool = True, random_seeds: int = 1):
+    """A target with the searched architecture at 3 seeds (top-1 0.85) and 8 random ones (0.45-0.73),
+    each retrained ``random_seeds`` times; ``diverged_run``'s record is all wrong, as a run whose
+    loss blew up. Through the supernet the scores rise with the retrained ones; after fine-tuning
+    (``tuned``) they fall with them."""
     rng = np.random.default_rng(0)
-    runs = [("searched", "searched", f"searched_seed{s}", 0.85, 0.6) for s in range(3)]
-    runs += [("random", f"random_{i}", f"random_{i}", 0.45 + 0.04 * i, 0.1 + 0.05 * i) for i in range(8)]
+    runs = [("searched", "searched", f"searched_seed{s}", s, 0.85, 0.6) for s in range(3)]
+    for i in range(8):
+        named = [(f"random_{i}", 0)] if random_seeds == 1 else [(f"random_{i}_seed{s}", s) for s in range(random_seeds)]
+        runs += [("random", f"random_{i}", run, s, 0.45 + 0.04 * i, 0.1 + 0.05 * i) for run, s in named]
     rows, per_image = [], {}
-    for kind, candidate, run, top1, inherited in runs:
+    for kind, candidate, run, offset, top1, inherited in runs:
         hits = (rng.uniform(size=1000) < top1).astype(int)
         diverged = run == diverged_run
         if diverged:
             hits[:] = 0
         per_image[("t", run)] = hits
         rows.append({"target": "t", "target_ms": 5.0, "kind": kind, "candidate": candidate, "run": run,
+                     "seed_offset": offset,
                      "top1": hits.mean(), "supernet_top1": inherited, "diverged": diverged,
                      "supernet_tuned_top1": 1 - inherited if tuned else None,
                      "divergence": "validation loss 19.6 > 3 ln 10" if diverged else None,
@@ -91,6 +95,36 @@ def test_the_ranking_after_fine_tuning_is_its_own_tau_beside_the_inherited_one()
     untuned = target_statistics(*_rows(tuned=False), PARAMS)  # tuned_epochs: 0
     assert untuned["kendall_tau"] == stats["kendall_tau"] and untuned["tuned_kendall_tau"] is None
     assert set(untuned) == set(stats) and "fine-tuning" not in describe_target(untuned)
+
+
+def test_random_architectures_retrained_with_several_seeds_count_once_each():
+    """With ``random_seeds``, a random architecture is one model of its arm (its seeds averaged
+    image by image) and one candidate of the ranking (at its seeds' mean); the seeds' spread is
+    pooled over every candidate, and two seeds of each are compared directly."""
+    rows, per_image = _rows(random_seeds=2)
+    stats = target_statistics(rows, per_image, PARAMS)
+    random_rows = rows[rows["kind"] == "random"]
+    assert stats["random_runs"] == 16 and stats["tau_candidates"] == 9
+    assert stats["random_top1"] == pytest.approx(random_rows["top1"].mean())
+    # 8 architectures, not 16 runs: the same share beaten as 8 means give
+    means = random_rows.groupby("candidate")["top1"].mean()
+    assert stats["share_beaten"] == pytest.approx(np.mean(stats["searched_top1"] > means))
+    within = [g.to_numpy() for _, g in rows.groupby("candidate")["top1"]]
+    pooled = np.sqrt(sum(((g - g.mean()) ** 2).sum() for g in within) / sum(len(g) - 1 for g in within))
+    assert stats["seed_sd"] == pytest.approx(pooled)
+    # seeds 0 and 1 of every candidate: random draws of one top-1, so their order is noise
+    assert -1 <= stats["seed_pair_tau"] <= 1
+    assert "two seeds of every candidate agree to" in describe_target(stats)
+    single = target_statistics(*_rows(), PARAMS)  # random once each: only the searched one has two seeds
+    assert single["seed_pair_tau"] is None and "two seeds" not in describe_target(single)
+
+
+def test_the_noise_ceiling_rises_when_each_candidate_is_a_mean_over_more_seeds():
+    from tfnas_kedro.nas.stats import tau_noise_ceiling
+
+    top1 = np.linspace(0.95, 0.97, 9)
+    one, four = tau_noise_ceiling(top1, 0.005), tau_noise_ceiling(top1, np.full(9, 0.005 / 2))
+    assert one < four < 1
 
 
 def _images(tmp_path) -> list[dict]:
@@ -168,3 +202,20 @@ def test_fine_tuning_a_path_trains_its_weights_and_scores_every_held_out_image(s
     after = network.state_dict()
     changed = [k for k, v in after.items() if v.is_floating_point() and not torch.equal(v, before[k])]
     assert any(k.startswith("classifier") for k in changed) and any(k.startswith("blocks") for k in changed)
+
+
+def test_each_seed_of_a_random_architecture_is_a_retraining_of_that_architecture_at_its_seed():
+    """``random_seeds: 2``: ``random_<i>_seed<k>`` trains candidate ``random_<i>`` with the training
+    seed moved by k, as ``searched_seed<k>`` does the searched one."""
+    from tfnas_kedro.pipelines._names import RunParameters
+    from tfnas_kedro.pipelines.study_search_quality.pipeline import create_pipeline
+
+    study = {"targets": {"t": {"fraction": 0.5}}, "random_architectures": 2, "searched_seeds": 1, "random_seeds": 2}
+    pipe = create_pipeline(RunParameters({"studies": {"search_quality": study}}))
+    train = {n.namespace: n for n in pipe.nodes if n.name.endswith(".train_network")}
+    assert sorted(train) == [f"search_quality.t.{r}" for r in
+                             ("random_0_seed0", "random_0_seed1", "random_1_seed0", "random_1_seed1", "searched_seed0",
+                              "zoo")]  # fmt: skip
+    inputs = set(train["search_quality.t.random_1_seed1"].inputs)
+    assert {"search_quality.t.random_1_candidate", "search_quality.train_settings_seed1"} <= inputs
+    assert "search_quality.train_settings_seed1" in pipe.all_outputs()

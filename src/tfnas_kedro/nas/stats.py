@@ -166,17 +166,30 @@ def min_detectable_difference(low: float, high: float, power: float = 0.8, level
     return (z_level + z_power) * (high - low) / (2 * z_level)
 
 
-def tau_noise_ceiling(top1, seed_sd: float, rounds: int = 2000, seed: int = 0) -> float:
+def tau_noise_ceiling(top1, seed_sd, rounds: int = 2000, seed: int = 0) -> float:
     """The Kendall tau two retrainings of the same candidates would agree to when each retraining
     moves a candidate's top-1 by noise of standard deviation ``seed_sd`` (measured between seeds of
-    one architecture): the mean tau between two noisy copies of ``top1``. No ranking of the
-    candidates can be expected to agree with one retraining better than that."""
+    one architecture; one value, or one per candidate: a mean over k seeds moves by sd / sqrt(k)):
+    the mean tau between two noisy copies of ``top1``. No ranking of the candidates can be expected
+    to agree with one retraining better than that."""
     top1 = np.asarray(top1, dtype=float)
-    if seed_sd == 0:  # retrainings agree exactly: tau of the ranking with itself (nan when all tie)
+    sd = np.broadcast_to(np.asarray(seed_sd, dtype=float), top1.shape)
+    if not sd.any():  # retrainings agree exactly: tau of the ranking with itself (nan when all tie)
         return kendall_tau(top1, top1)
     rng = np.random.default_rng(seed)
     taus = [
-        kendall_tau(top1 + rng.normal(0, seed_sd, top1.shape), top1 + rng.normal(0, seed_sd, top1.shape))
+        kendall_tau(top1 + rng.normal(0, 1, top1.shape) * sd, top1 + rng.normal(0, 1, top1.shape) * sd)
         for _ in range(rounds)
     ]
     return float(np.nanmean(taus))
+
+
+def pooled_seed_sd(top1_by_candidate) -> float | None:
+    """The spread between retraining seeds of one architecture, pooled over candidates: the square
+    root of their within-candidate variances weighted by degrees of freedom (n - 1). ``None`` when
+    no candidate has two retrainings."""
+    groups = [np.asarray(g, dtype=float) for g in top1_by_candidate if len(g) >= 2]
+    if not groups:
+        return None
+    squares = sum(float(((g - g.mean()) ** 2).sum()) for g in groups)
+    return float(np.sqrt(squares / sum(len(g) - 1 for g in groups)))

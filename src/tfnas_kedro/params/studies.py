@@ -39,12 +39,20 @@ class SearchQualityParams(Params):
     train: dict = Field(default_factory=dict)  # params:train overrides: one recipe for every candidate
     random_architectures: int = Field(8, ge=2)
     searched_seeds: int = Field(3, ge=1)  # retrainings of the searched architecture (seeds 0, 1, ...)
+    # retrainings of each random architecture: their mean is its top-1 in the arms and in Kendall
+    # tau, and with 2 or more the seeds' spread is measured on every candidate, not the searched one alone
+    random_seeds: int = Field(1, ge=1)
     recalibration_images: int = Field(512, ge=1)  # training images through each subnet before scoring
     # each path also scored after this many epochs of the study's recipe, shortened (0: not)
     tuned_epochs: int = Field(3, ge=0)
     bootstrap_rounds: int = Field(4000, ge=100)
     sparse_tau_threshold: float = Field(0.01, ge=0)  # top-1 closer than this share a rank (sparse tau)
     seed: int = 0
+
+    @property
+    def seeds(self) -> int:
+        """The most retrainings any candidate has: the training settings' seed offsets 0 .. seeds-1."""
+        return max(self.searched_seeds, self.random_seeds)
 
 
 def search_quality_params(study: dict) -> SearchQualityParams:

@@ -17,7 +17,7 @@ import plotly.graph_objects as go
 import torch
 from torch.utils.data import DataLoader
 
-from tfnas_kedro.artifacts import Candidate, Candidates, SearchSummary, SearchTarget, SupernetScore, SupernetScores
+from tfnas_kedro.artifacts import Candidate, Candidates, candidate_runs, SearchSummary, SearchTarget, SupernetScore, SupernetScores
 from tfnas_kedro.data.loaders import (
     IndexedImages,
     eval_transform,
@@ -37,6 +37,7 @@ from tfnas_kedro.nas.stats import (
     kendall_tau,
     kendall_tau_interval,
     min_detectable_difference,
+    pooled_seed_sd,
     tau_noise_ceiling,
 )
 from tfnas_kedro.nas.subnet import Subnet
@@ -58,12 +59,11 @@ def train_settings_with_seed(offset: int):
     return seeded_train_settings
 
 
-def candidate_start_weights(run: str):
-    """The node function giving the weights retraining ``run`` starts from: with ``train.init:
-    inherit``, its candidate's path in the target's supernet, so that the searched and the random
+def candidate_start_weights(key: str):
+    """The node function giving the weights a retraining of candidate ``key`` starts from: with
+    ``train.init: inherit``, its path in the target's supernet, so that the searched and the random
     arms start alike; from scratch otherwise, and always for the published model (no path of the
     space: the study's table says so)."""
-    key = "searched" if run.startswith("searched") else run
 
     def start_weights(search_result: dict, candidates: Candidates, train_settings: dict) -> dict:
         if train_settings.get("init", "scratch") == "scratch" or key == "zoo":
@@ -201,7 +201,7 @@ def summarise_search_quality(study: dict, **inputs) -> tuple[pd.DataFrame, pd.Da
         summary, scores = inputs[f"{target}_summary"], inputs[f"{target}_supernet_scores"]
         for candidate in inputs[f"{target}_candidates"].candidates:
             arch = ArchDescription.model_validate(candidate.architecture)
-            for run, offset in candidate.runs(p.searched_seeds):
+            for run, offset in candidate.runs(p.searched_seeds, p.random_seeds):
                 metrics, test = inputs[f"{target}_{run}_metrics"], inputs[f"{target}_{run}_test"]
                 per_image[(target, run)] = np.asarray(test.correct_per_image)
                 rows.append({
@@ -260,6 +260,8 @@ def describe_target(row: dict) -> str:
         text += f"; Kendall tau {row['kendall_tau']:.2f} [{row['tau_low']:.2f}, {row['tau_high']:.2f}]"
     if known("tau_noise_ceiling"):
         text += f", noise ceiling {row['tau_noise_ceiling']:.2f}"
+    if known("seed_pair_tau"):
+        text += f" (two seeds of every candidate agree to {row['seed_pair_tau']:.2f})"
     if known("tuned_kendall_tau"):
         text += (
             f"; after fine-tuning each path: Kendall tau {row['tuned_kendall_tau']:.2f} "
@@ -276,15 +278,18 @@ ARM_COLUMNS = [
 ]  # fmt: skip
 TAU_COLUMNS = [
     "tau_candidates", "kendall_tau", "tau_low", "tau_high", "sparse_kendall_tau", "seed_sd", "tau_noise_ceiling",
+    "seed_pair_tau",
     "tuned_kendall_tau", "tuned_tau_low", "tuned_tau_high",
 ]  # fmt: skip
 
 
 def _arm_comparison(kept: pd.DataFrame, per_image: dict, p: SearchQualityParams) -> dict:
-    arms = []
-    for kind in ("searched", "random"):
-        runs = kept[kept["kind"] == kind]
-        arms.append([per_image[(t, r)] for t, r in zip(runs["target"], runs["run"], strict=True)])
+    # the searched arm is one architecture: its seeds are its models; a random architecture's seeds
+    # are averaged image by image, so the random arm's models are architectures
+    searched = kept[kept["kind"] == "searched"]
+    arms = [[per_image[(t, r)] for t, r in zip(searched["target"], searched["run"], strict=True)], []]
+    for _, runs in kept[kept["kind"] == "random"].groupby("candidate", sort=False):
+        arms[1].append(np.mean([per_image[(t, r)] for t, r in zip(runs["target"], runs["run"], strict=True)], axis=0))
     if not all(arms):  # every column still there (empty), so the table keeps one schema
         return dict.fromkeys(ARM_COLUMNS) | {"verdict": "not enough runs: an arm has no run that did not diverge"}
     c = compare_arms(np.stack(arms[0]), np.stack(arms[1]), p.bootstrap_rounds, p.seed)
@@ -314,10 +319,12 @@ def _supernet_ranking(kept: pd.DataFrame, p: SearchQualityParams) -> dict:
         return dict.fromkeys(TAU_COLUMNS) | {"tau_candidates": len(ranked)}
     x, y = ranked["top1"].to_numpy(), ranked["supernet_top1"].to_numpy()
     low, high = kendall_tau_interval(x, y, p.bootstrap_rounds, p.seed)
-    # the noise ceiling: how well two retrainings of these candidates agree, with the spread between
-    # the searched architecture's seeds standing for every candidate's (None with fewer than 2 seeds)
-    seeds = kept.loc[kept["kind"] == "searched", "top1"]
-    seed_sd = float(seeds.std(ddof=1)) if len(seeds) >= 2 else None
+    # the noise ceiling: how well two retrainings of these candidates agree (each candidate's top-1
+    # a mean over its seeds), with the seeds' spread pooled over every candidate retrained more than
+    # once (None when none was)
+    by_candidate = scored.groupby("candidate")["top1"]
+    seed_sd = pooled_seed_sd([g.to_numpy() for _, g in by_candidate])
+    runs = by_candidate.size().reindex(ranked.index).to_numpy()
     row = {
         "tau_candidates": len(ranked),
         "kendall_tau": kendall_tau(x, y),
@@ -325,7 +332,8 @@ def _supernet_ranking(kept: pd.DataFrame, p: SearchQualityParams) -> dict:
         "tau_high": high,
         "sparse_kendall_tau": kendall_tau(x, y, p.sparse_tau_threshold),
         "seed_sd": seed_sd,
-        "tau_noise_ceiling": None if seed_sd is None else tau_noise_ceiling(x, seed_sd, seed=p.seed),
+        "tau_noise_ceiling": None if seed_sd is None else tau_noise_ceiling(x, seed_sd / np.sqrt(runs), seed=p.seed),
+        "seed_pair_tau": _seed_pair_tau(scored),
     }
     tuned = ranked["supernet_tuned_top1"].to_numpy(dtype=float)
     if np.isnan(tuned).any():  # the study did not fine-tune (tuned_epochs: 0)
@@ -334,12 +342,23 @@ def _supernet_ranking(kept: pd.DataFrame, p: SearchQualityParams) -> dict:
     return row | {"tuned_kendall_tau": kendall_tau(x, tuned), "tuned_tau_low": tuned_low, "tuned_tau_high": tuned_high}
 
 
+def _seed_pair_tau(scored: pd.DataFrame) -> float | None:
+    """Kendall tau between the first two retrainings (seed offsets 0 and 1) of every candidate that
+    has both: the agreement between retraining seeds, measured (None with fewer than 3 such)."""
+    pairs = scored[scored["seed_offset"] < 2].pivot_table(index="candidate", columns="seed_offset", values="top1")
+    pairs = pairs.dropna() if pairs.shape[1] == 2 else pairs.iloc[:0]
+    return kendall_tau(pairs[0], pairs[1]) if len(pairs) >= 3 else None
+
+
 def candidate_key(kind: str, index: int | None) -> str:
     """The namespace of a candidate within its target: ``searched``, ``random_<i>``, ``zoo``."""
     return kind if kind != "random" else f"random_{index}"
 
 
-def run_keys(random_architectures: int, searched_seeds: int) -> list[str]:
-    """Every retraining of a target: the searched architecture's seeds, each random one, the zoo model."""
-    searched = [f"searched_seed{s}" for s in range(searched_seeds)]  # as Candidate.runs names them
-    return searched + [candidate_key("random", i) for i in range(random_architectures)] + ["zoo"]
+def study_runs(p: SearchQualityParams) -> list[tuple[str, str, int]]:
+    """Every retraining of a target: (namespace, candidate key, offset of the training seed): the
+    searched architecture's seeds, each random one's, the zoo model."""
+    keys = [("searched", "searched"), *[("random", candidate_key("random", i)) for i in range(p.random_architectures)],
+            ("zoo", "zoo")]  # fmt: skip
+    return [(run, key, offset) for kind, key in keys
+            for run, offset in candidate_runs(kind, key, p.searched_seeds, p.random_seeds)]  # fmt: skip

@@ -1,12 +1,13 @@
 """``kedro run --pipelines study_search_quality``: for each of ``studies.search_quality.targets``, a
 search (all of them starting from one shared warm-up, which does not depend on the target), then
 its searched architecture (retrained with ``searched_seeds`` seeds), ``random_architectures``
-random ones scaled to the same table latency and the closest published model, each retrained with
-one recipe and scored once on the test split; the searched and random ones are also scored
+random ones scaled to the same table latency (each retrained with ``random_seeds`` seeds) and the
+closest published model, each retrained with one recipe and scored once on the test split; the searched and random ones are also scored
 through the trained supernet. One table of runs, one of statistics and two figures at the end.
 
 Namespaces: ``search_quality`` for the study, ``search_quality.<target>`` for a target's search,
-``search_quality.<target>.<run>`` (``searched_seed<k>``, ``random_<i>``, ``zoo``) for each retraining."""
+``search_quality.<target>.<run>`` (``searched_seed<k>``, ``random_<i>`` or ``random_<i>_seed<k>``,
+``zoo``) for each retraining."""
 
 from kedro.pipeline import Pipeline, node, pipeline
 
@@ -31,8 +32,8 @@ def create_pipeline(run: RunParameters | None = None, **kwargs) -> Pipeline:
     run = required(run, "study_search_quality")
     targets = run.names("studies.search_quality.targets")
     study = search_quality_params(run.get("studies.search_quality"))  # its defaults, written once there
-    seeds = study.searched_seeds
-    runs = nodes.run_keys(study.random_architectures, seeds)
+    seeds = study.seeds
+    runs = nodes.study_runs(study)
     shared = pipeline(
         [
             node(study_search_settings, ["params:search", STUDY], "search_settings", name="search_settings"),
@@ -47,7 +48,7 @@ def create_pipeline(run: RunParameters | None = None, **kwargs) -> Pipeline:
         parameters={"params:search", "params:train", "params:search_spaces", STUDY},
     )  # fmt: skip
     per_target = [_target_pipeline(target, runs, seeds) for target in targets]
-    per_run = {f"{t}_{r}_{kind}": f"{NS}.{t}.{r}.{dataset}" for t in targets for r in runs
+    per_run = {f"{t}_{r}_{kind}": f"{NS}.{t}.{r}.{dataset}" for t in targets for r, _, _ in runs
                for kind, dataset in (("metrics", "training_metrics"), ("test", "test_metrics"))}  # fmt: skip
     summary = node(
         nodes.summarise_search_quality,
@@ -70,11 +71,11 @@ def create_pipeline(run: RunParameters | None = None, **kwargs) -> Pipeline:
     return shared + sum(per_target, start=Pipeline([])) + pipeline([summary])
 
 
-def _target_pipeline(target: str, runs: list[str], seeds: int) -> Pipeline:
+def _target_pipeline(target: str, runs: list[tuple[str, str, int]], seeds: int) -> Pipeline:
     """The search of one target, its candidates, their scores through the supernet and their
     retraining, in namespace ``search_quality.<target>``."""
     search = create_search_pipeline(settings="search_settings", warmup="search_warmup")
-    candidates = ["searched", *[r for r in runs if r.startswith("random_")], "zoo"]
+    candidates = list(dict.fromkeys(key for _, key, _ in runs))  # searched, random_<i> ..., zoo
     pick = node(
         nodes.pick_candidates,
         ["searched_architecture", "search_summary", "search_target", "latency_table", "search_settings",
@@ -96,7 +97,7 @@ def _target_pipeline(target: str, runs: list[str], seeds: int) -> Pipeline:
         "supernet_scores",
         name="score_through_supernet",
     )
-    trainings = [_retraining(run) for run in runs]
+    trainings = [_retraining(*run) for run in runs]
     return pipeline(
         [search, pick, score, *trainings],
         namespace=f"{NS}.{target}",
@@ -116,13 +117,13 @@ def _target_pipeline(target: str, runs: list[str], seeds: int) -> Pipeline:
     )
 
 
-def _retraining(run: str) -> Pipeline:
-    """One retraining of a target's candidate (``searched_seed<k>``, ``random_<i>``, ``zoo``), in
+def _retraining(run: str, key: str, offset: int) -> Pipeline:
+    """One retraining of a target's candidate ``key`` with the training seed moved by ``offset``, in
     namespace ``run``: its start weights, then the train pipeline's nodes."""
     return pipeline(
         [
             node(
-                nodes.candidate_start_weights(run),
+                nodes.candidate_start_weights(key),
                 ["search_result", "search_quality_candidates", "train_settings"],
                 "train_start_weights",
                 name="start_weights",
@@ -134,10 +135,8 @@ def _retraining(run: str) -> Pipeline:
             **{name: name for name in DATA},
             "search_result": "search_result",
             "search_quality_candidates": "search_quality_candidates",
-            "train_architecture": "searched_candidate" if run.startswith("searched") else f"{run}_candidate",
-            "train_settings": f"train_settings_seed{run.removeprefix('searched_seed')}"
-            if run.startswith("searched_seed")
-            else "train_settings",
+            "train_architecture": f"{key}_candidate",
+            "train_settings": f"train_settings_seed{offset}",
         },
         parameters={"params:latency"},
     )
