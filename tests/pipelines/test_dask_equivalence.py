@@ -47,6 +47,7 @@ def test_search_targets_and_the_quality_study_give_the_same_results_on_two_dask_
         "targets": {"low": {"fraction": 0.3}},
         "search": {**STUDY["search"], "init": "scratch"},
         "searched_seeds": 1,  # the smallest study: what differs between runners shows in any run
+        "random_seeds": 1,
         "tuned_epochs": 0,
     }
 

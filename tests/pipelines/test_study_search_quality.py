@@ -14,6 +14,7 @@ STUDY = {
     "train": {"epochs": 1, "warmup_epochs": 0, "input_size": 32, "batch_size": 8, "measure_latency": False},
     "random_architectures": 2,
     "searched_seeds": 2,
+    "random_seeds": 2,
     "recalibration_images": 16,
     "tuned_epochs": 1,
     "bootstrap_rounds": 200,
@@ -57,8 +58,13 @@ def test_searched_and_random_architectures_are_retrained_alike_and_compared_with
     assert (table.loc[table["kind"] != "zoo", "train_init"] == "inherit").all()  # both arms alike
     assert (table.loc[table["kind"] == "zoo", "train_init"] == "scratch").all()
     for _, rows in table.groupby("target"):
-        # the searched architecture once per seed, each random one and the published model once
-        assert rows["run"].tolist() == ["searched_seed0", "searched_seed1", "random_0", "random_1", "zoo"]
+        # the searched architecture and each random one once per seed, the published model once
+        assert rows["run"].tolist() == [
+            "searched_seed0", "searched_seed1", "random_0_seed0", "random_0_seed1", "random_1_seed0", "random_1_seed1",
+            "zoo",
+        ]  # fmt: skip
+        offsets = rows.loc[rows["kind"] == "random"].groupby("candidate")["seed_offset"].apply(list)
+        assert offsets.tolist() == [[0, 1]] * 2
         assert rows.loc[rows["kind"] == "searched", "name"].nunique() == 1
         searched_ms = rows.loc[rows["kind"] == "searched", "table_ms"].iloc[0]
         random_ms = rows.loc[rows["kind"] == "random", "table_ms"]
@@ -70,9 +76,8 @@ def test_searched_and_random_architectures_are_retrained_alike_and_compared_with
         # and again after fine-tuning each path for tuned_epochs
         assert rows.loc[rows["kind"] != "zoo", "supernet_tuned_top1"].between(0, 1).all()
     # the test split, scored once after training, is what top-1 means here
-    test = json.loads(
-        latest_version(kedro_project, "data/07_model_output/search_quality.low.random_0/test_metrics.json").read_text()
-    )
+    metrics = "data/07_model_output/search_quality.low.random_0_seed0/test_metrics.json"
+    test = json.loads(latest_version(kedro_project, metrics).read_text())
     assert test["images"] == len(test["correct_per_image"]) > 0 and test["top1"] == pytest.approx(
         sum(test["correct_per_image"]) / test["images"]
     )
@@ -93,11 +98,16 @@ def test_searched_and_random_architectures_are_retrained_alike_and_compared_with
             assert pd.isna(row["seed_sd"]) or (
                 row["seed_sd"] >= 0 and (ceiling_undefined or -1 <= row["tau_noise_ceiling"] <= 1)
             )
+        # two seeds of every candidate (3 here) compared directly: undefined only where one seed's top-1 all tie
+        assert pd.isna(row["seed_pair_tau"]) or -1 <= row["seed_pair_tau"] <= 1
         listed = row["left_out"] if isinstance(row["left_out"], str) else ""  # None, or NaN from parquet
-        left_out = set(re.findall(r"(searched_seed\d+|random_\d+|zoo) \(", listed))  # "run (reason), ..."
-        # tau ranks candidates, not runs: the searched one counts while any of its seeds is kept
+        left_out = set(re.findall(r"(searched_seed\d+|random_\d+_seed\d+|zoo) \(", listed))  # "run (reason), ..."
+        # tau ranks candidates, not runs: a candidate counts while any of its seeds is kept
         searched = any(f"searched_seed{s}" not in left_out for s in range(STUDY["searched_seeds"]))
-        randoms = sum(f"random_{i}" not in left_out for i in range(STUDY["random_architectures"]))
+        randoms = sum(
+            any(f"random_{i}_seed{s}" not in left_out for s in range(STUDY["random_seeds"]))
+            for i in range(STUDY["random_architectures"])
+        )
         assert row["tau_candidates"] == searched + randoms
     figure = json.loads(latest_version(kedro_project, "data/08_reporting/study_search_quality.json").read_text())
     assert {"searched (each run)", "random (each run)", "zoo"} <= {trace["name"] for trace in figure["data"]}

@@ -173,8 +173,9 @@ def search_quality_section(table: pd.DataFrame | None, stats: pd.DataFrame | Non
     text = (
         "Each target's searched architecture (retrained with several seeds), random architectures drawn from the "
         "space and scaled by elasticity-scaling to the same table latency, and the published model closest to it, "
-        "all retrained with one recipe and budget and scored once on the held-out test split. Intervals are 95%: "
-        "a bootstrap over test images and over the runs of each arm. Where the difference's interval includes 0 "
+        "all retrained with one recipe and budget and scored once on the held-out test split. A random "
+        "architecture retrained with several seeds counts once, at its seeds' mean. Intervals are 95%: "
+        "a bootstrap over test images and over the models of each arm. Where the difference's interval includes 0 "
         "the verdict is 'no difference shown'. Kendall tau compares each architecture's top-1 through the trained "
         "supernet (inherited weights, BatchNorm recalibrated) with its top-1 after retraining."
     )

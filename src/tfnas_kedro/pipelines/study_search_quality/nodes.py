@@ -17,7 +17,15 @@ import plotly.graph_objects as go
 import torch
 from torch.utils.data import DataLoader
 
-from tfnas_kedro.artifacts import Candidate, Candidates, candidate_runs, SearchSummary, SearchTarget, SupernetScore, SupernetScores
+from tfnas_kedro.artifacts import (
+    Candidate,
+    Candidates,
+    SearchSummary,
+    SearchTarget,
+    SupernetScore,
+    SupernetScores,
+    candidate_runs,
+)
 from tfnas_kedro.data.loaders import (
     IndexedImages,
     eval_transform,

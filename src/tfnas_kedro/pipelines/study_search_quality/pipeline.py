@@ -1,9 +1,10 @@
 """``kedro run --pipelines study_search_quality``: for each of ``studies.search_quality.targets``, a
 search (all of them starting from one shared warm-up, which does not depend on the target), then
 its searched architecture (retrained with ``searched_seeds`` seeds), ``random_architectures``
-random ones scaled to the same table latency (each retrained with ``random_seeds`` seeds) and the
-closest published model, each retrained with one recipe and scored once on the test split; the searched and random ones are also scored
-through the trained supernet. One table of runs, one of statistics and two figures at the end.
+random ones scaled to the same table latency (each retrained with ``random_seeds`` seeds) and
+the closest published model, each retrained with one recipe and scored once on the test split;
+the searched and random ones are also scored through the trained supernet. One table of runs,
+one of statistics and two figures at the end.
 
 Namespaces: ``search_quality`` for the study, ``search_quality.<target>`` for a target's search,
 ``search_quality.<target>.<run>`` (``searched_seed<k>``, ``random_<i>`` or ``random_<i>_seed<k>``,
