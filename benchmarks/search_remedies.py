@@ -41,17 +41,20 @@ from tfnas_kedro.training.divergence import divergence_reason
 
 def study_arms(catalog, target: str, p) -> dict:
     """The study's runs of ``target``: per-image test records of its searched seeds and random
-    candidates (diverged runs left out), their retrained top-1 and the supernet's scores."""
+    candidates (a random one's kept seeds averaged image by image, as the study counts it; diverged
+    runs left out), their retrained top-1 and the supernet's scores."""
     ns = f"search_quality.{target}"
     candidates = catalog.load(f"{ns}.search_quality_candidates")
     randoms, searched = candidates.of_kind("random"), candidates.of_kind("searched")[0]
     random_hits, random_top1 = [], {}
     for c in randoms:
-        if catalog.load(f"{ns}.{c.key}.training_metrics").diverged:
+        runs = [run for run, _ in c.runs(p.searched_seeds, p.random_seeds)]
+        kept = [run for run in runs if not catalog.load(f"{ns}.{run}.training_metrics").diverged]
+        if not kept:
             continue
-        test = catalog.load(f"{ns}.{c.key}.test_metrics")
-        random_hits.append(np.asarray(test.correct_per_image))
-        random_top1[c.key] = test.top1
+        hits = np.mean([catalog.load(f"{ns}.{run}.test_metrics").correct_per_image for run in kept], axis=0)
+        random_hits.append(hits)
+        random_top1[c.key] = float(hits.mean())
     searched_hits = [
         np.asarray(catalog.load(f"{ns}.searched_seed{k}.test_metrics").correct_per_image)
         for k in range(p.searched_seeds)
