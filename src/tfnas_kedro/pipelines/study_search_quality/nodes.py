@@ -322,7 +322,8 @@ def _arm_comparison(kept: pd.DataFrame, per_image: dict, p: SearchQualityParams)
 
 def _supernet_ranking(kept: pd.DataFrame, p: SearchQualityParams) -> dict:
     scored = kept.dropna(subset=["supernet_top1"])
-    ranked = scored.groupby("candidate")[["top1", "supernet_top1", "supernet_tuned_top1"]].mean()
+    by_candidate = scored.groupby("candidate")
+    ranked = by_candidate[["top1", "supernet_top1", "supernet_tuned_top1"]].mean()
     if len(ranked) < 3:  # no ranking to speak of; the columns stay, empty
         return dict.fromkeys(TAU_COLUMNS) | {"tau_candidates": len(ranked)}
     x, y = ranked["top1"].to_numpy(), ranked["supernet_top1"].to_numpy()
@@ -330,9 +331,8 @@ def _supernet_ranking(kept: pd.DataFrame, p: SearchQualityParams) -> dict:
     # the noise ceiling: how well two retrainings of these candidates agree (each candidate's top-1
     # a mean over its seeds), with the seeds' spread pooled over every candidate retrained more than
     # once (None when none was)
-    by_candidate = scored.groupby("candidate")["top1"]
-    seed_sd = pooled_seed_sd([g.to_numpy() for _, g in by_candidate])
-    runs = by_candidate.size().reindex(ranked.index).to_numpy()
+    seed_sd = pooled_seed_sd([g.to_numpy() for _, g in by_candidate["top1"]])
+    runs = by_candidate.size().to_numpy()  # in ranked's order: one grouping
     row = {
         "tau_candidates": len(ranked),
         "kendall_tau": kendall_tau(x, y),
